@@ -1,0 +1,1 @@
+"""The Strive reference receiver (law-enforcement side)."""

@@ -1,0 +1,1 @@
+"""Implementation details of the Strive wire formats. Nothing here is public API."""

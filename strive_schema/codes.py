@@ -1,0 +1,105 @@
+"""Stable codes for validation findings.
+
+These strings are part of the standard (``spec/errors.md``): tools match on them, so a code is
+never renamed or reused. Add new ones; retire old ones only in a major version.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["SCHEMA_CODES", "SEMANTIC_CODES", "WARNING_CODES", "ValidationCode"]
+
+
+class ValidationCode(StrEnum):
+    """Every code the validator can report, with its kind."""
+
+    # Reading the document (before any schema check).
+    EMPTY_DOCUMENT = "empty_document"
+    INVALID_UTF8 = "invalid_utf8"
+    INVALID_JSON = "invalid_json"
+    DUPLICATE_KEY = "duplicate_key"
+    TOO_DEEP = "too_deep"
+    TOO_LARGE = "too_large"
+    NOT_AN_OBJECT = "not_an_object"
+
+    # What the published JSON Schema rejects (kind "schema").
+    MISSING_FIELD = "missing_field"
+    UNKNOWN_FIELD = "unknown_field"
+    WRONG_TYPE = "wrong_type"
+    INVALID_VALUE = "invalid_value"
+    INVALID_FORMAT = "invalid_format"
+    TOO_SHORT = "too_short"
+    TOO_LONG = "too_long"
+    OUT_OF_RANGE = "out_of_range"
+    INVALID_EXTENSION_NAME = "invalid_extension_name"
+    UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
+
+    # Documented semantic rules (kind "semantic"), errors.
+    DUPLICATE_LOCAL_ID = "duplicate_local_id"
+    UNKNOWN_REFERENCE = "unknown_reference"
+    REFERENCE_WRONG_KIND = "reference_wrong_kind"
+    SELF_REFERENCE = "self_reference"
+    CREATED_IN_FUTURE = "created_in_future"
+    TIME_ORDER = "time_order"
+    UNKNOWN_INDICATOR = "unknown_indicator"
+    PHONE_E164_INVALID = "phone_e164_invalid"
+    CARD_NUMBER_FORBIDDEN = "card_number_forbidden"
+
+    # Documented semantic rules, warnings: the document is still valid.
+    PHONE_UNPARSEABLE = "phone_unparseable"
+    PHONE_E164_MISMATCH = "phone_e164_mismatch"
+    EMAIL_UNPARSEABLE = "email_unparseable"
+    ADVERTISED_AGE_UNDER_18 = "advertised_age_under_18"
+    INDICATOR_WITHOUT_EVIDENCE = "indicator_without_evidence"
+    DEPRECATED_FIELD = "deprecated_field"
+
+
+READ_CODES = frozenset(
+    {
+        ValidationCode.EMPTY_DOCUMENT,
+        ValidationCode.INVALID_UTF8,
+        ValidationCode.INVALID_JSON,
+        ValidationCode.DUPLICATE_KEY,
+        ValidationCode.TOO_DEEP,
+        ValidationCode.TOO_LARGE,
+        ValidationCode.NOT_AN_OBJECT,
+    }
+)
+SCHEMA_CODES = frozenset(
+    {
+        ValidationCode.MISSING_FIELD,
+        ValidationCode.UNKNOWN_FIELD,
+        ValidationCode.WRONG_TYPE,
+        ValidationCode.INVALID_VALUE,
+        ValidationCode.INVALID_FORMAT,
+        ValidationCode.TOO_SHORT,
+        ValidationCode.TOO_LONG,
+        ValidationCode.OUT_OF_RANGE,
+        ValidationCode.INVALID_EXTENSION_NAME,
+        ValidationCode.UNSUPPORTED_SCHEMA_VERSION,
+    }
+)
+SEMANTIC_CODES = frozenset(
+    {
+        ValidationCode.DUPLICATE_LOCAL_ID,
+        ValidationCode.UNKNOWN_REFERENCE,
+        ValidationCode.REFERENCE_WRONG_KIND,
+        ValidationCode.SELF_REFERENCE,
+        ValidationCode.CREATED_IN_FUTURE,
+        ValidationCode.TIME_ORDER,
+        ValidationCode.UNKNOWN_INDICATOR,
+        ValidationCode.PHONE_E164_INVALID,
+        ValidationCode.CARD_NUMBER_FORBIDDEN,
+    }
+)
+WARNING_CODES = frozenset(
+    {
+        ValidationCode.PHONE_UNPARSEABLE,
+        ValidationCode.PHONE_E164_MISMATCH,
+        ValidationCode.EMAIL_UNPARSEABLE,
+        ValidationCode.ADVERTISED_AGE_UNDER_18,
+        ValidationCode.INDICATOR_WITHOUT_EVIDENCE,
+        ValidationCode.DEPRECATED_FIELD,
+    }
+)

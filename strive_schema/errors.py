@@ -1,0 +1,88 @@
+"""Exceptions and stable error codes of the Strive standard package.
+
+The tree::
+
+    StriveError                  root of every error raised by strive_schema
+    ├── KeyFormatError           a key could not be read or is not an Ed25519 key
+    └── VerificationError        a signed envelope, receipt or request did not verify;
+                                 carries .code (a ProtocolCode) and .detail
+
+Codes are stable strings: clients, servers and the specification (``spec/protocol.md``,
+"Error codes") refer to them by value, so a member is never renamed or reused.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum, unique
+
+__all__ = ["KeyFormatError", "ProtocolCode", "StriveError", "VerificationError"]
+
+
+class StriveError(Exception):
+    """Root of every exception raised by the ``strive_schema`` package."""
+
+
+@unique
+class ProtocolCode(StrEnum):
+    """Stable codes for signed envelopes, receipts and signed HTTP requests.
+
+    The value is what appears on the wire (problem documents, CLI output); each is defined
+    in ``spec/protocol.md``.
+    """
+
+    # The envelope (spec/protocol.md, "Verifying an envelope").
+    ENVELOPE_MALFORMED = "envelope_malformed"
+    SIGNATURE_MALFORMED = "signature_malformed"
+    PAYLOAD_TYPE_UNSUPPORTED = "payload_type_unsupported"
+    KEY_UNKNOWN = "key_unknown"
+    SIGNATURE_INVALID = "signature_invalid"
+    # The submission payload.
+    PAYLOAD_MALFORMED = "payload_malformed"
+    ASW_MISMATCH = "asw_mismatch"
+    AUDIENCE_MISMATCH = "audience_mismatch"
+    ENVELOPE_STALE = "envelope_stale"
+    ENVELOPE_FROM_FUTURE = "envelope_from_future"
+    # Receipts.
+    RECEIPT_MISMATCH = "receipt_mismatch"
+    # Signed HTTP requests (RFC 9421 / RFC 9530).
+    REQUEST_SIGNATURE_MISSING = "request_signature_missing"
+    REQUEST_SIGNATURE_MALFORMED = "request_signature_malformed"
+    REQUEST_SIGNATURE_STALE = "request_signature_stale"
+    REQUEST_SIGNATURE_FROM_FUTURE = "request_signature_from_future"
+    CONTENT_DIGEST_MISSING = "content_digest_missing"
+    CONTENT_DIGEST_MISMATCH = "content_digest_mismatch"
+    # Raised by the receiver's nonce store, not by this package; listed so the code is
+    # defined in one place.
+    NONCE_REPLAYED = "nonce_replayed"
+
+
+class KeyFormatError(StriveError, ValueError):
+    """A key could not be read, or it is not an Ed25519 key of the expected kind.
+
+    The message names the problem (wrong algorithm, wrong passphrase, bad JWK member) and
+    never contains key material.
+    """
+
+
+class VerificationError(StriveError):
+    """A signature, envelope, submission, receipt or signed request did not verify.
+
+    Attributes:
+        code: the stable :class:`ProtocolCode` naming the first check that failed.
+        detail: a short human-readable explanation. It never contains key material or
+            payload content, so it is safe to log and to return to the sender.
+    """
+
+    code: ProtocolCode
+    detail: str
+
+    def __init__(self, code: ProtocolCode, detail: str) -> None:
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.code.value}: {self.detail}"
+
+    def __repr__(self) -> str:
+        return f"VerificationError(code={self.code.value!r}, detail={self.detail!r})"

@@ -1,0 +1,364 @@
+"""The compliance validator: every finding in a referral document, with a pointer and a code.
+
+Three stages, each reporting everything it finds:
+
+1. reading: size, UTF-8, JSON syntax, duplicate member names, nesting depth;
+2. the published JSON Schema (kind ``schema``), checked with the ``jsonschema`` package and its
+   format checker, so the validator agrees with the committed schema by construction;
+3. the semantic rules (kind ``semantic``), on a document the schema accepts.
+
+Messages never quote the offending value: validation output ends up in logs and tickets, and
+referral values are personal data.
+
+Example::
+
+    >>> result = validate_json(b'{"schema_version": "1.0"}')
+    >>> result.valid
+    False
+    >>> result.errors[0].pointer, result.errors[0].code
+    ('/referral_id', 'missing_field')
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from typing import Any, Final
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError as SchemaViolation
+from pydantic import ValidationError as ModelValidationError
+
+from strive_schema.codes import ValidationCode
+from strive_schema.models import SKIP_SEMANTICS, Referral
+from strive_schema.normalise import DEFAULT_REGION
+from strive_schema.published import referral_json_schema
+from strive_schema.semantics import Finding, check_semantics, json_pointer
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_DOCUMENT_BYTES",
+    "ValidationResult",
+    "iter_ndjson",
+    "validate_document",
+    "validate_json",
+]
+
+MAX_DOCUMENT_BYTES: Final = 2 * 1024 * 1024
+"""Largest referral document accepted, in bytes of UTF-8 JSON."""
+MAX_DEPTH: Final = 32
+"""Deepest nesting of arrays and objects accepted (the schema itself needs 5)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    """The outcome of validating one document."""
+
+    errors: tuple[Finding, ...] = ()
+    """Every error; the document is valid when there is none."""
+    warnings: tuple[Finding, ...] = ()
+    """Findings that do not make the document invalid (untidy selectors, for example)."""
+    referral: Referral | None = field(default=None, compare=False)
+    """The parsed referral, when the document is valid."""
+
+    @property
+    def valid(self) -> bool:
+        """``True`` when there are no errors (warnings do not count)."""
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result in the pinned JSON shape of ``strive validate --format json``."""
+        return {
+            "valid": self.valid,
+            "errors": [_finding_dict(f) for f in self.errors],
+            "warnings": [_finding_dict(f) for f in self.warnings],
+        }
+
+
+def _finding_dict(finding: Finding) -> dict[str, str]:
+    return {
+        "pointer": finding.pointer,
+        "code": finding.code,
+        "message": finding.message,
+        "kind": finding.kind,
+    }
+
+
+class _ReadError(Exception):
+    def __init__(self, code: ValidationCode, message: str, *, kind: str = "schema") -> None:
+        super().__init__(message)
+        self.finding = Finding("", code, message, kind=kind)  # type: ignore[arg-type]
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _ReadError(
+                ValidationCode.DUPLICATE_KEY,
+                "an object has the same member name twice; the meaning would be ambiguous",
+                kind="semantic",
+            )
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> None:
+    raise _ReadError(ValidationCode.INVALID_JSON, f"{name} is not a JSON number")
+
+
+def _depth_exceeds(node: object, limit: int) -> bool:
+    stack: list[tuple[object, int]] = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict):
+            children: Any = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def load_json(raw: bytes | str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> object:
+    """Decode one JSON document strictly. Raises ``_ReadError`` with a read finding."""
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > max_bytes:
+        raise _ReadError(ValidationCode.TOO_LARGE, f"the document is larger than {max_bytes} bytes")
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _ReadError(
+                ValidationCode.INVALID_UTF8, f"not valid UTF-8 (byte offset {exc.start})"
+            ) from None
+    else:
+        text = raw
+    if not text.strip():
+        raise _ReadError(ValidationCode.EMPTY_DOCUMENT, "the document is empty")
+    try:
+        document = json.loads(
+            text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
+        )
+    except json.JSONDecodeError as exc:
+        raise _ReadError(
+            ValidationCode.INVALID_JSON,
+            f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+        ) from None
+    except RecursionError:
+        raise _ReadError(
+            ValidationCode.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels", kind="semantic"
+        ) from None
+    if _depth_exceeds(document, MAX_DEPTH):
+        raise _ReadError(
+            ValidationCode.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels", kind="semantic"
+        )
+    return document
+
+
+@cache
+def _schema_validator() -> Draft202012Validator:
+    schema = referral_json_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def validate_document(
+    document: object,
+    *,
+    now: datetime | None = None,
+    default_region: str = DEFAULT_REGION,
+    raw: bytes | None = None,
+) -> ValidationResult:
+    """Validate a decoded JSON document and return every error and warning.
+
+    ``raw``, when given, must be the JSON text ``document`` was decoded from; it saves a
+    re-encoding. Never raises for bad input.
+    """
+    if not isinstance(document, dict):
+        finding = Finding(
+            "", ValidationCode.NOT_AN_OBJECT, "a referral must be a JSON object", kind="schema"
+        )
+        return ValidationResult(errors=(finding,))
+    schema_errors = _schema_findings(document)
+    if schema_errors:
+        return ValidationResult(errors=tuple(schema_errors))
+    text = raw if raw is not None else json.dumps(document).encode()
+    try:
+        referral = Referral.model_validate_json(text, context={SKIP_SEMANTICS: True})
+    except ModelValidationError as exc:  # a disagreement between schema and model: a bug
+        disagreements = tuple(
+            Finding(
+                json_pointer(*error["loc"]),
+                ValidationCode.INVALID_VALUE,
+                str(error["msg"]),
+                kind="schema",
+            )
+            for error in exc.errors(include_input=False)
+        )
+        return ValidationResult(errors=disagreements)
+    findings = check_semantics(referral, now=now, default_region=default_region)
+    errors = tuple(f for f in findings if f.severity == "error")
+    warnings = tuple(f for f in findings if f.severity == "warning")
+    return ValidationResult(errors=errors, warnings=warnings, referral=None if errors else referral)
+
+
+def validate_json(
+    raw: bytes | str,
+    *,
+    now: datetime | None = None,
+    default_region: str = DEFAULT_REGION,
+    max_bytes: int = MAX_DOCUMENT_BYTES,
+) -> ValidationResult:
+    """Validate one JSON document given as bytes (UTF-8) or text. Never raises for bad input."""
+    try:
+        document = load_json(raw, max_bytes=max_bytes)
+    except _ReadError as exc:
+        return ValidationResult(errors=(exc.finding,))
+    encoded = raw.encode() if isinstance(raw, str) else raw
+    return validate_document(document, now=now, default_region=default_region, raw=encoded)
+
+
+def iter_ndjson(
+    raw: bytes,
+    *,
+    now: datetime | None = None,
+    default_region: str = DEFAULT_REGION,
+    max_bytes: int = MAX_DOCUMENT_BYTES,
+) -> Iterator[tuple[int, ValidationResult]]:
+    """Validate newline-delimited JSON: yield (line number, result) per non-blank line."""
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if line.strip():
+            yield (
+                number,
+                validate_json(line, now=now, default_region=default_region, max_bytes=max_bytes),
+            )
+
+
+# --- JSON Schema violations to findings ------------------------------------------------------
+
+_TYPE_NAMES: Final = {
+    "object": "an object",
+    "array": "an array",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def _schema_findings(document: Mapping[str, Any]) -> list[Finding]:
+    seen: set[tuple[str, str]] = set()
+    wrong_type: set[str] = set()
+    findings: list[Finding] = []
+    violations = sorted(_schema_validator().iter_errors(document), key=_violation_order)
+    for violation in violations:
+        for finding in _translate(violation):
+            key = (finding.pointer, finding.code)
+            # One finding per member and code; a member of the wrong type gets no more.
+            if key in seen or finding.pointer in wrong_type:
+                continue
+            if finding.code == ValidationCode.WRONG_TYPE:
+                wrong_type.add(finding.pointer)
+            seen.add(key)
+            findings.append(finding)
+    return sorted(findings, key=lambda f: f.pointer)
+
+
+def _violation_order(violation: SchemaViolation) -> tuple[int, str]:
+    return (0 if violation.validator == "type" else 1, json_pointer(*violation.absolute_path))
+
+
+def _translate(violation: SchemaViolation) -> Iterator[Finding]:
+    path = list(violation.absolute_path)
+    pointer = json_pointer(*path)
+    keyword = violation.validator
+    value: Any = violation.validator_value
+    instance: Any = violation.instance
+    if "propertyNames" in violation.absolute_schema_path:
+        yield _schema_finding(
+            json_pointer(*path, str(instance)),
+            ValidationCode.INVALID_EXTENSION_NAME,
+            "extension members are named x-<organisation>-<name>, lower case",
+        )
+    elif keyword == "required":
+        for name in value:
+            if isinstance(instance, dict) and name not in instance:
+                yield _schema_finding(
+                    json_pointer(*path, name), ValidationCode.MISSING_FIELD, "is required"
+                )
+    elif keyword == "additionalProperties":
+        allowed = _violated_schema(violation).get("properties", {})
+        for name in instance:
+            if name not in allowed:
+                yield _schema_finding(
+                    json_pointer(*path, name),
+                    ValidationCode.UNKNOWN_FIELD,
+                    "is not a member of this object in the schema; put data the standard "
+                    "does not carry in `extensions` under an x-<organisation>-<name> key",
+                )
+    elif keyword == "type":
+        yield _schema_finding(
+            pointer, ValidationCode.WRONG_TYPE, f"must be {_TYPE_NAMES.get(value, value)}"
+        )
+    elif keyword == "const" and path == ["schema_version"]:
+        yield _schema_finding(
+            pointer,
+            ValidationCode.UNSUPPORTED_SCHEMA_VERSION,
+            f"this validator supports schema version {value}",
+        )
+    elif keyword == "const":
+        yield _schema_finding(pointer, ValidationCode.INVALID_VALUE, f"must be {json.dumps(value)}")
+    elif keyword == "enum":
+        choices = ", ".join(str(v) for v in value)
+        yield _schema_finding(pointer, ValidationCode.INVALID_VALUE, f"must be one of: {choices}")
+    elif keyword in ("pattern", "format", "anyOf"):
+        yield _schema_finding(pointer, ValidationCode.INVALID_FORMAT, _format_message(violation))
+    elif keyword in ("minLength", "minItems", "minProperties"):
+        unit = "characters" if keyword == "minLength" else "items"
+        yield _schema_finding(
+            pointer,
+            ValidationCode.TOO_SHORT,
+            f"needs at least {value} {unit if value != 1 else unit[:-1]}",
+        )
+    elif keyword in ("maxLength", "maxItems", "maxProperties"):
+        unit = "characters" if keyword == "maxLength" else "items"
+        yield _schema_finding(pointer, ValidationCode.TOO_LONG, f"allows at most {value} {unit}")
+    elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        schema = _violated_schema(violation)
+        low, high = schema.get("minimum"), schema.get("maximum")
+        yield _schema_finding(
+            pointer, ValidationCode.OUT_OF_RANGE, f"must be between {low} and {high}"
+        )
+    else:  # a keyword the generator does not emit today; still reported, never dropped
+        yield _schema_finding(pointer, ValidationCode.INVALID_VALUE, "does not match the schema")
+
+
+def _violated_schema(violation: SchemaViolation) -> Mapping[str, Any]:
+    schema = violation.schema
+    return schema if isinstance(schema, Mapping) else {}
+
+
+def _format_message(violation: SchemaViolation) -> str:
+    schema = _violated_schema(violation)
+    fmt = schema.get("format")
+    if fmt == "date-time":
+        return "must be an RFC 3339 date-time with an offset, e.g. 2026-11-23T17:00:00Z"
+    if fmt == "date":
+        return "must be a date, YYYY-MM-DD"
+    if fmt == "uuid":
+        return "must be a UUID in lower-case hyphenated form"
+    if violation.validator == "anyOf":
+        return "must be an IPv4 or IPv6 address"
+    return f"does not have the required format (pattern {schema.get('pattern')})"
+
+
+def _schema_finding(pointer: str, code: ValidationCode, message: str) -> Finding:
+    return Finding(pointer, code, message, kind="schema")
