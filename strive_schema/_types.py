@@ -18,6 +18,7 @@ from pydantic import (
     AwareDatetime,
     BeforeValidator,
     Field,
+    Strict,
     StringConstraints,
     WithJsonSchema,
 )
@@ -60,16 +61,23 @@ EXTENSION_KEY_PATTERN: Final = r"^x-[a-z0-9]+(-[a-z0-9]+)+$"
 INDICATOR_CODE_PATTERN: Final = r"^([a-z][a-z0-9_]{2,63}|x-[a-z0-9]+(-[a-z0-9]+)+)$"
 
 
+# These pre-checks admit only the canonical string form (from JSON) or the native object
+# (from Python callers); the lax parser behind them then never sees anything else, so it
+# cannot accept what the schema rejects (numbers as timestamps, "2026-11-23 10:00Z", ...).
+
+
 def _check_rfc3339(value: object) -> object:
-    if isinstance(value, str) and not _RFC3339.match(value):
-        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-23T17:00:00Z")
-    return value
+    if isinstance(value, _dt.datetime) or (isinstance(value, str) and _RFC3339.match(value)):
+        return value
+    raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-23T17:00:00Z")
 
 
 def _check_date(value: object) -> object:
-    if isinstance(value, str) and not _DATE.match(value):
-        raise ValueError("must be a full date, YYYY-MM-DD")
-    return value
+    if (isinstance(value, _dt.date) and not isinstance(value, _dt.datetime)) or (
+        isinstance(value, str) and _DATE.match(value)
+    ):
+        return value
+    raise ValueError("must be a full date, YYYY-MM-DD")
 
 
 UUID_PATTERN: Final = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -77,9 +85,9 @@ _UUID = re.compile(UUID_PATTERN)
 
 
 def _check_uuid(value: object) -> object:
-    if isinstance(value, str) and not _UUID.match(value):
-        raise ValueError("must be a UUID in lower-case hyphenated form")
-    return value
+    if isinstance(value, UUID) or (isinstance(value, str) and _UUID.match(value)):
+        return value
+    raise ValueError("must be a UUID in lower-case hyphenated form")
 
 
 def _check_ip(value: str) -> str:
@@ -94,6 +102,7 @@ def _check_ip(value: str) -> str:
 
 Timestamp = Annotated[
     AwareDatetime,
+    Strict(False),
     BeforeValidator(_check_rfc3339),
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN}),
 ]
@@ -101,12 +110,14 @@ Timestamp = Annotated[
 
 DateOnly = Annotated[
     _dt.date,
+    Strict(False),
     BeforeValidator(_check_date),
     WithJsonSchema({"type": "string", "format": "date", "pattern": DATE_PATTERN}),
 ]
 
 Uuid = Annotated[
     UUID,
+    Strict(False),
     BeforeValidator(_check_uuid),
     WithJsonSchema({"type": "string", "format": "uuid", "pattern": UUID_PATTERN}),
 ]

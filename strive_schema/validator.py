@@ -204,6 +204,7 @@ def validate_document(
         )
         return ValidationResult(errors=disagreements)
     findings = check_semantics(referral, now=now, default_region=default_region)
+    findings.extend(find_deprecated_members(document, _deprecated_paths()))
     errors = tuple(f for f in findings if f.severity == "error")
     warnings = tuple(f for f in findings if f.severity == "warning")
     return ValidationResult(errors=errors, warnings=warnings, referral=None if errors else referral)
@@ -239,6 +240,67 @@ def iter_ndjson(
                 number,
                 validate_json(line, now=now, default_region=default_region, max_bytes=max_bytes),
             )
+
+
+# --- Deprecated members ----------------------------------------------------------------------
+
+DeprecatedPath = tuple[str, ...]
+"""Member names from the root; ``*`` stands for any array index."""
+
+
+def deprecated_member_paths(schema: Mapping[str, Any]) -> list[DeprecatedPath]:
+    """Return the paths of every member the schema marks ``"deprecated": true``."""
+    definitions: Mapping[str, Any] = schema.get("$defs", {})
+    found: list[DeprecatedPath] = []
+
+    def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+        ref = node.get("$ref")
+        return definitions[ref.rsplit("/", 1)[-1]] if isinstance(ref, str) else node
+
+    def walk(node: Mapping[str, Any], path: DeprecatedPath, depth: int) -> None:
+        node = resolve(node)
+        if depth > MAX_DEPTH:
+            return
+        if node.get("type") == "array" and isinstance(node.get("items"), Mapping):
+            walk(node["items"], (*path, "*"), depth + 1)
+        for name, member in node.get("properties", {}).items():
+            if member.get("deprecated") is True:
+                found.append((*path, name))
+            walk(member, (*path, name), depth + 1)
+
+    walk(schema, (), 0)
+    return found
+
+
+def find_deprecated_members(document: object, paths: list[DeprecatedPath]) -> list[Finding]:
+    """Return a ``deprecated_field`` warning for each deprecated member present in ``document``."""
+    findings: list[Finding] = []
+    for template in paths:
+        nodes: list[tuple[object, tuple[str | int, ...]]] = [(document, ())]
+        for step in template:
+            following: list[tuple[object, tuple[str | int, ...]]] = []
+            for node, where in nodes:
+                if step == "*" and isinstance(node, list):
+                    following.extend((item, (*where, i)) for i, item in enumerate(node))
+                elif isinstance(node, dict) and step in node:
+                    following.append((node[step], (*where, step)))
+            nodes = following
+        findings.extend(
+            Finding(
+                json_pointer(*where),
+                ValidationCode.DEPRECATED_FIELD,
+                "this member is deprecated and will be removed in the next major version; "
+                "see spec/versioning.md",
+                severity="warning",
+            )
+            for _, where in nodes
+        )
+    return findings
+
+
+@cache
+def _deprecated_paths() -> list[DeprecatedPath]:
+    return deprecated_member_paths(referral_json_schema())
 
 
 # --- JSON Schema violations to findings ------------------------------------------------------

@@ -1,0 +1,294 @@
+"""The validator reports every finding with a pointer and a stable code, and never raises."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from strive_schema import Referral
+from strive_schema.codes import SCHEMA_CODES, SEMANTIC_CODES, WARNING_CODES, ValidationCode
+from strive_schema.validator import (
+    MAX_DOCUMENT_BYTES,
+    iter_ndjson,
+    validate_document,
+    validate_json,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "spec/examples").glob("*.json"))
+INVALID_DIR = ROOT / "tests/schema/invalid"
+EXPECTED = (
+    json.loads((INVALID_DIR / "expected.json").read_text())
+    if (INVALID_DIR / "expected.json").exists()
+    else {}
+)
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def findings(result: Any) -> list[tuple[str, str]]:
+    return [(f.pointer, f.code) for f in result.errors]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_published_example_is_valid(path: Path) -> None:
+    result = validate_json(path.read_bytes(), now=NOW)
+    assert result.valid, findings(result)
+    assert result.referral is not None
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED), ids=str)
+def test_invalid_corpus_reports_the_expected_pointers_and_codes(name: str) -> None:
+    result = validate_json((INVALID_DIR / name).read_bytes(), now=NOW)
+    expected = [(e["pointer"], e["code"]) for e in EXPECTED[name]]
+    assert sorted(findings(result)) == sorted(expected)
+
+
+def test_every_invalid_corpus_file_has_an_expectation() -> None:
+    files = {p.name for p in INVALID_DIR.glob("*.json")} - {"expected.json"}
+    assert files == set(EXPECTED)
+
+
+# --- Reading -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"", "empty_document"),
+        (b"   \n", "empty_document"),
+        (b"\xff\xfe{}", "invalid_utf8"),
+        (b'{"schema_version": ', "invalid_json"),
+        (b"{'single': 'quotes'}", "invalid_json"),
+        (b'{"a": NaN}', "invalid_json"),
+        (b'{"a": Infinity}', "invalid_json"),
+        (b'{"a": 1, "a": 2}', "duplicate_key"),
+        (b"[" * 100_000, "too_deep"),
+        (b'{"a":' * 40 + b"1" + b"}" * 40, "too_deep"),
+        (b"[]", "not_an_object"),
+        (b'"referral"', "not_an_object"),
+        (b"null", "not_an_object"),
+        (b" " * (MAX_DOCUMENT_BYTES + 1), "too_large"),
+    ],
+)
+def test_unreadable_input_is_a_finding_not_a_traceback(raw: bytes, code: str) -> None:
+    result = validate_json(raw)
+    assert findings(result) == [("", code)]
+
+
+def test_messages_never_quote_the_offending_value(minimal: dict[str, Any]) -> None:
+    secret = "07700 900999 Jane Secret-Name"
+    minimal["is_test"] = secret
+    minimal["narrative"] = 12345
+    minimal["reporter"]["case_reference"] = secret * 20
+    result = validate_document(minimal)
+    assert len(result.errors) == 3
+    assert all(secret not in f.message and "12345" not in f.message for f in result.errors)
+
+
+def test_every_error_is_reported_not_just_the_first(minimal: dict[str, Any]) -> None:
+    del minimal["referral_id"]
+    minimal["urgency"] = {"level": "immediate"}
+    minimal["indicators"][0]["risk"] = "severe"
+    minimal["handling"]["declaration"]["accurate_to_best_of_knowledge"] = False
+    assert sorted(findings(validate_document(minimal))) == [
+        ("/handling/declaration/accurate_to_best_of_knowledge", "invalid_value"),
+        ("/indicators/0/risk", "invalid_value"),
+        ("/referral_id", "missing_field"),
+        ("/urgency/reason", "missing_field"),
+    ]
+
+
+# --- Semantic rules ---------------------------------------------------------------------------
+
+
+def with_entities(document: dict[str, Any]) -> dict[str, Any]:
+    document = copy.deepcopy(document)
+    document["accounts"] = [
+        {"id": "acc-1", "platform_account_id": "A1", "phone_refs": ["ph-1"]},
+        {"id": "acc-2", "platform_account_id": "A2"},
+    ]
+    document["phones"] = [{"id": "ph-1", "raw": "07700 900123", "e164": "+447700900123"}]
+    document["emails"] = [{"id": "em-1", "address": "Jane@Example.com"}]
+    document["adverts"] = [
+        {
+            "id": "ad-1",
+            "platform_advert_id": "AD1",
+            "account_ref": "acc-1",
+            "first_seen_at": "2026-11-01T10:00:00Z",
+            "last_seen_at": "2026-11-02T10:00:00Z",
+        }
+    ]
+    document["indicators"][0]["evidence_refs"] = ["ad-1"]
+    return document
+
+
+def test_a_consistent_referral_has_no_semantic_findings(minimal: dict[str, Any]) -> None:
+    result = validate_document(with_entities(minimal), now=NOW)
+    assert result.valid and result.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer", "code"),
+    [
+        (
+            lambda d: d["phones"].append({"id": "acc-1", "raw": "x"}),
+            "/phones/1/id",
+            "duplicate_local_id",
+        ),
+        (
+            lambda d: d["adverts"][0].update(account_ref="acc-9"),
+            "/adverts/0/account_ref",
+            "unknown_reference",
+        ),
+        (
+            lambda d: d["adverts"][0].update(account_ref="ph-1"),
+            "/adverts/0/account_ref",
+            "reference_wrong_kind",
+        ),
+        (
+            lambda d: d["accounts"][0]["phone_refs"].append("em-1"),
+            "/accounts/0/phone_refs/1",
+            "reference_wrong_kind",
+        ),
+        (
+            lambda d: d["accounts"][0].update(
+                linked_accounts=[{"account_ref": "acc-1", "basis": ["other"]}]
+            ),
+            "/accounts/0/linked_accounts/0/account_ref",
+            "self_reference",
+        ),
+        (
+            lambda d: d["indicators"][0]["evidence_refs"].append("nope"),
+            "/indicators/0/evidence_refs/1",
+            "unknown_reference",
+        ),
+        (lambda d: d.update(created_at="2099-01-01T00:00:00Z"), "/created_at", "created_in_future"),
+        (
+            lambda d: d["adverts"][0].update(last_seen_at="2026-10-01T10:00:00Z"),
+            "/adverts/0/last_seen_at",
+            "time_order",
+        ),
+        (
+            lambda d: d["adverts"][0].update(
+                first_seen_at="2026-11-30T10:00:00Z", last_seen_at="2026-11-30T11:00:00Z"
+            ),
+            "/adverts/0/first_seen_at",
+            "time_order",
+        ),
+        (
+            lambda d: d["phones"][0].update(e164="+999999999999999"),
+            "/phones/0/e164",
+            "phone_e164_invalid",
+        ),
+        (
+            lambda d: d.update(
+                payments=[
+                    {
+                        "id": "pay-1",
+                        "occurred_at": "2026-11-01T10:00:00Z",
+                        "declined": False,
+                        "method": "debit_card",
+                        "card_fingerprint": "4111111111111111",
+                    }
+                ]
+            ),
+            "/payments/0/card_fingerprint",
+            "card_number_forbidden",
+        ),
+        (
+            lambda d: d.update(
+                supplements={"referral_id": d["referral_id"], "relationship": "adds_information"}
+            ),
+            "/supplements/referral_id",
+            "self_reference",
+        ),
+    ],
+)
+def test_each_semantic_rule_points_at_the_field(
+    minimal: dict[str, Any], change: Any, pointer: str, code: str
+) -> None:
+    document = with_entities(minimal)
+    change(document)
+    result = validate_document(document, now=NOW)
+    assert (pointer, code) in findings(result)
+    assert all(f.kind == "semantic" for f in result.errors)
+    with pytest.raises(ValidationError, match=code):
+        Referral.model_validate_json(json.dumps(document))
+
+
+def test_a_payment_token_is_not_mistaken_for_a_card_number(minimal: dict[str, Any]) -> None:
+    document = with_entities(minimal)
+    document["payments"] = [
+        {
+            "id": "p",
+            "occurred_at": "2026-11-01T10:00:00Z",
+            "declined": True,
+            "method": "prepaid_card",
+            "card_fingerprint": "4111111111111112",
+        }  # not Luhn-valid: a provider token
+    ]
+    assert validate_document(document, now=NOW).valid
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer", "code"),
+    [
+        (
+            lambda d: (
+                d["phones"][0].update(raw="call me on WhatsApp", e164=None)
+                or d["phones"][0].pop("e164")
+            ),
+            "/phones/0/raw",
+            "phone_unparseable",
+        ),
+        (
+            lambda d: d["phones"][0].update(e164="+447700900124"),
+            "/phones/0/e164",
+            "phone_e164_mismatch",
+        ),
+        (
+            lambda d: d["emails"][0].update(address="jane at example dot com"),
+            "/emails/0/address",
+            "email_unparseable",
+        ),
+        (
+            lambda d: d["adverts"][0].update(advertised_age=16),
+            "/adverts/0/advertised_age",
+            "advertised_age_under_18",
+        ),
+        (
+            lambda d: d["indicators"][0].update(evidence_refs=[]),
+            "/indicators/0/evidence_refs",
+            "indicator_without_evidence",
+        ),
+    ],
+)
+def test_untidy_selectors_warn_but_never_reject(
+    minimal: dict[str, Any], change: Any, pointer: str, code: str
+) -> None:
+    document = with_entities(minimal)
+    change(document)
+    result = validate_document(document, now=NOW)
+    assert result.valid
+    assert [(w.pointer, w.code) for w in result.warnings] == [(pointer, code)]
+
+
+def test_ndjson_reports_per_line(minimal: dict[str, Any]) -> None:
+    good = json.dumps(minimal).encode()
+    raw = b"\n".join([good, b"", b"{not json", good])
+    results = list(iter_ndjson(raw))
+    assert [line for line, _ in results] == [1, 3, 4]
+    assert [r.valid for _, r in results] == [True, False, True]
+
+
+def test_codes_are_partitioned_and_documented() -> None:
+    assert not (SCHEMA_CODES & SEMANTIC_CODES) and not (SEMANTIC_CODES & WARNING_CODES)
+    catalogue = (ROOT / "spec/errors.md").read_text(encoding="utf-8")
+    missing = [code.value for code in ValidationCode if f"`{code.value}`" not in catalogue]
+    assert missing == []
