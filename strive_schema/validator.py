@@ -26,13 +26,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaViolation
 from pydantic import ValidationError as ModelValidationError
 
 from strive_schema.codes import ValidationCode
+from strive_schema.errors import StriveError
 from strive_schema.models import SKIP_SEMANTICS, Referral
 from strive_schema.normalise import DEFAULT_REGION
 from strive_schema.published import referral_json_schema
@@ -41,8 +42,10 @@ from strive_schema.semantics import Finding, check_semantics, json_pointer
 __all__ = [
     "MAX_DEPTH",
     "MAX_DOCUMENT_BYTES",
+    "DocumentReadError",
     "ValidationResult",
     "iter_ndjson",
+    "load_json",
     "validate_document",
     "validate_json",
 ]
@@ -87,17 +90,21 @@ def _finding_dict(finding: Finding) -> dict[str, str]:
     }
 
 
-class _ReadError(Exception):
-    def __init__(self, code: ValidationCode, message: str, *, kind: str = "schema") -> None:
+class DocumentReadError(StriveError):
+    """The input is not one readable JSON document; ``finding`` says why (pointer ``""``)."""
+
+    def __init__(
+        self, code: ValidationCode, message: str, *, kind: Literal["schema", "semantic"] = "schema"
+    ) -> None:
         super().__init__(message)
-        self.finding = Finding("", code, message, kind=kind)  # type: ignore[arg-type]
+        self.finding = Finding("", code, message, kind=kind)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise _ReadError(
+            raise DocumentReadError(
                 ValidationCode.DUPLICATE_KEY,
                 "an object has the same member name twice; the meaning would be ambiguous",
                 kind="semantic",
@@ -107,7 +114,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _reject_constant(name: str) -> None:
-    raise _ReadError(ValidationCode.INVALID_JSON, f"{name} is not a JSON number")
+    raise DocumentReadError(ValidationCode.INVALID_JSON, f"{name} is not a JSON number")
 
 
 def _depth_exceeds(node: object, limit: int) -> bool:
@@ -127,36 +134,43 @@ def _depth_exceeds(node: object, limit: int) -> bool:
 
 
 def load_json(raw: bytes | str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> object:
-    """Decode one JSON document strictly. Raises ``_ReadError`` with a read finding."""
+    """Decode one JSON document strictly: size, UTF-8, syntax, duplicate names, depth.
+
+    Raises:
+        DocumentReadError: with the finding (``too_large``, ``invalid_utf8``,
+            ``empty_document``, ``invalid_json``, ``duplicate_key`` or ``too_deep``).
+    """
     size = len(raw.encode() if isinstance(raw, str) else raw)
     if size > max_bytes:
-        raise _ReadError(ValidationCode.TOO_LARGE, f"the document is larger than {max_bytes} bytes")
+        raise DocumentReadError(
+            ValidationCode.TOO_LARGE, f"the document is larger than {max_bytes} bytes"
+        )
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise _ReadError(
+            raise DocumentReadError(
                 ValidationCode.INVALID_UTF8, f"not valid UTF-8 (byte offset {exc.start})"
             ) from None
     else:
         text = raw
     if not text.strip():
-        raise _ReadError(ValidationCode.EMPTY_DOCUMENT, "the document is empty")
+        raise DocumentReadError(ValidationCode.EMPTY_DOCUMENT, "the document is empty")
     try:
         document = json.loads(
             text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
         )
     except json.JSONDecodeError as exc:
-        raise _ReadError(
+        raise DocumentReadError(
             ValidationCode.INVALID_JSON,
             f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
         ) from None
     except RecursionError:
-        raise _ReadError(
+        raise DocumentReadError(
             ValidationCode.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels", kind="semantic"
         ) from None
     if _depth_exceeds(document, MAX_DEPTH):
-        raise _ReadError(
+        raise DocumentReadError(
             ValidationCode.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels", kind="semantic"
         )
     return document
@@ -220,7 +234,7 @@ def validate_json(
     """Validate one JSON document given as bytes (UTF-8) or text. Never raises for bad input."""
     try:
         document = load_json(raw, max_bytes=max_bytes)
-    except _ReadError as exc:
+    except DocumentReadError as exc:
         return ValidationResult(errors=(exc.finding,))
     encoded = raw.encode() if isinstance(raw, str) else raw
     return validate_document(document, now=now, default_region=default_region, raw=encoded)

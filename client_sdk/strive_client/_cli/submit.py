@@ -1,0 +1,136 @@
+"""``strive submit FILE... --url URL --asw-id ID --key KEYFILE``: submit referrals.
+
+Standard output: one JSON object per acknowledged referral, with the receipt's fields and the
+signed receipt envelope. Standard error: the problem document of each rejected referral, a
+progress bar for many referrals, and a summary. Exit 0 when every referral was acknowledged,
+1 when any was rejected or could not be delivered, 2 for usage errors and unreadable files.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from strive_client._cli.keys import read_passphrase
+from strive_client._cli.validate import NDJSON_SUFFIXES
+from strive_client._client import StriveClient
+from strive_client._exceptions import (
+    APIError,
+    ReferralInvalid,
+    SandboxViolation,
+    StriveClientError,
+    TransportError,
+)
+from strive_client._models import SubmissionResult
+from strive_schema.errors import KeyFormatError
+from strive_schema.semantics import Finding
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _referrals(paths: tuple[Path, ...]) -> Iterator[tuple[str, int | None, bytes]]:
+    for path in paths:
+        if path.suffix.lower() in NDJSON_SUFFIXES:
+            with path.open("rb") as stream:
+                for number, line in enumerate(stream, start=1):
+                    if line.strip():
+                        yield str(path), number, line
+        else:
+            yield str(path), None, path.read_bytes()
+
+
+def _receipt_line(path: str, line: int | None, result: SubmissionResult) -> dict[str, Any]:
+    receipt = result.receipt
+    return {
+        "path": path,
+        "line": line,
+        "status": "replayed" if result.replayed else "accepted",
+        "referral_id": receipt.referral_id,
+        "asw_id": receipt.asw_id,
+        "receiver_id": receipt.receiver_id,
+        "received_at": receipt.received_at.isoformat().replace("+00:00", "Z"),
+        "envelope_sha256": receipt.envelope_sha256,
+        "referral_digest": receipt.referral_digest,
+        "receipt_envelope": json.loads(result.receipt_envelope),
+    }
+
+
+def _findings_problem(errors: tuple[Finding, ...]) -> dict[str, Any]:
+    return {
+        "type": "urn:strive:problem:referral-invalid",
+        "title": "The referral is invalid; it was not sent",
+        "status": None,
+        "code": "referral_invalid",
+        "errors": [{"pointer": f.pointer, "code": f.code, "message": f.message} for f in errors],
+    }
+
+
+@click.command("submit")
+@click.argument("files", nargs=-1, required=True, type=_FILE, metavar="FILE...")
+@click.option("--url", required=True, help="The receiver's base URL.")
+@click.option("--asw-id", required=True, help="Your organisation id at the receiver.")
+@click.option("--key", "key_file", required=True, type=_FILE, help="Your private key (PEM).")
+@click.option("--passphrase-file", type=_FILE, help="Passphrase of an encrypted private key.")
+@click.option("--sandbox", is_flag=True, help="Refuse to send referrals that are not is_test.")
+def submit_command(
+    files: tuple[Path, ...],
+    url: str,
+    asw_id: str,
+    key_file: Path,
+    passphrase_file: Path | None,
+    sandbox: bool,
+) -> None:
+    """Validate, sign and submit referrals (JSON files, or NDJSON with one per line)."""
+    try:
+        client = StriveClient(
+            url,
+            asw_id=asw_id,
+            key=key_file,
+            key_password=read_passphrase(passphrase_file),
+            sandbox=sandbox,
+        )
+    except (KeyFormatError, OSError) as exc:
+        raise click.UsageError(f"cannot use the key: {exc}") from None
+    try:
+        items = list(_referrals(files))
+    except OSError as exc:
+        raise click.UsageError(f"cannot read: {exc}") from None
+    counts = {"accepted": 0, "replayed": 0, "rejected": 0, "failed": 0}
+    show_progress = len(items) > 1
+    err = sys.stderr
+    with (
+        client,
+        click.progressbar(
+            items, label="submitting", file=err, hidden=not show_progress
+        ) as progress,
+    ):
+        for path, line, raw in progress:
+            where = f"{path}:{line}" if line is not None else path
+            try:
+                result = client.submit_referral(raw)
+            except ReferralInvalid as exc:
+                counts["rejected"] += 1
+                problem: dict[str, Any] = _findings_problem(exc.errors)
+            except APIError as exc:
+                counts["rejected"] += 1
+                problem = exc.problem
+            except (TransportError, SandboxViolation, StriveClientError) as exc:
+                counts["failed"] += 1
+                problem = {"code": type(exc).__name__, "detail": str(exc)}
+            else:
+                counts["accepted" if not result.replayed else "replayed"] += 1
+                click.echo(json.dumps(_receipt_line(path, line, result)))
+                continue
+            click.echo(
+                f"\n{where}: " + json.dumps({"path": path, "line": line, **problem}), err=True
+            )
+    if show_progress or counts["rejected"] or counts["failed"]:
+        summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+        click.echo(f"{len(items)} referral(s): {summary}", err=True)
+    if counts["rejected"] or counts["failed"]:
+        raise SystemExit(1)

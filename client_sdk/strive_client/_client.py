@@ -1,0 +1,699 @@
+"""``StriveClient`` and ``AsyncStriveClient``: submit referrals and read what came of them.
+
+Both share one core that prepares requests and reads responses; they differ only in how they
+send. Neither keeps global state: every setting lives on the client instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+import httpx
+from pydantic import ValidationError
+
+from strive_client._auth import RequestSigner
+from strive_client._exceptions import (
+    APIError,
+    ConnectionFailed,
+    ReferralInvalid,
+    RequestTimeout,
+    SandboxViolation,
+    StriveClientError,
+    TransportError,
+    VerificationError,
+    api_error,
+)
+from strive_client._models import (
+    BatchItemResult,
+    Discovery,
+    InformationRequest,
+    InformationRequestPage,
+    ReferralStatus,
+    SubmissionResult,
+)
+from strive_client._retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from strive_schema import Referral
+from strive_schema import errors as schema_errors
+from strive_schema.envelope import (
+    SUBMISSION_MAX_AGE,
+    SUBMISSION_PAYLOAD_TYPE,
+    build_submission,
+    parse_envelope,
+    parse_submission,
+    sign_envelope,
+)
+from strive_schema.keys import PublicKey, SigningKey
+from strive_schema.normalise import DEFAULT_REGION, normalise_phone
+from strive_schema.receipts import envelope_sha256, verify_receipt
+from strive_schema.semantics import Finding
+from strive_schema.validator import DocumentReadError, load_json, validate_document
+
+__all__ = ["AsyncStriveClient", "StriveClient"]
+
+ENVELOPE_MEDIA_TYPE: Final = "application/vnd.dsse.envelope.v1+json"
+NDJSON_MEDIA_TYPE: Final = "application/x-ndjson"
+DISCOVERY_PATH: Final = "/.well-known/strive-configuration"
+USER_AGENT: Final = "strive-client-python/0.1"
+DEFAULT_TIMEOUT: Final = httpx.Timeout(30.0, connect=10.0)
+
+ReferralInput = Referral | Mapping[str, Any] | bytes | str
+"""A referral as a model, a JSON object, or JSON text."""
+
+
+def _load_key(key: SigningKey | bytes | str | Path, password: bytes | str | None) -> SigningKey:
+    if isinstance(key, SigningKey):
+        return key
+    if isinstance(key, bytes):
+        return SigningKey.from_pem(key, password=password)
+    return SigningKey.from_file(Path(key), password=password)
+
+
+@dataclass
+class _Submission:
+    """One referral's submission: the same bytes on every retry while they are fresh."""
+
+    referral: dict[str, Any]
+    asw_id: str
+    audience: str
+    key: SigningKey
+    clock: Callable[[], datetime]
+    issued_at: datetime = field(init=False)
+    envelope: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._sign()
+
+    def _sign(self) -> None:
+        self.issued_at = self.clock().replace(microsecond=0)
+        payload = build_submission(
+            self.referral, asw_id=self.asw_id, audience=self.audience, issued_at=self.issued_at
+        )
+        self.envelope = sign_envelope(payload, SUBMISSION_PAYLOAD_TYPE, [self.key]).to_json()
+
+    def current(self) -> bytes:
+        """The envelope to send now: re-signed (same referral) once half the freshness window
+        has passed, so a long retry is not refused as stale."""
+        if self.clock() - self.issued_at > SUBMISSION_MAX_AGE / 2:
+            self._sign()
+        return self.envelope
+
+    @property
+    def referral_id(self) -> str:
+        return str(self.referral["referral_id"])
+
+
+class _Core:
+    """Everything the two clients share: preparing referrals, reading responses."""
+
+    def __init__(
+        self,
+        *,
+        asw_id: str,
+        key: SigningKey,
+        sandbox: bool,
+        validate: bool,
+        default_region: str,
+        retry: RetryPolicy,
+        clock: Callable[[], datetime],
+        rng: random.Random,
+    ) -> None:
+        self.asw_id = asw_id
+        self.key = key
+        self.sandbox = sandbox
+        self.validate = validate
+        self.default_region = default_region
+        self.retry = retry
+        self.clock = clock
+        self.rng = rng
+        self.signer = RequestSigner(key, asw_id)
+        self.discovery: Discovery | None = None
+
+    # -- referrals ---------------------------------------------------------------------------
+
+    def prepare(self, referral: ReferralInput) -> dict[str, Any]:
+        """Turn the input into the document to sign, checking it first.
+
+        Raises ReferralInvalid, SandboxViolation.
+        """
+        document = self._as_document(referral)
+        for phone in document.get("phones", []):
+            if (
+                isinstance(phone, dict)
+                and "e164" not in phone
+                and isinstance(phone.get("raw"), str)
+            ):
+                e164 = normalise_phone(phone["raw"], self.default_region)
+                if e164 is not None:
+                    phone["e164"] = e164
+        if self.sandbox and document.get("is_test") is not True:
+            raise SandboxViolation(
+                "this client is in sandbox mode and sends only referrals with is_test true"
+            )
+        reporter = document.get("reporter")
+        if isinstance(reporter, dict) and reporter.get("organisation_id") != self.asw_id:
+            raise ReferralInvalid(
+                [
+                    Finding(
+                        "/reporter/organisation_id",
+                        schema_errors.ProtocolCode.ASW_MISMATCH,
+                        "must be the organisation id this client signs for",
+                    )
+                ]
+            )
+        if self.validate:
+            result = validate_document(document, default_region=self.default_region)
+            if not result.valid:
+                raise ReferralInvalid(result.errors)
+        return document
+
+    @staticmethod
+    def _as_document(referral: ReferralInput) -> dict[str, Any]:
+        if isinstance(referral, Referral):
+            loaded: object = json.loads(referral.model_dump_json(exclude_none=True))
+        elif isinstance(referral, bytes | str):
+            try:
+                loaded = load_json(referral)
+            except DocumentReadError as exc:
+                raise ReferralInvalid([exc.finding]) from None
+        else:
+            loaded = copy.deepcopy(dict(referral))
+        if not isinstance(loaded, dict):
+            raise ReferralInvalid(
+                [Finding("", "not_an_object", "a referral must be a JSON object", kind="schema")]
+            )
+        return loaded
+
+    def submission(self, document: dict[str, Any], audience: str) -> _Submission:
+        return _Submission(document, self.asw_id, audience, self.key, self.clock)
+
+    # -- responses ---------------------------------------------------------------------------
+
+    @staticmethod
+    def problem_of(response: httpx.Response) -> APIError:
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            body = {"title": response.reason_phrase or "error", "status": response.status_code}
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return api_error(response.status_code, body, retry_after)
+
+    def json_of(self, response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            raise self.problem_of(response)
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise StriveClientError(
+                f"the receiver answered {response.status_code} with a body that is not JSON"
+            ) from None
+
+    def known_discovery(self) -> Discovery:
+        if self.discovery is None:  # the clients fetch it before they need it
+            raise StriveClientError("the receiver's discovery document has not been fetched")
+        return self.discovery
+
+    def receiver_keys(self) -> list[PublicKey]:
+        jwks = self.known_discovery().jwks.get("keys", [])
+        return [PublicKey.from_jwk(jwk) for jwk in jwks]
+
+    def read_receipt(
+        self, body: Mapping[str, Any], sent: bytes, referral_id: str | None
+    ) -> SubmissionResult:
+        """Verify the receipt in ``body`` against the receiver's keys and what was sent.
+
+        A first submission's receipt must acknowledge exactly the bytes sent. A replay
+        (``"replayed": true``) is answered with the original receipt, which acknowledges the
+        original envelope: then the referral digest must equal that of the referral sent.
+        """
+        discovery = self.known_discovery()
+        envelope = body.get("receipt_envelope")
+        if not isinstance(envelope, dict):
+            raise VerificationError("payload_malformed", "the response carries no receipt")
+        raw = json.dumps(envelope, separators=(",", ":")).encode()
+        replayed = body.get("replayed") is True
+        try:
+            receipt = verify_receipt(
+                raw,
+                self.receiver_keys(),
+                expected_envelope_sha256=None if replayed else envelope_sha256(sent),
+                expected_asw_id=self.asw_id,
+                expected_referral_id=referral_id,
+                expected_receiver_id=discovery.receiver_id,
+            )
+        except schema_errors.VerificationError as exc:
+            raise VerificationError(exc.code, exc.detail) from None
+        if replayed:
+            sent_digest = parse_submission(parse_envelope(sent).payload).referral_digest
+            if receipt.referral_digest != sent_digest:
+                raise VerificationError(
+                    "receipt_mismatch", "the replay receipt is for different referral content"
+                )
+        return SubmissionResult(receipt=receipt, receipt_envelope=raw, replayed=replayed)
+
+    def batch_results(
+        self, body: Mapping[str, Any], submissions: list[_Submission], sent: list[bytes]
+    ) -> list[BatchItemResult]:
+        items = body.get("results")
+        if not isinstance(items, list) or len(items) != len(submissions):
+            raise StriveClientError("the batch response does not have one result per item")
+        results = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise StriveClientError("a batch result is not an object")
+            status = item.get("status")
+            if status not in ("accepted", "duplicate", "rejected"):
+                raise StriveClientError("a batch result has an unknown status")
+            outcome = None
+            if status != "rejected":
+                outcome = self.read_receipt(item, sent[index], submissions[index].referral_id)
+            results.append(
+                BatchItemResult(
+                    index=index,
+                    referral_id=submissions[index].referral_id,
+                    status=status,
+                    result=outcome,
+                    problem=item.get("problem"),
+                )
+            )
+        return results
+
+    def discovery_of(self, body: object) -> Discovery:
+        try:
+            discovery = Discovery.model_validate(body)
+        except ValidationError:
+            raise StriveClientError("the receiver's discovery document is malformed") from None
+        self.discovery = discovery
+        return discovery
+
+    @staticmethod
+    def answer(
+        referral: dict[str, Any], request: InformationRequest | str, original: str | None
+    ) -> dict[str, Any]:
+        """Mark ``referral`` as the answer to ``request``."""
+        request_id = request.id if isinstance(request, InformationRequest) else request
+        original_id = request.referral_id if isinstance(request, InformationRequest) else original
+        if original_id is None:
+            raise ValueError("give the InformationRequest, or the original referral id")
+        referral["supplements"] = {
+            "referral_id": original_id,
+            "relationship": "answers_request",
+            "information_request_id": request_id,
+        }
+        return referral
+
+
+def _transport_error(exc: httpx.TransportError) -> TransportError:
+    if isinstance(exc, httpx.TimeoutException):
+        return RequestTimeout(f"the receiver did not answer in time ({type(exc).__name__})")
+    return ConnectionFailed(f"could not reach the receiver ({type(exc).__name__})")
+
+
+class StriveClient:
+    """Submit referrals to a Strive receiver and read their status, feedback and requests.
+
+    Args:
+        base_url: the receiver's base URL, e.g. ``https://referrals.police.example``.
+        asw_id: your organisation id, as registered with the receiver.
+        key: your Ed25519 private key: a ``SigningKey``, PEM bytes, or a path to a PEM file.
+        key_password: the key's passphrase, if it has one.
+        sandbox: only send referrals marked ``is_test`` (raises ``SandboxViolation``
+            otherwise); use it in test environments.
+        validate: validate each referral locally before sending (raises
+            ``ReferralInvalid``); on by default.
+        retry: the retry policy (default: 5 attempts, jittered backoff, honours
+            ``Retry-After``).
+        timeout: per-request timeout.
+        transport: an httpx transport (e.g. ``httpx.MockTransport`` in tests).
+
+    Example::
+
+        with StriveClient("https://receiver.example", asw_id="example-adverts",
+                          key="keys/private_key.pem") as client:
+            result = client.submit_referral(referral)
+            print(result.receipt.referral_id, result.receipt.received_at)
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        asw_id: str,
+        key: SigningKey | bytes | str | Path,
+        key_password: bytes | str | None = None,
+        sandbox: bool = False,
+        validate: bool = True,
+        default_region: str = DEFAULT_REGION,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._core = _Core(
+            asw_id=asw_id,
+            key=_load_key(key, key_password),
+            sandbox=sandbox,
+            validate=validate,
+            default_region=default_region,
+            retry=retry or RetryPolicy(),
+            clock=clock or (lambda: datetime.now(UTC)),
+            rng=rng or random.Random(),  # noqa: S311 - jitter only
+        )
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __repr__(self) -> str:
+        return f"StriveClient(base_url={str(self._http.base_url)!r}, asw_id={self._core.asw_id!r})"
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Callable[[], bytes] | None = None,
+        content_type: str | None = None,
+        params: Mapping[str, str] | None = None,
+        signed: bool = False,
+    ) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = {"Content-Type": content_type} if content_type else {}
+            try:
+                response = self._http.request(
+                    method,
+                    path,
+                    content=body() if body else None,
+                    headers=headers,
+                    params=params,
+                    auth=self._core.signer if signed else None,
+                )
+            except httpx.TransportError as exc:
+                error: TransportError | None = _transport_error(exc)
+                retry_after = None
+            else:
+                if response.status_code not in RETRYABLE_STATUSES:
+                    return response
+                error, retry_after = None, parse_retry_after(response.headers.get("Retry-After"))
+            delay = self._core.retry.delay(attempt, retry_after, self._core.rng)
+            if delay is None:
+                if error is not None:
+                    raise error
+                return response
+            self._sleep(delay)
+
+    def get_configuration(self, *, refresh: bool = False) -> Discovery:
+        """Fetch (once, then cached on this client) the receiver's discovery document."""
+        if self._core.discovery is None or refresh:
+            self._core.discovery_of(self._core.json_of(self._send("GET", DISCOVERY_PATH)))
+        return self._core.known_discovery()
+
+    def receiver_keys(self) -> list[PublicKey]:
+        """The receiver's public keys that sign receipts."""
+        self.get_configuration()
+        return self._core.receiver_keys()
+
+    def _verified(self, body: Mapping[str, Any], sent: bytes, referral_id: str) -> SubmissionResult:
+        try:
+            return self._core.read_receipt(body, sent, referral_id)
+        except VerificationError as exc:
+            if exc.code != "key_unknown":
+                raise
+            self.get_configuration(refresh=True)  # the receiver may have rotated its key
+            return self._core.read_receipt(body, sent, referral_id)
+
+    def submit_referral(self, referral: ReferralInput) -> SubmissionResult:
+        """Validate, sign and submit one referral; return its verified receipt.
+
+        Retries are safe: every attempt carries the same referral id and content, so the
+        receiver stores it once and answers a repeat with the original receipt
+        (``result.replayed``).
+
+        Raises:
+            ReferralInvalid: local validation failed; nothing was sent.
+            SandboxViolation: a live referral on a sandbox client; nothing was sent.
+            ReferralRejected, ReferralConflict, AuthenticationFailed, ...: the receiver refused.
+            TransportError: no answer after every retry.
+            VerificationError: the receipt did not verify.
+        """
+        discovery = self.get_configuration()
+        submission = self._core.submission(self._core.prepare(referral), discovery.receiver_id)
+        response = self._send(
+            "POST", "/v1/referrals", body=submission.current, content_type=ENVELOPE_MEDIA_TYPE
+        )
+        body = self._core.json_of(response)
+        return self._verified(body, submission.envelope, submission.referral_id)
+
+    def submit_batch(self, referrals: Iterable[ReferralInput]) -> list[BatchItemResult]:
+        """Submit several referrals in one request; return one result per item, in order.
+
+        One bad or duplicate item never fails the others: each result says ``accepted``,
+        ``duplicate`` (with the original receipt) or ``rejected`` (with its problem).
+        Local validation still raises ``ReferralInvalid`` before anything is sent.
+        """
+        discovery = self.get_configuration()
+        submissions = [
+            self._core.submission(self._core.prepare(r), discovery.receiver_id) for r in referrals
+        ]
+        sent: list[bytes] = []
+
+        def body() -> bytes:
+            sent[:] = [s.current() for s in submissions]
+            return b"".join(envelope + b"\n" for envelope in sent)
+
+        response = self._send(
+            "POST", "/v1/referrals/batch", body=body, content_type=NDJSON_MEDIA_TYPE
+        )
+        return self._core.batch_results(self._core.json_of(response), submissions, sent)
+
+    def get_referral_status(self, referral_id: str) -> ReferralStatus:
+        """Return a referral's state, outcome and the feedback released to you."""
+        response = self._send("GET", f"/v1/referrals/{referral_id}/status", signed=True)
+        return ReferralStatus.model_validate(self._core.json_of(response))
+
+    def list_information_requests(
+        self, *, state: str | None = "open", cursor: str | None = None
+    ) -> InformationRequestPage:
+        """List requests for further information addressed to you, one page at a time."""
+        params = {k: v for k, v in (("state", state), ("cursor", cursor)) if v is not None}
+        response = self._send("GET", "/v1/information-requests", params=params, signed=True)
+        return InformationRequestPage.model_validate(self._core.json_of(response))
+
+    def answer_information_request(
+        self,
+        request: InformationRequest | str,
+        referral: ReferralInput,
+        *,
+        original_referral_id: str | None = None,
+    ) -> SubmissionResult:
+        """Answer a request for information with a supplementary referral.
+
+        ``referral`` is a complete referral; its ``supplements`` member is set to answer
+        ``request`` (give ``original_referral_id`` when passing only the request's id).
+        """
+        document = _Core.answer(_Core._as_document(referral), request, original_referral_id)
+        return self.submit_referral(document)
+
+
+class AsyncStriveClient:
+    """The asynchronous twin of :class:`StriveClient`, with the same arguments and methods."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        asw_id: str,
+        key: SigningKey | bytes | str | Path,
+        key_password: bytes | str | None = None,
+        sandbox: bool = False,
+        validate: bool = True,
+        default_region: str = DEFAULT_REGION,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._core = _Core(
+            asw_id=asw_id,
+            key=_load_key(key, key_password),
+            sandbox=sandbox,
+            validate=validate,
+            default_region=default_region,
+            retry=retry or RetryPolicy(),
+            clock=clock or (lambda: datetime.now(UTC)),
+            rng=rng or random.Random(),  # noqa: S311 - jitter only
+        )
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"AsyncStriveClient(base_url={str(self._http.base_url)!r}, "
+            f"asw_id={self._core.asw_id!r})"
+        )
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Callable[[], bytes] | None = None,
+        content_type: str | None = None,
+        params: Mapping[str, str] | None = None,
+        signed: bool = False,
+    ) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = {"Content-Type": content_type} if content_type else {}
+            try:
+                response = await self._http.request(
+                    method,
+                    path,
+                    content=body() if body else None,
+                    headers=headers,
+                    params=params,
+                    auth=self._core.signer if signed else None,
+                )
+            except httpx.TransportError as exc:
+                error: TransportError | None = _transport_error(exc)
+                retry_after = None
+            else:
+                if response.status_code not in RETRYABLE_STATUSES:
+                    return response
+                error, retry_after = None, parse_retry_after(response.headers.get("Retry-After"))
+            delay = self._core.retry.delay(attempt, retry_after, self._core.rng)
+            if delay is None:
+                if error is not None:
+                    raise error
+                return response
+            await self._sleep(delay)
+
+    async def get_configuration(self, *, refresh: bool = False) -> Discovery:
+        """See :meth:`StriveClient.get_configuration`."""
+        if self._core.discovery is None or refresh:
+            response = await self._send("GET", DISCOVERY_PATH)
+            self._core.discovery_of(self._core.json_of(response))
+        return self._core.known_discovery()
+
+    async def receiver_keys(self) -> list[PublicKey]:
+        """See :meth:`StriveClient.receiver_keys`."""
+        await self.get_configuration()
+        return self._core.receiver_keys()
+
+    async def _verified(
+        self, body: Mapping[str, Any], sent: bytes, referral_id: str
+    ) -> SubmissionResult:
+        try:
+            return self._core.read_receipt(body, sent, referral_id)
+        except VerificationError as exc:
+            if exc.code != "key_unknown":
+                raise
+            await self.get_configuration(refresh=True)
+            return self._core.read_receipt(body, sent, referral_id)
+
+    async def submit_referral(self, referral: ReferralInput) -> SubmissionResult:
+        """See :meth:`StriveClient.submit_referral`."""
+        discovery = await self.get_configuration()
+        submission = self._core.submission(self._core.prepare(referral), discovery.receiver_id)
+        response = await self._send(
+            "POST", "/v1/referrals", body=submission.current, content_type=ENVELOPE_MEDIA_TYPE
+        )
+        body = self._core.json_of(response)
+        return await self._verified(body, submission.envelope, submission.referral_id)
+
+    async def submit_batch(self, referrals: Iterable[ReferralInput]) -> list[BatchItemResult]:
+        """See :meth:`StriveClient.submit_batch`."""
+        discovery = await self.get_configuration()
+        submissions = [
+            self._core.submission(self._core.prepare(r), discovery.receiver_id) for r in referrals
+        ]
+        sent: list[bytes] = []
+
+        def body() -> bytes:
+            sent[:] = [s.current() for s in submissions]
+            return b"".join(envelope + b"\n" for envelope in sent)
+
+        response = await self._send(
+            "POST", "/v1/referrals/batch", body=body, content_type=NDJSON_MEDIA_TYPE
+        )
+        return self._core.batch_results(self._core.json_of(response), submissions, sent)
+
+    async def get_referral_status(self, referral_id: str) -> ReferralStatus:
+        """See :meth:`StriveClient.get_referral_status`."""
+        response = await self._send("GET", f"/v1/referrals/{referral_id}/status", signed=True)
+        return ReferralStatus.model_validate(self._core.json_of(response))
+
+    async def list_information_requests(
+        self, *, state: str | None = "open", cursor: str | None = None
+    ) -> InformationRequestPage:
+        """See :meth:`StriveClient.list_information_requests`."""
+        params = {k: v for k, v in (("state", state), ("cursor", cursor)) if v is not None}
+        response = await self._send("GET", "/v1/information-requests", params=params, signed=True)
+        return InformationRequestPage.model_validate(self._core.json_of(response))
+
+    async def answer_information_request(
+        self,
+        request: InformationRequest | str,
+        referral: ReferralInput,
+        *,
+        original_referral_id: str | None = None,
+    ) -> SubmissionResult:
+        """See :meth:`StriveClient.answer_information_request`."""
+        document = _Core.answer(_Core._as_document(referral), request, original_referral_id)
+        return await self.submit_referral(document)

@@ -1,0 +1,105 @@
+"""What the receiver returns, as typed models.
+
+The SDK reads responses tolerantly: members it does not know are ignored, so a receiver can
+add members without breaking deployed clients (the referral schema itself is strict).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from strive_schema.receipts import Receipt
+
+__all__ = [
+    "BatchItemResult",
+    "Discovery",
+    "Feedback",
+    "InformationRequest",
+    "InformationRequestPage",
+    "ReferralStatus",
+    "SubmissionResult",
+]
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Discovery(_Response):
+    """The receiver's discovery document, ``/.well-known/strive-configuration``."""
+
+    receiver_id: str
+    """The audience ASWs must name in their submissions."""
+    supported_schema_versions: list[str]
+    limits: dict[str, int] = Field(default_factory=dict)
+    endpoints: dict[str, str] = Field(default_factory=dict)
+    jwks: dict[str, list[dict[str, Any]]]
+    """The receiver's public signing keys (receipts), as a JWK Set."""
+
+
+class SubmissionResult(_Response):
+    """A referral the receiver acknowledged, with its verified receipt."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="ignore", frozen=True)
+
+    receipt: Receipt
+    """The verified receipt: what the receiver signed."""
+    receipt_envelope: bytes
+    """The signed receipt envelope, exactly as received: keep it as proof of delivery."""
+    replayed: bool
+    """``True`` when the receiver already had this referral and returned the original
+    receipt (a retry or a re-send); nothing was stored twice."""
+
+
+class BatchItemResult(_Response):
+    """The outcome of one item of a batch submission."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="ignore", frozen=True)
+
+    index: int
+    referral_id: str | None
+    status: Literal["accepted", "duplicate", "rejected"]
+    result: SubmissionResult | None = None
+    """Set for accepted and duplicate items."""
+    problem: dict[str, Any] | None = None
+    """The RFC 9457 problem document of a rejected item."""
+
+
+class Feedback(_Response):
+    """Outcome feedback an analyst released to the ASW."""
+
+    created_at: datetime
+    message: str
+    outcome: str | None = None
+
+
+class ReferralStatus(_Response):
+    """Where a referral is in the receiver's lifecycle, as the ASW may see it."""
+
+    referral_id: str
+    state: str
+    received_at: datetime
+    updated_at: datetime
+    outcome: str | None = None
+    feedback: list[Feedback] = Field(default_factory=list)
+
+
+class InformationRequest(_Response):
+    """A law-enforcement request for further information about a referral."""
+
+    id: str
+    referral_id: str
+    created_at: datetime
+    question: str
+    state: str
+    due_by: datetime | None = None
+
+
+class InformationRequestPage(_Response):
+    """One page of requests for information, with the cursor of the next page."""
+
+    items: list[InformationRequest]
+    next_cursor: str | None = None
