@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["SCHEMA_CODES", "SEMANTIC_CODES", "WARNING_CODES", "ValidationCode"]
+__all__ = ["SCHEMA_CODES", "SEMANTIC_CODES", "WARNING_CODES", "ProblemCode", "ValidationCode"]
 
 
 class ValidationCode(StrEnum):
@@ -103,3 +103,34 @@ WARNING_CODES = frozenset(
         ValidationCode.DEPRECATED_FIELD,
     }
 )
+
+
+class ProblemCode(StrEnum):
+    """Stable ``code`` members of the receiver's RFC 9457 problem documents.
+
+    Signature and freshness failures use the ``ProtocolCode`` values of
+    ``strive_schema.errors`` as their problem code; validation findings appear inside the
+    ``errors`` array of ``referral_invalid``. See ``spec/errors.md``.
+    """
+
+    REQUEST_MALFORMED = "request_malformed"
+    REQUEST_INVALID = "request_invalid"
+    BODY_TOO_LARGE = "body_too_large"
+    BATCH_TOO_LARGE = "batch_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    AUTHENTICATION_REQUIRED = "authentication_required"
+    TOKEN_INVALID = "token_invalid"
+    KEY_REVOKED = "key_revoked"
+    FORBIDDEN = "forbidden"
+    RATE_LIMITED = "rate_limited"
+    REFERRAL_INVALID = "referral_invalid"
+    REFERRAL_CONFLICT = "referral_conflict"
+    REFERRAL_AMBIGUOUS = "referral_ambiguous"
+    SUPPLEMENTED_REFERRAL_UNKNOWN = "supplemented_referral_unknown"
+    INFORMATION_REQUEST_UNKNOWN = "information_request_unknown"
+    TRANSITION_INVALID = "transition_invalid"
+    OUTCOME_REQUIRED = "outcome_required"
+    CONFLICT = "conflict"
+    INTERNAL_ERROR = "internal_error"

@@ -28,9 +28,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
-
-import rfc8785
 
 from strive_schema._internal import b64, strict_json, timestamps
 from strive_schema.errors import ProtocolCode, VerificationError
@@ -47,10 +44,12 @@ __all__ = [
     "Submission",
     "VerifiedEnvelope",
     "build_submission",
+    "format_timestamp",
     "open_submission",
     "pae",
     "parse_envelope",
     "parse_submission",
+    "parse_timestamp",
     "referral_digest",
     "sign_envelope",
     "verify_envelope",
@@ -75,6 +74,11 @@ _SIGNATURE_LENGTH = 64
 
 def _fail(code: ProtocolCode, detail: str) -> VerificationError:
     return VerificationError(code, detail)
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    # Sender-controlled text in an error detail: quoted, escaped by repr, and bounded.
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -296,7 +300,7 @@ def verify_envelope(
     if parsed.payload_type != payload_type:
         raise _fail(
             ProtocolCode.PAYLOAD_TYPE_UNSUPPORTED,
-            f"payload type {parsed.payload_type!r} is not the expected {payload_type!r}",
+            f"payload type {_shorten(parsed.payload_type)} is not the expected {payload_type!r}",
         )
     message = parsed.pae()
     unique_keys = list({key.key_id: key for key in keys}.values())
@@ -319,6 +323,25 @@ def verify_envelope(
 # -- the submission payload ----------------------------------------------------------------
 
 
+def format_timestamp(moment: datetime) -> str:
+    """Write an aware datetime in the protocol's one timestamp form, ``YYYY-MM-DDTHH:MM:SSZ``
+    (RFC 3339, UTC, whole seconds; sub-second digits are dropped).
+
+    Raises:
+        ValueError: ``moment`` is naive.
+    """
+    return timestamps.format_utc(moment)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Read a ``YYYY-MM-DDTHH:MM:SSZ`` timestamp into an aware UTC datetime.
+
+    Raises:
+        ValueError: any other form (offsets, fractions, lower-case ``t`` or ``z``).
+    """
+    return timestamps.parse_utc(text)
+
+
 def referral_digest(referral: Mapping[str, object]) -> str:
     """Return the referral digest: lower-case hex SHA-256 of the RFC 8785 (JCS) form.
 
@@ -329,10 +352,7 @@ def referral_digest(referral: Mapping[str, object]) -> str:
         ValueError: the referral cannot be canonicalised (a value that is not JSON, a
             non-finite number, or an integer outside the I-JSON range of +/-2**53).
     """
-    try:
-        canonical = rfc8785.dumps(cast("rfc8785._impl._Value", referral))
-    except rfc8785.CanonicalizationError as exc:
-        raise ValueError(f"the referral cannot be canonicalised (RFC 8785): {exc}") from None
+    canonical = strict_json.canonical(referral)
     return hashlib.sha256(canonical).hexdigest()
 
 

@@ -89,7 +89,5 @@ def indicator_taxonomy() -> dict[str, Any]:
     return {
         "taxonomy_version": TAXONOMY_VERSION,
         "extension_code_pattern": "^x-[a-z0-9]+(-[a-z0-9]+)+$",
-        "indicators": [
-            indicator.model_dump(mode="json") for indicator in INDICATORS
-        ],
+        "indicators": [indicator.model_dump(mode="json") for indicator in INDICATORS],
     }

@@ -6,7 +6,6 @@ import ast
 import subprocess
 import sys
 import tomllib
-from importlib.metadata import distribution
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,10 +30,17 @@ def test_importing_the_sdk_and_schema_loads_no_server_dependency() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_no_top_level_server_module_is_installed() -> None:
-    files = distribution("strive").files or []
-    tops = {str(f).split("/")[0] for f in files}
-    assert "server" not in tops and "client_sdk" not in tops
+def test_no_top_level_server_module_is_installed(tmp_path: Path) -> None:
+    # Run from an empty folder so the checkout itself is not on the path.
+    code = (
+        "import importlib.util as u;"
+        "print([n for n in ('server', 'client_sdk') if u.find_spec(n) is not None],"
+        " all(u.find_spec(n) for n in ('strive_schema', 'strive_client', 'strive_server')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert out.stdout.strip() == "[] True"
 
 
 def imports_of(package: Path) -> set[str]:

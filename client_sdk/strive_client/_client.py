@@ -377,7 +377,7 @@ class StriveClient:
             base_url=base_url,
             timeout=timeout,
             transport=transport,
-            headers={"User-Agent": USER_AGENT},
+            headers={"User-Agent": USER_AGENT, "Strive-Asw-Id": asw_id},
         )
 
     def __enter__(self) -> Self:
@@ -563,7 +563,7 @@ class AsyncStriveClient:
             base_url=base_url,
             timeout=timeout,
             transport=transport,
-            headers={"User-Agent": USER_AGENT},
+            headers={"User-Agent": USER_AGENT, "Strive-Asw-Id": asw_id},
         )
 
     async def __aenter__(self) -> Self:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TypeAlias
+from typing import TypeAlias, cast
+
+import rfc8785
 
 JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
 
@@ -73,3 +75,14 @@ def dumps_compact(value: Mapping[str, object]) -> bytes:
     return json.dumps(
         value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=True
     ).encode("utf-8")
+
+
+def canonical(value: Mapping[str, object]) -> bytes:
+    """The RFC 8785 (JCS) canonical form; raise ValueError if ``value`` has none.
+
+    JCS accepts only JSON values with finite numbers and integers within +/-2**53.
+    """
+    try:
+        return rfc8785.dumps(cast("rfc8785._impl._Value", value))
+    except rfc8785.CanonicalizationError as exc:
+        raise ValueError(f"no RFC 8785 canonical form: {exc}") from None

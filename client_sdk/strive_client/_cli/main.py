@@ -12,6 +12,9 @@ from importlib.metadata import entry_points
 
 import click
 
+from strive_client._cli.envelope import sign_command, verify_command
+from strive_client._cli.keys import keys_group
+from strive_client._cli.submit import submit_command
 from strive_client._cli.validate import validate_command
 
 
@@ -22,6 +25,10 @@ def cli() -> None:
 
 
 cli.add_command(validate_command)
+cli.add_command(keys_group)
+cli.add_command(sign_command)
+cli.add_command(verify_command)
+cli.add_command(submit_command)
 
 
 def _load_plugins() -> None:
