@@ -1,0 +1,119 @@
+"""The FastAPI application of the reference receiver."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from strive_server.api.routes import (
+    accountability,
+    admin,
+    asw,
+    casework,
+    discovery,
+    health,
+    submissions,
+)
+from strive_server.core.config import Settings
+from strive_server.db.engine import make_engine, make_sessionmaker, migrate
+from strive_server.problems import install_problem_handlers
+
+__all__ = ["create_app", "create_app_from_environment"]
+
+logger = logging.getLogger("strive.server.http")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Per-application metrics (a registry per app, so tests and workers do not collide)."""
+
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+    submissions: Counter
+
+    @classmethod
+    def create(cls) -> Metrics:
+        registry = CollectorRegistry()
+        return cls(
+            registry=registry,
+            requests=Counter(
+                "strive_http_requests_total",
+                "HTTP requests by route template, method and status",
+                ["route", "method", "status"],
+                registry=registry,
+            ),
+            latency=Histogram(
+                "strive_http_request_duration_seconds",
+                "HTTP request duration by route template",
+                ["route"],
+                registry=registry,
+            ),
+            submissions=Counter(
+                "strive_submissions_total",
+                "Submitted referrals by result (accepted, duplicate, rejected)",
+                ["result"],
+                registry=registry,
+            ),
+        )
+
+
+def create_app(settings: Settings | None = None, *, migrate_database: bool = False) -> FastAPI:
+    """Build the receiver. ``strive serve`` migrates once before starting workers; tests pass
+    ``migrate_database=True``."""
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url)
+    if migrate_database:
+        migrate(engine)
+    settings.signing_key  # noqa: B018 - load (or create) the receipt key before serving
+    app = FastAPI(
+        title="Strive reference receiver",
+        version="1.0.0",
+        summary="Receives signed exploitation referrals from ASWs; see spec/api.md.",
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_sessionmaker(engine)
+    app.state.metrics = Metrics.create()
+    install_problem_handlers(app)
+    for module in (discovery, submissions, asw, casework, accountability, admin, health):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics: Metrics = request.app.state.metrics
+        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(elapsed)
+        # Route templates only: never the path itself, a query or a body.
+        logger.info(
+            "request",
+            extra={
+                "event": "http_request",
+                "route": route,
+                "method": request.method,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 1),
+            },
+        )
+        return response
+
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The factory uvicorn workers call (``strive serve``); settings come from STRIVE_*."""
+    return create_app(Settings())

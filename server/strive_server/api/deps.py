@@ -1,0 +1,209 @@
+"""Request dependencies: settings, sessions, and the two ways to authenticate.
+
+* ASWs sign every request with their own key (RFC 9421); submissions are signed envelopes.
+* Law-enforcement users present bearer tokens; only a token's SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from strive_schema.codes import ProblemCode
+from strive_schema.errors import ProtocolCode, VerificationError
+from strive_schema.httpsig import verify_request
+from strive_schema.keys import PublicKey
+from strive_server.core.config import Settings
+from strive_server.core.security import ROLES, hash_token
+from strive_server.db import tables
+from strive_server.problems import Problem, verification_problem
+from strive_server.services.audit import Actor
+from strive_server.services.ratelimit import remember_nonce
+
+__all__ = [
+    "ROLES",
+    "AswCaller",
+    "SessionsDep",
+    "SettingsDep",
+    "User",
+    "authenticated_asw",
+    "hash_token",
+    "read_body",
+    "require_roles",
+]
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_sessions(request: Request) -> sessionmaker[Session]:
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    return sessions
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing (413) more than ``limit`` bytes without buffering them."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, ProblemCode.BODY_TOO_LARGE, f"the body may be at most {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, ProblemCode.BODY_TOO_LARGE, f"the body may be at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def target_uri(request: Request, settings: Settings) -> str:
+    """The absolute target URI as the client sent it: public origin plus raw path and query."""
+    if settings.public_base_url:
+        origin = settings.public_base_url.rstrip("/")
+    else:
+        host = request.headers.get("host", "")
+        origin = f"{request.url.scheme}://{host}"
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string", b"")
+    target = raw_path.decode("latin-1")
+    if query:
+        target += "?" + query.decode("latin-1")
+    return origin + target
+
+
+# --- ASWs -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AswCaller:
+    """An ASW whose signed request verified."""
+
+    asw_id: str
+    key_id: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor("asw", self.asw_id)
+
+
+async def authenticated_asw(
+    request: Request, settings: SettingsDep, sessions: SessionsDep
+) -> AswCaller:
+    """Verify an ASW's signed request (RFC 9421 + RFC 9530) and remember its nonce."""
+    body = await read_body(request, settings.max_envelope_bytes)
+    claimed = request.headers.get("strive-asw-id")
+    if not claimed:
+        raise Problem(
+            401,
+            ProblemCode.AUTHENTICATION_REQUIRED,
+            "sign the request and name your organisation in the Strive-Asw-Id header",
+        )
+    now = datetime.now(UTC)
+    with sessions() as session, session.begin():
+        query = sa.select(tables.AswKey).where(tables.AswKey.asw_id == claimed)
+        rows = session.scalars(query).all()
+        active = [r for r in rows if r.revoked_at is None or r.revoked_at > now]
+        if not active:
+            raise Problem(401, ProtocolCode.KEY_UNKNOWN, "no current key is registered")
+        try:
+            verified = verify_request(
+                request.method,
+                target_uri(request, settings),
+                dict(request.headers),
+                body,
+                [PublicKey.from_jwk(r.public_jwk) for r in active],
+                now=now,
+            )
+        except VerificationError as exc:
+            raise verification_problem(exc) from None
+        remember_nonce(session, key_id=verified.key_id, nonce=verified.nonce, now=now)
+        asw_id = next(r.asw_id for r in active if r.key_id == verified.key_id)
+    return AswCaller(asw_id, verified.key_id)
+
+
+AswDep = Annotated[AswCaller, Depends(authenticated_asw)]
+
+
+# --- Law-enforcement users ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A law-enforcement user, identified by the name and role of their token."""
+
+    token_id: int
+    name: str
+    role: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor("user", self.name, self.role)
+
+
+def bearer_user(request: Request, sessions: SessionsDep) -> User:
+    """The user whose bearer token authenticates the request."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(
+            401,
+            ProblemCode.AUTHENTICATION_REQUIRED,
+            "a bearer token is required",
+            headers={"WWW-Authenticate": 'Bearer realm="strive"'},
+        )
+    digest = hash_token(token.strip())
+    with sessions() as session:
+        row = session.scalars(
+            sa.select(tables.Token).where(tables.Token.token_hash == digest)
+        ).one_or_none()
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
+        raise Problem(
+            401,
+            ProblemCode.TOKEN_INVALID,
+            "the token is unknown or revoked",
+            headers={"WWW-Authenticate": 'Bearer realm="strive", error="invalid_token"'},
+        )
+    return User(row.id, row.name, row.role)
+
+
+def require_roles(*roles: str) -> object:
+    """A dependency admitting only users holding one of ``roles``."""
+
+    def check(user: Annotated[User, Depends(bearer_user)]) -> User:
+        if user.role not in roles:
+            raise Problem(
+                403,
+                ProblemCode.FORBIDDEN,
+                f"this needs one of the roles: {', '.join(roles)}",
+            )
+        return user
+
+    return Depends(check)
+
+
+def optional_roles(*roles: str) -> object:
+    """Like :func:`require_roles`, but ``None`` when no token is presented."""
+
+    def check(request: Request, sessions: SessionsDep) -> User | None:
+        if "authorization" not in request.headers:
+            return None
+        user = bearer_user(request, sessions)
+        if user.role not in roles:
+            raise Problem(
+                403, ProblemCode.FORBIDDEN, f"this needs one of the roles: {', '.join(roles)}"
+            )
+        return user
+
+    return Depends(check)

@@ -1,0 +1,89 @@
+"""Administration over the API (admin tokens): ASWs, their keys, tokens. No referral
+content is reachable with an admin token."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+
+from strive_schema.codes import ProblemCode
+from strive_schema.errors import KeyFormatError
+from strive_schema.keys import PublicKey
+from strive_server.api.deps import SessionsDep, User, require_roles
+from strive_server.api.schemas import AswCreate, AswKeyCreate, TokenCreate, TokenCreated
+from strive_server.problems import Problem
+from strive_server.services import admin
+
+router = APIRouter(tags=["admin"], prefix="/v1/admin")
+AdminDep = Annotated[User, require_roles("admin")]
+
+
+def _public_key(jwk: dict[str, str]) -> PublicKey:
+    try:
+        return PublicKey.from_jwk(jwk)
+    except KeyFormatError as exc:
+        raise Problem(
+            422, ProblemCode.REQUEST_INVALID, f"not an Ed25519 public JWK: {exc}"
+        ) from None
+
+
+@router.get("/asws", operation_id="listAsws", summary="Registered ASWs and their key ids")
+def list_asws(user: AdminDep, sessions: SessionsDep) -> list[dict[str, Any]]:
+    with sessions() as session:
+        return admin.list_asws(session)
+
+
+@router.post("/asws", operation_id="registerAsw", status_code=201, summary="Register an ASW")
+def register_asw(body: AswCreate, user: AdminDep, sessions: SessionsDep) -> dict[str, str]:
+    key = _public_key(body.public_key_jwk)
+    with sessions() as session, session.begin():
+        key_id = admin.register_asw(
+            session, asw_id=body.asw_id, name=body.name, public_key=key, actor=user.actor
+        )
+    return {"asw_id": body.asw_id, "key_id": key_id}
+
+
+@router.post("/asws/{asw_id}/keys", operation_id="addAswKey", status_code=201, summary="Add a key")
+def add_asw_key(
+    asw_id: str, body: AswKeyCreate, user: AdminDep, sessions: SessionsDep
+) -> dict[str, str]:
+    key = _public_key(body.public_key_jwk)
+    with sessions() as session, session.begin():
+        key_id = admin.add_key(session, asw_id=asw_id, public_key=key, actor=user.actor)
+    return {"asw_id": asw_id, "key_id": key_id}
+
+
+@router.delete(
+    "/asws/{asw_id}/keys/{key_id}",
+    operation_id="revokeAswKey",
+    summary="Revoke a key (kept for verifying old evidence)",
+)
+def revoke_asw_key(
+    asw_id: str, key_id: str, user: AdminDep, sessions: SessionsDep
+) -> dict[str, str]:
+    with sessions() as session, session.begin():
+        admin.revoke_key(session, asw_id=asw_id, key_id=key_id, actor=user.actor)
+    return {"asw_id": asw_id, "key_id": key_id, "status": "revoked"}
+
+
+@router.post(
+    "/tokens",
+    operation_id="createToken",
+    status_code=201,
+    response_model=TokenCreated,
+    summary="Create a bearer token; it is shown once",
+)
+def create_token(body: TokenCreate, user: AdminDep, sessions: SessionsDep) -> TokenCreated:
+    with sessions() as session, session.begin():
+        token_id, token = admin.create_token(
+            session, name=body.name, role=body.role, actor=user.actor
+        )
+    return TokenCreated(id=token_id, name=body.name, role=body.role, token=token)
+
+
+@router.delete("/tokens/{token_id}", operation_id="revokeToken", summary="Revoke a token")
+def revoke_token(token_id: int, user: AdminDep, sessions: SessionsDep) -> dict[str, Any]:
+    with sessions() as session, session.begin():
+        admin.revoke_token(session, token_id=token_id, actor=user.actor)
+    return {"id": token_id, "status": "revoked"}

@@ -1,0 +1,147 @@
+"""Submitting referrals: one signed envelope, or a batch of them as NDJSON."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from strive_schema.codes import ProblemCode
+from strive_server.api.deps import SessionsDep, SettingsDep, read_body
+from strive_server.api.schemas import BatchResponse, SubmissionResponse
+from strive_server.problems import PROBLEM_MEDIA_TYPE, Problem
+from strive_server.services.ingestion import ingest_batch, ingest_envelope
+
+router = APIRouter(tags=["submissions"])
+
+ENVELOPE_TYPES: Final = frozenset({"application/vnd.dsse.envelope.v1+json", "application/json"})
+BATCH_TYPES: Final = frozenset({"application/x-ndjson", "application/jsonl"})
+_PROBLEM_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    status: {"description": description, "content": {PROBLEM_MEDIA_TYPE: {}}}
+    for status, description in {
+        400: "Malformed envelope",
+        401: "Signature, key or freshness check failed",
+        403: "Signed by another ASW than the referral names",
+        409: "Referral id already used with different content",
+        413: "Too large",
+        415: "Wrong content type",
+        422: "Invalid referral (every error with its JSON Pointer)",
+        429: "Rate limit; see Retry-After",
+    }.items()
+}
+_ENVELOPE_BODY: Final = {
+    "requestBody": {
+        "required": True,
+        "description": "A DSSE envelope (spec/protocol.md) whose payload is a submission.",
+        "content": {
+            "application/vnd.dsse.envelope.v1+json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["payloadType", "payload", "signatures"],
+                    "properties": {
+                        "payloadType": {"type": "string"},
+                        "payload": {"type": "string", "contentEncoding": "base64"},
+                        "signatures": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "keyid": {"type": "string"},
+                                    "sig": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@router.post(
+    "/v1/referrals",
+    operation_id="submitReferral",
+    summary="Submit one signed referral; returns the signed receipt",
+    status_code=201,
+    response_model=SubmissionResponse,
+    responses={
+        200: {"description": "Already held: the original receipt", "model": SubmissionResponse},
+        **_PROBLEM_RESPONSES,
+    },
+    openapi_extra=_ENVELOPE_BODY,
+)
+async def submit_referral(
+    request: Request, settings: SettingsDep, sessions: SessionsDep
+) -> JSONResponse:
+    if media_type(request) not in ENVELOPE_TYPES:
+        raise Problem(
+            415,
+            ProblemCode.UNSUPPORTED_MEDIA_TYPE,
+            "send the envelope as application/vnd.dsse.envelope.v1+json or application/json",
+        )
+    raw = await read_body(request, settings.max_envelope_bytes)
+    result = await asyncio.to_thread(
+        ingest_envelope,
+        sessions=sessions,
+        settings=settings,
+        raw=raw,
+        claimed_asw=request.headers.get("strive-asw-id"),
+        now=_now(),
+    )
+    request.app.state.metrics.submissions.labels(result.status).inc()
+    return JSONResponse(result.body, status_code=result.http_status)
+
+
+@router.post(
+    "/v1/referrals/batch",
+    operation_id="submitReferralBatch",
+    summary="Submit several signed referrals as NDJSON, one envelope per line",
+    response_model=BatchResponse,
+    responses=_PROBLEM_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def submit_batch(
+    request: Request, settings: SettingsDep, sessions: SessionsDep
+) -> BatchResponse:
+    if media_type(request) not in BATCH_TYPES:
+        raise Problem(
+            415,
+            ProblemCode.UNSUPPORTED_MEDIA_TYPE,
+            "send a batch as application/x-ndjson, one envelope per line",
+        )
+    raw = await read_body(request, settings.max_batch_bytes)
+    items = [line.strip() for line in raw.split(b"\n") if line.strip()]
+    if not items or len(items) > settings.max_batch_items:
+        raise Problem(
+            413 if items else 400,
+            ProblemCode.BATCH_TOO_LARGE if items else ProblemCode.REQUEST_MALFORMED,
+            f"a batch holds 1 to {settings.max_batch_items} envelopes",
+        )
+    results = await asyncio.to_thread(
+        ingest_batch,
+        sessions=sessions,
+        settings=settings,
+        items=items,
+        claimed_asw=request.headers.get("strive-asw-id"),
+        now=_now(),
+    )
+    for item in results:
+        request.app.state.metrics.submissions.labels(item["status"]).inc()
+    return BatchResponse.model_validate({"results": results})

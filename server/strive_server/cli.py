@@ -1,0 +1,251 @@
+"""``strive serve`` and ``strive admin ...``: run and administer the reference receiver.
+
+Contributed to the ``strive`` command through the ``strive.cli`` entry-point group, so the
+client package never imports the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import click
+import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
+
+from strive_schema.errors import KeyFormatError
+from strive_schema.keys import PublicKey, SigningKey
+from strive_server.core.config import Settings
+from strive_server.core.logging import configure_logging
+from strive_server.db import tables
+from strive_server.db.engine import make_engine, make_sessionmaker, migrate
+from strive_server.problems import Problem
+from strive_server.services import admin
+from strive_server.services.audit import Actor
+
+__all__ = ["admin_group", "serve_command"]
+
+CLI_ACTOR = Actor("admin", "cli")
+DEMO_DIR = Path(".strive/demo")
+
+
+def _database(url: str | None) -> sessionmaker[Session]:
+    """Open (creating or migrating as needed) the database named by --db or the settings."""
+    settings = Settings() if url is None else Settings(database_url=url)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    return make_sessionmaker(engine)
+
+
+def _read_public_key(path: Path) -> PublicKey:
+    try:
+        return PublicKey.load(path.read_bytes())
+    except (KeyFormatError, OSError) as exc:
+        raise click.BadParameter(f"cannot use {path}: {exc}", param_hint="--public-key") from None
+
+
+def _run(sessions: sessionmaker[Session], action: object) -> object:
+    try:
+        with sessions() as session, session.begin():
+            return action(session)  # type: ignore[operator]
+    except Problem as problem:
+        raise click.ClickException(f"{problem.code}: {problem.detail}") from None
+
+
+_DB = click.option(
+    "--db", "database_url", default=None, help="Database URL (default: STRIVE_DATABASE_URL)."
+)
+_PUBLIC_KEY = click.option(
+    "--public-key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The ASW's Ed25519 public key, PEM or JWK.",
+)
+
+
+@click.group("admin")
+def admin_group() -> None:
+    """Administer the receiver: ASWs, their keys, and law-enforcement tokens."""
+
+
+@admin_group.command("register-asw")
+@click.option("--asw-id", required=True)
+@click.option("--name", required=True)
+@_PUBLIC_KEY
+@_DB
+def register_asw(asw_id: str, name: str, public_key: Path, database_url: str | None) -> None:
+    """Register an ASW with its first public key; prints the key id."""
+    key = _read_public_key(public_key)
+    sessions = _database(database_url)
+    _run(
+        sessions,
+        lambda s: admin.register_asw(s, asw_id=asw_id, name=name, public_key=key, actor=CLI_ACTOR),
+    )
+    click.echo(key.key_id)
+
+
+@admin_group.command("add-key")
+@click.option("--asw-id", required=True)
+@_PUBLIC_KEY
+@_DB
+def add_key(asw_id: str, public_key: Path, database_url: str | None) -> None:
+    """Add a public key to an ASW (rotation); prints the key id."""
+    key = _read_public_key(public_key)
+    _run(
+        _database(database_url),
+        lambda s: admin.add_key(s, asw_id=asw_id, public_key=key, actor=CLI_ACTOR),
+    )
+    click.echo(key.key_id)
+
+
+@admin_group.command("revoke-key")
+@click.option("--asw-id", required=True)
+@click.option("--key-id", required=True)
+@_DB
+def revoke_key(asw_id: str, key_id: str, database_url: str | None) -> None:
+    """Revoke an ASW's key. Evidence it signed stays verifiable."""
+    _run(
+        _database(database_url),
+        lambda s: admin.revoke_key(s, asw_id=asw_id, key_id=key_id, actor=CLI_ACTOR),
+    )
+    click.echo(f"revoked {key_id}", err=True)
+
+
+@admin_group.command("create-token")
+@click.option(
+    "--role", required=True, type=click.Choice(["analyst", "supervisor", "auditor", "admin"])
+)
+@click.option("--name", required=True, help="Who holds the token (kept in the audit trail).")
+@_DB
+def create_token(role: str, name: str, database_url: str | None) -> None:
+    """Create a bearer token; prints only the token. Only its hash is stored."""
+    result = _run(
+        _database(database_url),
+        lambda s: admin.create_token(s, name=name, role=role, actor=CLI_ACTOR),
+    )
+    assert isinstance(result, tuple)
+    click.echo(result[1])
+
+
+@admin_group.command("revoke-token")
+@click.option("--token-id", required=True, type=int)
+@_DB
+def revoke_token(token_id: int, database_url: str | None) -> None:
+    """Revoke a bearer token at once."""
+    _run(
+        _database(database_url), lambda s: admin.revoke_token(s, token_id=token_id, actor=CLI_ACTOR)
+    )
+    click.echo(f"revoked token {token_id}", err=True)
+
+
+@admin_group.command("list-asws")
+@_DB
+def list_asws(database_url: str | None) -> None:
+    """List registered ASWs and their keys as JSON."""
+    rows = _run(_database(database_url), admin.list_asws)
+    click.echo(json.dumps(rows, indent=2))
+
+
+def _demo(sessions: sessionmaker[Session], url: str) -> None:
+    """Prepare demo ASWs for the published examples, and demo tokens, and say how to use them."""
+    examples = sorted(Path("spec/examples").glob("*.json"))
+    by_asw: dict[str, list[str]] = defaultdict(list)
+    for path in examples:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            by_asw[document["reporter"]["organisation_id"]].append(str(path))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    click.echo("\nDemo set-up (fictional data only):", err=True)
+    for asw_id, files in sorted(by_asw.items()):
+        folder = DEMO_DIR / asw_id
+        key_file = folder / "private_key.pem"
+        if not key_file.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(SigningKey.generate().to_pem())
+        key = SigningKey.from_file(key_file)
+
+        def ensure(session: Session, asw_id: str = asw_id, key: SigningKey = key) -> None:
+            if session.get(tables.Asw, asw_id) is None:
+                admin.register_asw(
+                    session, asw_id=asw_id, name=f"Demo {asw_id}", public_key=key.public_key,
+                    actor=CLI_ACTOR,
+                )  # fmt: skip
+            elif session.get(tables.AswKey, key.key_id) is None:
+                admin.add_key(session, asw_id=asw_id, public_key=key.public_key, actor=CLI_ACTOR)
+
+        _run(sessions, ensure)
+        click.echo(
+            f"\n  ASW {asw_id} (key id {key.key_id}):\n"
+            f"    strive submit {' '.join(files)} \\\n"
+            f"      --url {url} --asw-id {asw_id} --key {key_file}",
+            err=True,
+        )
+    tokens_file = DEMO_DIR / "tokens.json"
+    if not tokens_file.exists():
+        tokens = {}
+        for role in ("analyst", "supervisor", "auditor"):
+            result = _run(
+                sessions,
+                lambda s, role=role: admin.create_token(
+                    s, name=f"demo-{role}", role=role, actor=CLI_ACTOR
+                ),
+            )
+            assert isinstance(result, tuple)
+            tokens[role] = result[1]
+        DEMO_DIR.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tokens_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as token_stream:
+            token_stream.write(json.dumps(tokens, indent=2).encode())
+    click.echo(
+        f"\n  Demo bearer tokens (analyst, supervisor, auditor) are in {tokens_file}.\n"
+        f'  Try: curl -H "Authorization: Bearer $(python3 -c "import json;'
+        f"print(json.load(open('{tokens_file}'))['auditor'])\")\" {url}/v1/stats\n",
+        err=True,
+    )
+
+
+@click.command("serve")
+@click.option(
+    "--db",
+    "database_url",
+    default=None,
+    help="Database URL (default: STRIVE_DATABASE_URL or sqlite:///strive.db).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Register demo ASWs for spec/examples and print how to submit them.",
+)
+def serve_command(database_url: str | None, host: str, port: int, workers: int, demo: bool) -> None:
+    """Run the reference receiver (migrates the database first)."""
+    if database_url is not None:
+        os.environ["STRIVE_DATABASE_URL"] = database_url  # the workers read their settings
+    settings = Settings()
+    configure_logging(settings.log_level)
+    sessions = _database(settings.database_url)
+    settings.signing_key  # noqa: B018 - create the receipt key once, before the workers start
+    url = f"http://{host}:{port}"
+    if demo:
+        _demo(sessions, url)
+    click.echo(
+        f"Strive receiver {settings.receiver_id} on {url} "
+        f"(database {settings.database_url.split('@')[-1]}, {workers} worker(s))",
+        err=True,
+    )
+    uvicorn.run(
+        "strive_server.api.app:create_app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_config=None,
+    )

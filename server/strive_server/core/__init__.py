@@ -1,0 +1,1 @@
+"""Configuration and cross-cutting concerns of the reference server."""

@@ -1,0 +1,62 @@
+"""Server settings, from ``STRIVE_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from strive_schema.keys import SigningKey
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Everything the receiver can be configured with. Every field has a safe default."""
+
+    model_config = SettingsConfigDict(env_prefix="STRIVE_", frozen=True, extra="ignore")
+
+    database_url: str = "sqlite:///strive.db"
+    """SQLAlchemy URL: ``sqlite:///path.db`` (embedded, WAL) or
+    ``postgresql+psycopg://user@host/db``."""
+    receiver_id: str = "strive-receiver.local"
+    """The audience ASWs name in their submissions; published in the discovery document."""
+    signing_key_file: Path = Path(".strive/receiver_signing_key.pem")
+    """The receiver's Ed25519 key that signs receipts; created on first start if absent."""
+    public_base_url: str | None = None
+    """The scheme and authority clients use (e.g. behind a TLS-terminating proxy), for
+    verifying signed requests; by default the request's own."""
+    max_envelope_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_batch_items: int = Field(default=100, ge=1)
+    max_batch_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    """Submissions (referrals, including batch items) per ASW per minute."""
+    public_stats: bool = False
+    """Serve ``/v1/stats`` without a token. Off by default; see spec/api.md."""
+    metrics_public: bool = False
+    """Serve ``/metrics`` without a token (for a scraper on a private network)."""
+    stats_suppression_threshold: int = Field(default=5, ge=1)
+    log_level: str = "INFO"
+
+    @cached_property
+    def signing_key(self) -> SigningKey:
+        """Load the receipt-signing key, creating it (mode 0600) on first use."""
+        path = self.signing_key_file
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Write a complete file under a private name, then link it into place: a
+            # concurrent worker either wins the link or reads the winner's complete key.
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(SigningKey.generate().to_pem())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass
+            finally:
+                temporary.unlink()
+        return SigningKey.from_file(path)

@@ -1,0 +1,1 @@
+"""The receiver's database: tables, engine and migrations."""

@@ -1,0 +1,250 @@
+"""The receiver's database rows. Mapped from and to schema models only in ``services/``.
+
+The exact envelope bytes an ASW signed are stored as received (``Referral.envelope``); every
+other column is derived from them and can be rebuilt.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "Asw",
+    "AswKey",
+    "AuditEvent",
+    "Base",
+    "Feedback",
+    "InformationRequest",
+    "RateWindow",
+    "Referral",
+    "ReferralIndicator",
+    "RequestNonce",
+    "Selector",
+    "StateTransition",
+    "Token",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always returned timezone-aware (SQLite keeps none)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONDocument}  # noqa: RUF012
+
+
+class Asw(Base):
+    """A registered adult service website."""
+
+    __tablename__ = "asws"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime]
+    keys: Mapped[list[AswKey]] = relationship(back_populates="asw")
+
+
+class AswKey(Base):
+    """A public key registered to an ASW. Keys are revoked, never deleted: evidence signed
+    with them must stay verifiable."""
+
+    __tablename__ = "asw_keys"
+
+    key_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    asw_id: Mapped[str] = mapped_column(sa.ForeignKey("asws.id"), index=True)
+    public_jwk: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    asw: Mapped[Asw] = relationship(back_populates="keys")
+
+
+class Referral(Base):
+    """One acknowledged referral: the exact signed envelope and what was derived from it."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (sa.UniqueConstraint("asw_id", "referral_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asw_id: Mapped[str] = mapped_column(sa.ForeignKey("asws.id"))
+    referral_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    referral_digest: Mapped[str] = mapped_column(sa.String(64))
+    envelope: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    envelope_sha256: Mapped[str] = mapped_column(sa.String(64))
+    key_id: Mapped[str] = mapped_column(sa.ForeignKey("asw_keys.key_id"))
+    issued_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    receipt_envelope: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    document: Mapped[dict[str, Any]]
+    schema_version: Mapped[str] = mapped_column(sa.String(16))
+    is_test: Mapped[bool]
+    urgency: Mapped[str] = mapped_column(sa.String(16))
+    source: Mapped[str] = mapped_column(sa.String(32))
+    protective_marking: Mapped[str] = mapped_column(sa.String(32))
+    referral_created_at: Mapped[datetime]
+    supplements_id: Mapped[int | None] = mapped_column(sa.ForeignKey("referrals.id"))
+    state: Mapped[str] = mapped_column(sa.String(32), index=True)
+    outcome: Mapped[str | None] = mapped_column(sa.String(48))
+    assigned_to: Mapped[str | None] = mapped_column(sa.String(200))
+    first_triaged_at: Mapped[datetime | None]
+    outcome_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+    indicators: Mapped[list[ReferralIndicator]] = relationship(
+        back_populates="referral", cascade="all, delete-orphan"
+    )
+    selectors: Mapped[list[Selector]] = relationship(
+        back_populates="referral", cascade="all, delete-orphan"
+    )
+
+
+class ReferralIndicator(Base):
+    __tablename__ = "referral_indicators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), index=True)
+    code: Mapped[str] = mapped_column(sa.String(100), index=True)
+    risk: Mapped[str] = mapped_column(sa.String(8))
+    referral: Mapped[Referral] = relationship(back_populates="indicators")
+
+
+class Selector(Base):
+    """A normalised value that may tie this referral to others (phone, e-mail, payer...)."""
+
+    __tablename__ = "selectors"
+    __table_args__ = (sa.Index("ix_selectors_kind_value", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    value: Mapped[str] = mapped_column(sa.String(400))
+    raw: Mapped[str] = mapped_column(sa.String(400))
+    normalised: Mapped[bool]
+    entity_ref: Mapped[str | None] = mapped_column(sa.String(64))
+    referral: Mapped[Referral] = relationship(back_populates="selectors")
+
+
+class StateTransition(Base):
+    __tablename__ = "state_transitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(sa.String(32))
+    to_state: Mapped[str] = mapped_column(sa.String(32))
+    outcome: Mapped[str | None] = mapped_column(sa.String(48))
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    at: Mapped[datetime]
+
+
+class Feedback(Base):
+    """Feedback on a referral; the ASW sees it once released."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), index=True)
+    message: Mapped[str] = mapped_column(sa.Text)
+    outcome: Mapped[str | None] = mapped_column(sa.String(48))
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime]
+    released: Mapped[bool]
+
+
+class InformationRequest(Base):
+    """A request from an analyst to the ASW for further information about a referral."""
+
+    __tablename__ = "information_requests"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), index=True)
+    asw_id: Mapped[str] = mapped_column(sa.ForeignKey("asws.id"), index=True)
+    question: Mapped[str] = mapped_column(sa.Text)
+    state: Mapped[str] = mapped_column(sa.String(16))
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime]
+    due_by: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    answer_referral_pk: Mapped[int | None] = mapped_column(sa.ForeignKey("referrals.id"))
+
+
+class Token(Base):
+    """A law-enforcement user's bearer token. Only its SHA-256 is stored."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """The append-only audit trail: who did what, when and why. Never holds referral
+    content. Database triggers refuse updates and deletes."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor_kind: Mapped[str] = mapped_column(sa.String(16))
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[str | None] = mapped_column(sa.String(16))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    referral_pk: Mapped[int | None] = mapped_column(sa.ForeignKey("referrals.id"), index=True)
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    detail: Mapped[dict[str, Any]]
+
+
+class RequestNonce(Base):
+    """Nonces of signed requests seen recently: the database decides replays."""
+
+    __tablename__ = "request_nonces"
+
+    key_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class RateWindow(Base):
+    """Submissions per ASW per minute, counted in the database so all workers agree."""
+
+    __tablename__ = "rate_windows"
+
+    asw_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    window: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    count: Mapped[int]

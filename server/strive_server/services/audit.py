@@ -1,0 +1,49 @@
+"""The audit trail: every read of referral content by a person, every change, who and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+
+from strive_server.db.tables import AuditEvent
+
+__all__ = ["Actor", "record_event"]
+
+ActorKind = Literal["user", "asw", "admin", "system"]
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: a law-enforcement user (by token name and role), an ASW, or the CLI."""
+
+    kind: ActorKind
+    name: str
+    role: str | None = None
+
+
+def record_event(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    referral_pk: int | None = None,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Append one event. ``detail`` holds identifiers and codes only, never referral content."""
+    session.add(
+        AuditEvent(
+            at=at or datetime.now(UTC),
+            actor_kind=actor.kind,
+            actor=actor.name,
+            role=actor.role,
+            action=action,
+            referral_pk=referral_pk,
+            reason=reason,
+            detail=detail or {},
+        )
+    )

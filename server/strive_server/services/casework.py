@@ -1,0 +1,376 @@
+"""Casework on referrals: reading, moving through the lifecycle, feedback, requests for
+information. Every read of content and every change is written to the audit trail in the same
+transaction, so no read or change goes unrecorded."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from strive_schema.codes import ProblemCode
+from strive_schema.envelope import SUBMISSION_PAYLOAD_TYPE, verify_envelope
+from strive_schema.errors import VerificationError
+from strive_schema.keys import PublicKey
+from strive_server.db import tables
+from strive_server.problems import Problem
+from strive_server.services.audit import Actor, record_event
+from strive_server.services.lifecycle import OUTCOMES, STATES, is_allowed, needs_supervisor
+
+__all__ = [
+    "add_feedback",
+    "analyst_view",
+    "assign",
+    "asw_status",
+    "create_information_request",
+    "find_referral",
+    "history",
+    "list_information_requests",
+    "record_outcome",
+    "transition",
+    "verify_evidence",
+]
+
+
+def find_referral(
+    session: Session, referral_id: str, *, asw_id: str | None = None
+) -> tables.Referral:
+    """The referral with this id (ASW-chosen, so unique only per ASW).
+
+    Raises:
+        Problem: 404 when none; 409 ``referral_ambiguous`` when several ASWs used the id and
+            ``asw_id`` does not choose.
+    """
+    query = sa.select(tables.Referral).where(tables.Referral.referral_id == referral_id)
+    if asw_id is not None:
+        query = query.where(tables.Referral.asw_id == asw_id)
+    rows = session.scalars(query).all()
+    if not rows:
+        raise Problem(404, ProblemCode.NOT_FOUND, "no such referral")
+    if len(rows) > 1:
+        raise Problem(
+            409,
+            ProblemCode.REFERRAL_AMBIGUOUS,
+            "several ASWs used this referral id; add ?asw_id=",
+            extra={"asw_ids": sorted(r.asw_id for r in rows)},
+        )
+    return rows[0]
+
+
+def _released_feedback(session: Session, row: tables.Referral) -> list[tables.Feedback]:
+    return list(
+        session.scalars(
+            sa.select(tables.Feedback)
+            .where(tables.Feedback.referral_pk == row.id, tables.Feedback.released.is_(True))
+            .order_by(tables.Feedback.created_at, tables.Feedback.id)
+        )
+    )
+
+
+def asw_status(session: Session, *, asw_id: str, referral_id: str) -> dict[str, Any]:
+    """What the ASW may see: state and released feedback. Another ASW's referral is 404,
+    exactly like one that does not exist."""
+    row = find_referral(session, referral_id, asw_id=asw_id)
+    feedback = _released_feedback(session, row)
+    released_outcomes = [f.outcome for f in feedback if f.outcome]
+    record_event(
+        session,
+        actor=Actor("asw", asw_id),
+        action="referral.status_read",
+        referral_pk=row.id,
+        detail={"referral_id": row.referral_id},
+    )
+    return {
+        "referral_id": row.referral_id,
+        "state": row.state,
+        "received_at": row.received_at,
+        "updated_at": row.updated_at,
+        "outcome": released_outcomes[-1] if released_outcomes else None,
+        "feedback": [
+            {"created_at": f.created_at, "message": f.message, "outcome": f.outcome}
+            for f in feedback
+        ],
+    }
+
+
+def analyst_view(
+    session: Session, row: tables.Referral, *, actor: Actor, reason: str | None
+) -> dict[str, Any]:
+    """The full referral for an analyst; the read is audited."""
+    record_event(
+        session,
+        actor=actor,
+        action="referral.read",
+        referral_pk=row.id,
+        reason=reason,
+        detail={"referral_id": row.referral_id, "asw_id": row.asw_id},
+    )
+    supplements = session.get(tables.Referral, row.supplements_id) if row.supplements_id else None
+    return {
+        "referral_id": row.referral_id,
+        "asw_id": row.asw_id,
+        "received_at": row.received_at,
+        "state": row.state,
+        "outcome": row.outcome,
+        "assigned_to": row.assigned_to,
+        "urgency": row.urgency,
+        "is_test": row.is_test,
+        "protective_marking": row.protective_marking,
+        "supplements_referral_id": supplements.referral_id if supplements else None,
+        "envelope_sha256": row.envelope_sha256,
+        "referral_digest": row.referral_digest,
+        "document": row.document,
+    }
+
+
+def verify_evidence(session: Session, row: tables.Referral, *, actor: Actor) -> dict[str, Any]:
+    """Re-verify the stored envelope bytes against the key that signed them, even if that key
+    has since been revoked: the evidence check years later."""
+    key = session.get(tables.AswKey, row.key_id)
+    record_event(
+        session,
+        actor=actor,
+        action="referral.evidence_verified",
+        referral_pk=row.id,
+        detail={"referral_id": row.referral_id},
+    )
+    try:
+        verify_envelope(
+            row.envelope,
+            [PublicKey.from_jwk(key.public_jwk)] if key else [],
+            payload_type=SUBMISSION_PAYLOAD_TYPE,
+        )
+    except VerificationError as exc:
+        return {"verified": False, "code": exc.code.value, "key_id": row.key_id}
+    return {
+        "verified": True,
+        "key_id": row.key_id,
+        "key_revoked": bool(key and key.revoked_at),
+        "envelope_sha256": row.envelope_sha256,
+        "envelope": row.envelope.decode(),
+    }
+
+
+def transition(
+    session: Session,
+    row: tables.Referral,
+    *,
+    to_state: str,
+    outcome: str | None,
+    reason: str,
+    actor: Actor,
+) -> None:
+    """Move a referral along the lifecycle.
+
+    Raises:
+        Problem: 409 ``transition_invalid``; 403 ``forbidden`` for a supervisor-only move by
+            an analyst; 422 ``outcome_required`` when closing without a valid outcome.
+    """
+    if to_state not in STATES or not is_allowed(row.state, to_state):
+        raise Problem(
+            409,
+            ProblemCode.TRANSITION_INVALID,
+            f"a referral in state {row.state} cannot move to {to_state}",
+            extra={"state": row.state},
+        )
+    if needs_supervisor(row.state, to_state) and actor.role != "supervisor":
+        raise Problem(403, ProblemCode.FORBIDDEN, "only a supervisor may make this move")
+    if to_state == "closed" and outcome not in OUTCOMES:
+        raise Problem(
+            422, ProblemCode.OUTCOME_REQUIRED, f"closing needs an outcome: {', '.join(OUTCOMES)}"
+        )
+    if outcome is not None and outcome not in OUTCOMES:
+        raise Problem(422, ProblemCode.REQUEST_INVALID, f"unknown outcome {outcome}")
+    now = datetime.now(UTC)
+    session.add(
+        tables.StateTransition(
+            referral_pk=row.id,
+            from_state=row.state,
+            to_state=to_state,
+            outcome=outcome,
+            actor=actor.name,
+            reason=reason,
+            at=now,
+        )
+    )
+    if row.first_triaged_at is None and row.state == "received":
+        row.first_triaged_at = now
+    if outcome is not None:
+        row.outcome = outcome
+        row.outcome_at = row.outcome_at or now
+    record_event(
+        session,
+        actor=actor,
+        action="referral.transitioned",
+        referral_pk=row.id,
+        reason=reason,
+        detail={"from": row.state, "to": to_state, "outcome": outcome},
+    )
+    row.state = to_state
+    row.updated_at = now
+
+
+def record_outcome(
+    session: Session, row: tables.Referral, *, outcome: str, reason: str, actor: Actor
+) -> None:
+    """Record a further outcome (an arrest, then a charge) on a disseminated or closed
+    referral."""
+    if outcome not in OUTCOMES:
+        raise Problem(422, ProblemCode.REQUEST_INVALID, f"unknown outcome {outcome}")
+    if row.state not in ("disseminated", "closed"):
+        raise Problem(
+            409,
+            ProblemCode.TRANSITION_INVALID,
+            "outcomes are recorded once a referral is disseminated or closed",
+        )
+    now = datetime.now(UTC)
+    row.outcome = outcome
+    row.outcome_at = row.outcome_at or now
+    row.updated_at = now
+    record_event(
+        session,
+        actor=actor,
+        action="referral.outcome_recorded",
+        referral_pk=row.id,
+        reason=reason,
+        detail={"outcome": outcome},
+    )
+
+
+def assign(
+    session: Session, row: tables.Referral, *, assignee: str, reason: str, actor: Actor
+) -> None:
+    """Assign a referral to an analyst (supervisors only, checked by the route)."""
+    row.assigned_to = assignee
+    row.updated_at = datetime.now(UTC)
+    record_event(
+        session,
+        actor=actor,
+        action="referral.assigned",
+        referral_pk=row.id,
+        reason=reason,
+        detail={"assignee": assignee},
+    )
+
+
+def add_feedback(
+    session: Session,
+    row: tables.Referral,
+    *,
+    message: str,
+    outcome: str | None,
+    release: bool,
+    actor: Actor,
+) -> int:
+    """Add feedback; released feedback is shown to the ASW. Returns the feedback id."""
+    if outcome is not None and outcome not in OUTCOMES:
+        raise Problem(422, ProblemCode.REQUEST_INVALID, f"unknown outcome {outcome}")
+    feedback = tables.Feedback(
+        referral_pk=row.id,
+        message=message,
+        outcome=outcome,
+        created_by=actor.name,
+        created_at=datetime.now(UTC),
+        released=release,
+    )
+    session.add(feedback)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="referral.feedback_added",
+        referral_pk=row.id,
+        detail={"feedback_id": feedback.id, "released": release, "outcome": outcome},
+    )
+    return feedback.id
+
+
+def create_information_request(
+    session: Session,
+    row: tables.Referral,
+    *,
+    question: str,
+    due_by: datetime | None,
+    actor: Actor,
+) -> tables.InformationRequest:
+    """Ask the ASW for more information about a referral."""
+    request = tables.InformationRequest(
+        id="rfi-" + secrets.token_hex(8),
+        referral_pk=row.id,
+        asw_id=row.asw_id,
+        question=question,
+        state="open",
+        created_by=actor.name,
+        created_at=datetime.now(UTC),
+        due_by=due_by,
+    )
+    session.add(request)
+    record_event(
+        session,
+        actor=actor,
+        action="information_request.created",
+        referral_pk=row.id,
+        detail={"information_request_id": request.id},
+    )
+    return request
+
+
+def information_request_view(
+    session: Session, request: tables.InformationRequest
+) -> dict[str, Any]:
+    referral = session.get(tables.Referral, request.referral_pk)
+    answer = (
+        session.get(tables.Referral, request.answer_referral_pk)
+        if request.answer_referral_pk
+        else None
+    )
+    return {
+        "id": request.id,
+        "referral_id": referral.referral_id if referral else "",
+        "created_at": request.created_at,
+        "question": request.question,
+        "state": request.state,
+        "due_by": request.due_by,
+        "answer_referral_id": answer.referral_id if answer else None,
+    }
+
+
+def list_information_requests(
+    session: Session, *, asw_id: str, state: str | None, cursor: str | None, limit: int = 50
+) -> dict[str, Any]:
+    """An ASW's requests for information, oldest first, paged by an opaque cursor."""
+    query = sa.select(tables.InformationRequest).where(tables.InformationRequest.asw_id == asw_id)
+    if state is not None:
+        query = query.where(tables.InformationRequest.state == state)
+    if cursor:
+        query = query.where(tables.InformationRequest.id > cursor)
+    rows = session.scalars(query.order_by(tables.InformationRequest.id).limit(limit + 1)).all()
+    page = rows[:limit]
+    return {
+        "items": [information_request_view(session, r) for r in page],
+        "next_cursor": page[-1].id if len(rows) > limit else None,
+    }
+
+
+def history(session: Session, row: tables.Referral, *, actor: Actor) -> list[dict[str, Any]]:
+    """The referral's lifecycle transitions."""
+    record_event(session, actor=actor, action="referral.history_read", referral_pk=row.id)
+    transitions = session.scalars(
+        sa.select(tables.StateTransition)
+        .where(tables.StateTransition.referral_pk == row.id)
+        .order_by(tables.StateTransition.id)
+    )
+    return [
+        {
+            "from_state": t.from_state,
+            "to_state": t.to_state,
+            "outcome": t.outcome,
+            "actor": t.actor,
+            "reason": t.reason,
+            "at": t.at,
+        }
+        for t in transitions
+    ]
