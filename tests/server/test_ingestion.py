@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,8 +11,6 @@ import pytest
 import sqlalchemy as sa
 
 from strive_client import (
-    AuthenticationFailed,
-    PermissionDenied,
     ReferralConflict,
     ReferralRejected,
     verify_receipt,
@@ -186,9 +183,10 @@ def test_an_invalid_referral_gets_every_error_with_its_pointer(receiver: Receive
         ("/urgency/reason", "missing_field"),
     }
     assert stored(receiver) == 0
+    fixed = dict(referral, narrative="Now long enough but the code is still wrong.")
+    fixed["urgency"] = {"level": "routine"}
     with receiver.client(ASW, validate=False) as client, pytest.raises(ReferralRejected) as caught:
-        fixed = dict(referral, narrative="Now long enough but the code is still wrong.")
-        client.submit_referral(dict(fixed, urgency={"level": "routine"}))
+        client.submit_referral(fixed)
     assert caught.value.pointer == "/indicators/0/code" and caught.value.code == "referral_invalid"
 
 
@@ -274,8 +272,7 @@ def test_the_stored_evidence_cannot_be_altered_or_deleted(receiver: Receiver) ->
             sa.update(tables.AuditEvent).values(action="nothing"),
             sa.delete(tables.AuditEvent),
         ):
-            with pytest.raises(sa.exc.DBAPIError, match="strive"):
-                with session.begin():
-                    session.execute(statement)
+            with pytest.raises(sa.exc.DBAPIError, match="strive"), session.begin():
+                session.execute(statement)
         with session.begin():  # casework columns still change normally
             session.execute(sa.update(tables.Referral).values(state="triaged"))
