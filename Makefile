@@ -12,8 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[server,dev]'
 	touch $(STAMP)
 
+# The reference receiver on its embedded SQLite database (strive.db, WAL) at 127.0.0.1:8000,
+# with demo ASWs for the published examples: it prints how to submit them.
 run: $(STAMP)
 	$(BIN)/strive validate spec/examples/*.json
+	$(BIN)/strive serve --demo --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -27,9 +30,11 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
-# Regenerate every committed artefact (JSON Schema, field reference, taxonomy, vectors).
+# Regenerate every committed artefact (JSON Schema, field reference, taxonomy, vectors, OpenAPI).
 generate: $(STAMP)
 	$(BIN)/python -m strive_schema.generate
+	$(BIN)/python -m strive_schema._vectors
+	$(BIN)/python -m strive_server.openapi
 
 bench: $(STAMP)
 	$(BIN)/python bench/validate_bench.py

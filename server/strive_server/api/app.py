@@ -70,7 +70,6 @@ def create_app(settings: Settings | None = None, *, migrate_database: bool = Fal
     engine = make_engine(settings.database_url)
     if migrate_database:
         migrate(engine)
-    settings.signing_key  # noqa: B018 - load (or create) the receipt key before serving
     app = FastAPI(
         title="Strive reference receiver",
         version="1.0.0",
