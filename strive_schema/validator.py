@@ -200,14 +200,17 @@ def validate_document(
             "", ValidationCode.NOT_AN_OBJECT, "a referral must be a JSON object", kind="schema"
         )
         return ValidationResult(errors=(finding,))
-    schema_errors = _schema_findings(document)
-    if schema_errors:
-        return ValidationResult(errors=tuple(schema_errors))
     text = raw if raw is not None else json.dumps(document).encode()
+    # Fast path: the models accept exactly what the published schema accepts (proven by
+    # tests/schema/test_agreement.py), and parse ~50x faster than the jsonschema package.
+    # The schema is consulted to explain a rejection, with every pointer and code.
     try:
         referral = Referral.model_validate_json(text, context={SKIP_SEMANTICS: True})
-    except ModelValidationError as exc:  # a disagreement between schema and model: a bug
-        disagreements = tuple(
+    except ModelValidationError as exc:
+        schema_errors = _schema_findings(document)
+        if schema_errors:
+            return ValidationResult(errors=tuple(schema_errors))
+        disagreements = tuple(  # the model refused what the schema allows: a bug, reported
             Finding(
                 json_pointer(*error["loc"]),
                 ValidationCode.INVALID_VALUE,

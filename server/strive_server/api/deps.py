@@ -22,6 +22,7 @@ from strive_schema.keys import PublicKey
 from strive_server.core.config import Settings
 from strive_server.core.security import ROLES, hash_token
 from strive_server.db import tables
+from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
 from strive_server.services.audit import Actor
 from strive_server.services.ratelimit import remember_nonce
@@ -111,7 +112,7 @@ async def authenticated_asw(
             "sign the request and name your organisation in the Strive-Asw-Id header",
         )
     now = datetime.now(UTC)
-    with sessions() as session, session.begin():
+    with write_guard(sessions), sessions() as session, session.begin():
         query = sa.select(tables.AswKey).where(tables.AswKey.asw_id == claimed)
         rows = session.scalars(query).all()
         active = [r for r in rows if r.revoked_at is None or r.revoked_at > now]

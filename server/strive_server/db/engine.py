@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +15,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["make_engine", "make_sessionmaker", "migrate"]
+__all__ = ["make_engine", "make_sessionmaker", "migrate", "write_guard"]
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -47,8 +51,19 @@ def make_engine(url: str) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
+        _WRITE_LOCKS[engine] = threading.Lock()
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def write_guard(sessions: sessionmaker[Session]) -> AbstractContextManager[object]:
+    """Hold around a write transaction. On SQLite, writers of one process queue on a lock
+    instead of polling SQLite's busy handler (which backs off up to 100 ms a try); other
+    processes still wait on busy_timeout. Correctness never depends on it: the database
+    decides. On PostgreSQL it does nothing."""
+    engine = sessions.kw.get("bind")
+    lock = _WRITE_LOCKS.get(engine) if isinstance(engine, Engine) else None
+    return lock if lock is not None else nullcontext()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -37,6 +37,7 @@ from strive_schema.semantics import Finding
 from strive_schema.validator import validate_document
 from strive_server.core.config import Settings
 from strive_server.db import tables
+from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.ratelimit import consume_submission_quota
@@ -248,22 +249,29 @@ def _store(
         state="received",
         updated_at=received_at,
     )
-    row.indicators = [
-        tables.ReferralIndicator(code=indicator.code, risk=indicator.risk)
-        for indicator in referral.indicators
-    ]
-    row.selectors = [
-        tables.Selector(
-            kind=s.kind,
-            value=s.value[:400],
-            raw=s.raw[:400],
-            normalised=s.normalised,
-            entity_ref=s.entity_ref,
-        )
-        for s in extract_selectors(referral, asw_id=asw_id)
-    ]
     session.add(row)
     session.flush()
+    # Core bulk inserts: one statement per table, not one ORM round trip per row.
+    session.execute(
+        sa.insert(tables.ReferralIndicator),
+        [{"referral_pk": row.id, "code": i.code, "risk": i.risk} for i in referral.indicators],
+    )
+    selectors = extract_selectors(referral, asw_id=asw_id)
+    if selectors:
+        session.execute(
+            sa.insert(tables.Selector),
+            [
+                {
+                    "referral_pk": row.id,
+                    "kind": s.kind,
+                    "value": s.value[:400],
+                    "raw": s.raw[:400],
+                    "normalised": s.normalised,
+                    "entity_ref": s.entity_ref,
+                }
+                for s in selectors
+            ],
+        )
     session.add(
         tables.StateTransition(
             referral_pk=row.id,
@@ -316,19 +324,22 @@ def ingest_envelope(
         envelope = parse_envelope(raw)
     except VerificationError as exc:
         raise verification_problem(exc) from None
-    with sessions() as session, session.begin():
+    # One short write transaction: who signed, is it for us and fresh, and is there quota.
+    with write_guard(sessions), sessions() as session, session.begin():
         asw_id = _claimed_asw(session, envelope, claimed_asw)
         key_id = _verify(session, envelope, asw_id, now)
-    try:
-        submission = open_submission(
-            envelope.payload, audience=settings.receiver_id, now=now, expected_asw_id=asw_id
+        try:
+            submission = open_submission(
+                envelope.payload, audience=settings.receiver_id, now=now, expected_asw_id=asw_id
+            )
+        except VerificationError as exc:
+            raise verification_problem(exc) from None
+        consume_submission_quota(
+            session, asw_id=asw_id, now=now, limit=settings.rate_limit_per_minute
         )
-    except VerificationError as exc:
-        raise verification_problem(exc) from None
-    consume_submission_quota(sessions, asw_id=asw_id, now=now, limit=settings.rate_limit_per_minute)
     referral = _check_referral(submission, asw_id, now)
     try:
-        with sessions() as session, session.begin():
+        with write_guard(sessions), sessions() as session, session.begin():
             existing = _existing(session, asw_id, submission.referral_id)
             if existing is not None:
                 return _replay(existing, submission)
@@ -344,7 +355,7 @@ def ingest_envelope(
             )
     except IntegrityError:
         # Another worker stored the same (ASW, referral id) between our read and our insert.
-        with sessions() as session, session.begin():
+        with write_guard(sessions), sessions() as session, session.begin():
             existing = _existing(session, asw_id, submission.referral_id)
             if existing is None:
                 raise

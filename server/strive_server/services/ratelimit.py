@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from strive_schema.codes import ProblemCode
 from strive_schema.errors import ProtocolCode
@@ -18,27 +18,22 @@ __all__ = ["consume_submission_quota", "remember_nonce"]
 WINDOW_SECONDS = 60
 
 
-def consume_submission_quota(
-    sessions: sessionmaker[Session], *, asw_id: str, now: datetime, limit: int
-) -> None:
-    """Count one submission for ``asw_id`` in the current minute.
+def consume_submission_quota(session: Session, *, asw_id: str, now: datetime, limit: int) -> None:
+    """Count one submission for ``asw_id`` in the current minute (in the caller's transaction).
 
     Raises:
         Problem: 429 ``rate_limited`` with ``Retry-After`` when the quota is spent.
     """
     window = int(now.timestamp()) // WINDOW_SECONDS
-    with sessions() as session, session.begin():
-        rate = tables.RateWindow
-        statement = (
-            insert_for(session, rate)
-            .values(asw_id=asw_id, window=window, count=1)
-            .on_conflict_do_update(
-                index_elements=["asw_id", "window"], set_={"count": rate.count + 1}
-            )
-            .returning(rate.count)
-        )
-        count = session.execute(statement).scalar_one()
-        session.execute(sa.delete(rate).where(rate.asw_id == asw_id, rate.window < window - 1))
+    rate = tables.RateWindow
+    statement = (
+        insert_for(session, rate)
+        .values(asw_id=asw_id, window=window, count=1)
+        .on_conflict_do_update(index_elements=["asw_id", "window"], set_={"count": rate.count + 1})
+        .returning(rate.count)
+    )
+    count = session.execute(statement).scalar_one()
+    session.execute(sa.delete(rate).where(rate.asw_id == asw_id, rate.window < window - 1))
     if count > limit:
         retry_after = (window + 1) * WINDOW_SECONDS - int(now.timestamp())
         raise Problem(
