@@ -17,6 +17,7 @@ from strive_server.api.routes import (
     casework,
     discovery,
     health,
+    intelligence,
     submissions,
 )
 from strive_server.core.config import Settings
@@ -83,7 +84,16 @@ def create_app(settings: Settings | None = None, *, migrate_database: bool = Fal
     app.state.sessions = make_sessionmaker(engine)
     app.state.metrics = Metrics.create()
     install_problem_handlers(app)
-    for module in (discovery, submissions, asw, casework, accountability, admin, health):
+    for module in (
+        discovery,
+        submissions,
+        asw,
+        casework,
+        intelligence,
+        accountability,
+        admin,
+        health,
+    ):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     """Serve ``/metrics`` without a token (for a scraper on a private network)."""
     stats_suppression_threshold: int = Field(default=5, ge=1)
+    over_correlation_threshold: int = Field(default=50, ge=2)
+    """A selector carried by more referrals than this stops linking them (it is still shown):
+    a payment processor's number or a shared hosting IP would otherwise join everything."""
     log_level: str = "INFO"
 
     @cached_property

@@ -19,6 +19,9 @@ __all__ = [
     "AswKey",
     "AuditEvent",
     "Base",
+    "Cluster",
+    "ClusterMerge",
+    "ClusterValue",
     "Feedback",
     "InformationRequest",
     "RateWindow",
@@ -26,6 +29,8 @@ __all__ = [
     "ReferralIndicator",
     "RequestNonce",
     "Selector",
+    "SelectorExclusion",
+    "SelectorStat",
     "StateTransition",
     "Token",
 ]
@@ -95,7 +100,10 @@ class Referral(Base):
     """One acknowledged referral: the exact signed envelope and what was derived from it."""
 
     __tablename__ = "referrals"
-    __table_args__ = (sa.UniqueConstraint("asw_id", "referral_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("asw_id", "referral_id"),
+        sa.Index("ix_referrals_triage", "priority_score", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     asw_id: Mapped[str] = mapped_column(sa.ForeignKey("asws.id"))
@@ -121,6 +129,14 @@ class Referral(Base):
     first_triaged_at: Mapped[datetime | None]
     outcome_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    cluster_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clusters.id"), index=True)
+    own_score: Mapped[int] = mapped_column(default=0)
+    """Priority points from the referral's own content (services/triage.py)."""
+    own_breakdown: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list)
+    under_18: Mapped[bool] = mapped_column(default=False)
+    priority_score: Mapped[int] = mapped_column(default=0)
+    """own_score + the cluster's score (+1000 when a child is suspected): the triage order."""
+    priority_band: Mapped[str] = mapped_column(sa.String(2), default="P4")
 
     indicators: Mapped[list[ReferralIndicator]] = relationship(
         back_populates="referral", cascade="all, delete-orphan"
@@ -248,3 +264,69 @@ class RateWindow(Base):
     asw_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     window: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     count: Mapped[int]
+
+
+class Cluster(Base):
+    """Referrals tied together by shared selectors, across ASWs. Clusters only grow and merge;
+    a merged cluster keeps its row with ``merged_into`` set, so its history can be explained."""
+
+    __tablename__ = "clusters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    merged_into: Mapped[int | None] = mapped_column(sa.ForeignKey("clusters.id"))
+    referral_count: Mapped[int] = mapped_column(default=0)
+    score: Mapped[int] = mapped_column(default=0)
+    """The cluster's contribution to its referrals' priority (see services/triage.py)."""
+    breakdown: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list)
+    under_18: Mapped[bool] = mapped_column(default=False)
+
+
+class ClusterValue(Base):
+    """The distinct values of a cluster by kind (accounts, phones, e-mails, payers, ASWs,
+    regions), so its counts are maintained by inserts, never by re-reading its referrals."""
+
+    __tablename__ = "cluster_values"
+
+    cluster_id: Mapped[int] = mapped_column(sa.ForeignKey("clusters.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(400), primary_key=True)
+
+
+class SelectorStat(Base):
+    """How many referrals carry a selector value: the over-correlation cut-off, and on
+    PostgreSQL the row lock that serialises concurrent ingests sharing a value."""
+
+    __tablename__ = "selector_stats"
+
+    kind: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(400), primary_key=True)
+    referral_count: Mapped[int]
+    over_correlating: Mapped[bool] = mapped_column(default=False)
+
+
+class SelectorExclusion(Base):
+    """A value that never links referrals (an ASW's own support number, a test address)."""
+
+    __tablename__ = "selector_exclusions"
+
+    kind: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(400), primary_key=True)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime]
+
+
+class ClusterMerge(Base):
+    """Why two clusters became one: the referral whose arrival tied them, and by which of its
+    selectors."""
+
+    __tablename__ = "cluster_merges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    survivor_id: Mapped[int] = mapped_column(sa.ForeignKey("clusters.id"), index=True)
+    absorbed_id: Mapped[int] = mapped_column(sa.ForeignKey("clusters.id"), index=True)
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"))
+    selector_kind: Mapped[str] = mapped_column(sa.String(32))
+    selector_id: Mapped[int | None] = mapped_column(sa.ForeignKey("selectors.id"))

@@ -40,8 +40,10 @@ from strive_server.db import tables
 from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
 from strive_server.services.audit import Actor, record_event
+from strive_server.services.linking import link_referral
 from strive_server.services.ratelimit import consume_submission_quota
 from strive_server.services.selectors import extract_selectors
+from strive_server.services.triage import band_for, own_score
 
 __all__ = ["IngestResult", "ingest_batch", "ingest_envelope"]
 
@@ -228,6 +230,7 @@ def _store(
         status=ReceiptStatus.ACCEPTED,
     )
     receipt_envelope = sign_receipt(receipt, [settings.signing_key]).to_json()
+    own, own_breakdown, child = own_score(referral)
     row = tables.Referral(
         asw_id=asw_id,
         referral_id=submission.referral_id,
@@ -248,6 +251,11 @@ def _store(
         supplements_id=supplements_id,
         state="received",
         updated_at=received_at,
+        own_score=own,
+        own_breakdown=own_breakdown,
+        under_18=child,
+        priority_score=own,
+        priority_band=band_for(own),
     )
     session.add(row)
     session.flush()
@@ -256,8 +264,8 @@ def _store(
         sa.insert(tables.ReferralIndicator),
         [{"referral_pk": row.id, "code": i.code, "risk": i.risk} for i in referral.indicators],
     )
-    selectors = extract_selectors(referral, asw_id=asw_id)
-    if selectors:
+    extracted = extract_selectors(referral, asw_id=asw_id)
+    if extracted:
         session.execute(
             sa.insert(tables.Selector),
             [
@@ -269,9 +277,19 @@ def _store(
                     "normalised": s.normalised,
                     "entity_ref": s.entity_ref,
                 }
-                for s in selectors
+                for s in extracted
             ],
         )
+    stored_selectors = session.scalars(
+        sa.select(tables.Selector).where(tables.Selector.referral_pk == row.id)
+    ).all()
+    link_referral(
+        session,
+        referral=row,
+        selectors=stored_selectors,
+        now=received_at,
+        threshold=settings.over_correlation_threshold,
+    )
     session.add(
         tables.StateTransition(
             referral_pk=row.id,

@@ -69,6 +69,9 @@ def _selectors(referral: Referral, asw_id: str, region: str) -> Iterator[Extract
             value = f"{image.algorithm}:{image.value}"
             yield ExtractedSelector("image_hash", value, value, True, advert.id)
         for location in advert.locations:
+            area = location.region_code or (fold_name(location.region) if location.region else None)
+            if area:
+                yield ExtractedSelector("region", area, location.region or area, True, advert.id)
             if location.postcode:
                 postcode = location.postcode.replace(" ", "").upper()
                 yield ExtractedSelector("postcode", postcode, location.postcode, True, advert.id)

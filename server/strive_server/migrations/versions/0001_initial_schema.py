@@ -28,6 +28,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_asws")),
     )
     op.create_table(
+        "clusters",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", strive_server.db.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", strive_server.db.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("merged_into", sa.Integer(), nullable=True),
+        sa.Column("referral_count", sa.Integer(), nullable=False),
+        sa.Column("score", sa.Integer(), nullable=False),
+        sa.Column(
+            "breakdown",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("under_18", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["merged_into"], ["clusters.id"], name=op.f("fk_clusters_merged_into_clusters")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_clusters")),
+    )
+    op.create_table(
         "rate_windows",
         sa.Column("asw_id", sa.String(length=64), nullable=False),
         sa.Column("window", sa.BigInteger(), nullable=False),
@@ -44,6 +63,22 @@ def upgrade() -> None:
     with op.batch_alter_table("request_nonces", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_request_nonces_seen_at"), ["seen_at"], unique=False)
 
+    op.create_table(
+        "selector_exclusions",
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("value", sa.String(length=400), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("created_at", strive_server.db.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("kind", "value", name=op.f("pk_selector_exclusions")),
+    )
+    op.create_table(
+        "selector_stats",
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("value", sa.String(length=400), nullable=False),
+        sa.Column("referral_count", sa.Integer(), nullable=False),
+        sa.Column("over_correlating", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("kind", "value", name=op.f("pk_selector_stats")),
+    )
     op.create_table(
         "tokens",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -72,6 +107,16 @@ def upgrade() -> None:
     with op.batch_alter_table("asw_keys", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_asw_keys_asw_id"), ["asw_id"], unique=False)
 
+    op.create_table(
+        "cluster_values",
+        sa.Column("cluster_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("value", sa.String(length=400), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["cluster_id"], ["clusters.id"], name=op.f("fk_cluster_values_cluster_id_clusters")
+        ),
+        sa.PrimaryKeyConstraint("cluster_id", "kind", "value", name=op.f("pk_cluster_values")),
+    )
     op.create_table(
         "referrals",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -110,7 +155,20 @@ def upgrade() -> None:
         ),
         sa.Column("outcome_at", strive_server.db.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("updated_at", strive_server.db.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("cluster_id", sa.Integer(), nullable=True),
+        sa.Column("own_score", sa.Integer(), nullable=False),
+        sa.Column(
+            "own_breakdown",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("under_18", sa.Boolean(), nullable=False),
+        sa.Column("priority_score", sa.Integer(), nullable=False),
+        sa.Column("priority_band", sa.String(length=2), nullable=False),
         sa.ForeignKeyConstraint(["asw_id"], ["asws.id"], name=op.f("fk_referrals_asw_id_asws")),
+        sa.ForeignKeyConstraint(
+            ["cluster_id"], ["clusters.id"], name=op.f("fk_referrals_cluster_id_clusters")
+        ),
         sa.ForeignKeyConstraint(
             ["key_id"], ["asw_keys.key_id"], name=op.f("fk_referrals_key_id_asw_keys")
         ),
@@ -121,9 +179,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("asw_id", "referral_id", name=op.f("uq_referrals_asw_id")),
     )
     with op.batch_alter_table("referrals", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_referrals_cluster_id"), ["cluster_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_referrals_received_at"), ["received_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_referrals_referral_id"), ["referral_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_referrals_state"), ["state"], unique=False)
+        batch_op.create_index("ix_referrals_triage", ["priority_score", "id"], unique=False)
 
     op.create_table(
         "audit_events",
@@ -262,68 +322,44 @@ def upgrade() -> None:
             batch_op.f("ix_state_transitions_referral_pk"), ["referral_pk"], unique=False
         )
 
-    _install_guards()
-
-
-# Evidence and the audit trail cannot be changed through the database either: updates and
-# deletes of audit events, and of the columns that hold or derive from the signed bytes, are
-# refused by triggers (spec/api.md, "What the receiver guarantees").
-_EVIDENCE_COLUMNS = (
-    "asw_id, referral_id, referral_digest, envelope, envelope_sha256, key_id, issued_at, "
-    "received_at, receipt_envelope, document"
-)
-
-
-def _install_guards() -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
-        for name, event in (
-            ("audit_events_no_update", "BEFORE UPDATE ON audit_events"),
-            ("audit_events_no_delete", "BEFORE DELETE ON audit_events"),
-            ("referrals_no_delete", "BEFORE DELETE ON referrals"),
-            ("referrals_evidence_immutable", f"BEFORE UPDATE OF {_EVIDENCE_COLUMNS} ON referrals"),
-        ):
-            op.execute(
-                f"CREATE TRIGGER {name} {event} BEGIN SELECT RAISE(ABORT, 'strive: {name}'); END"
-            )
-    elif dialect == "postgresql":
-        op.execute(
-            "CREATE FUNCTION strive_refuse_change() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'strive: % on % is not allowed', TG_OP, TG_TABLE_NAME; END $$"
+    op.create_table(
+        "cluster_merges",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("at", strive_server.db.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("survivor_id", sa.Integer(), nullable=False),
+        sa.Column("absorbed_id", sa.Integer(), nullable=False),
+        sa.Column("referral_pk", sa.Integer(), nullable=False),
+        sa.Column("selector_kind", sa.String(length=32), nullable=False),
+        sa.Column("selector_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["absorbed_id"], ["clusters.id"], name=op.f("fk_cluster_merges_absorbed_id_clusters")
+        ),
+        sa.ForeignKeyConstraint(
+            ["referral_pk"], ["referrals.id"], name=op.f("fk_cluster_merges_referral_pk_referrals")
+        ),
+        sa.ForeignKeyConstraint(
+            ["selector_id"], ["selectors.id"], name=op.f("fk_cluster_merges_selector_id_selectors")
+        ),
+        sa.ForeignKeyConstraint(
+            ["survivor_id"], ["clusters.id"], name=op.f("fk_cluster_merges_survivor_id_clusters")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_cluster_merges")),
+    )
+    with op.batch_alter_table("cluster_merges", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_cluster_merges_absorbed_id"), ["absorbed_id"], unique=False
         )
-        op.execute(
-            "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
-            "ON audit_events FOR EACH STATEMENT EXECUTE FUNCTION strive_refuse_change()"
+        batch_op.create_index(
+            batch_op.f("ix_cluster_merges_survivor_id"), ["survivor_id"], unique=False
         )
-        op.execute(
-            "CREATE TRIGGER referrals_no_delete BEFORE DELETE OR TRUNCATE ON referrals "
-            "FOR EACH STATEMENT EXECUTE FUNCTION strive_refuse_change()"
-        )
-        op.execute(
-            f"CREATE TRIGGER referrals_evidence_immutable BEFORE UPDATE OF {_EVIDENCE_COLUMNS} "
-            "ON referrals FOR EACH ROW EXECUTE FUNCTION strive_refuse_change()"
-        )
-
-
-def _remove_guards() -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
-        for name in (
-            "audit_events_no_update",
-            "audit_events_no_delete",
-            "referrals_no_delete",
-            "referrals_evidence_immutable",
-        ):
-            op.execute(f"DROP TRIGGER IF EXISTS {name}")
-    elif dialect == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
-        op.execute("DROP TRIGGER IF EXISTS referrals_no_delete ON referrals")
-        op.execute("DROP TRIGGER IF EXISTS referrals_evidence_immutable ON referrals")
-        op.execute("DROP FUNCTION IF EXISTS strive_refuse_change()")
 
 
 def downgrade() -> None:
-    _remove_guards()
+    with op.batch_alter_table("cluster_merges", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_cluster_merges_survivor_id"))
+        batch_op.drop_index(batch_op.f("ix_cluster_merges_absorbed_id"))
+
+    op.drop_table("cluster_merges")
     with op.batch_alter_table("state_transitions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_state_transitions_referral_pk"))
 
@@ -353,19 +389,25 @@ def downgrade() -> None:
 
     op.drop_table("audit_events")
     with op.batch_alter_table("referrals", schema=None) as batch_op:
+        batch_op.drop_index("ix_referrals_triage")
         batch_op.drop_index(batch_op.f("ix_referrals_state"))
         batch_op.drop_index(batch_op.f("ix_referrals_referral_id"))
         batch_op.drop_index(batch_op.f("ix_referrals_received_at"))
+        batch_op.drop_index(batch_op.f("ix_referrals_cluster_id"))
 
     op.drop_table("referrals")
+    op.drop_table("cluster_values")
     with op.batch_alter_table("asw_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_asw_keys_asw_id"))
 
     op.drop_table("asw_keys")
     op.drop_table("tokens")
+    op.drop_table("selector_stats")
+    op.drop_table("selector_exclusions")
     with op.batch_alter_table("request_nonces", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_request_nonces_seen_at"))
 
     op.drop_table("request_nonces")
     op.drop_table("rate_windows")
+    op.drop_table("clusters")
     op.drop_table("asws")

@@ -1,0 +1,161 @@
+"""Triage, links, clusters, selector search and intelligence packages (analysts)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+
+from strive_server.api.deps import SessionsDep, User, require_roles
+from strive_server.services import intelligence, packages
+from strive_server.services.audit import record_event
+from strive_server.services.casework import find_referral
+
+router = APIRouter(tags=["intelligence"])
+
+AnalystDep = Annotated[User, require_roles("analyst", "supervisor")]
+Limit = Annotated[int, Query(ge=1, le=intelligence.MAX_PAGE)]
+Cursor = Annotated[str | None, Query(max_length=512)]
+Reason = Annotated[str | None, Header(alias="Strive-Reason")]
+SelectorKind = Literal[
+    "phone", "email", "payer_name", "payment_card", "account", "image_hash", "ip_address",
+    "device", "postcode", "region",
+]  # fmt: skip
+
+
+@router.get(
+    "/v1/triage",
+    operation_id="getTriageQueue",
+    summary="Referrals by priority, highest first, with the score breakdown",
+)
+def get_triage_queue(
+    user: AnalystDep,
+    sessions: SessionsDep,
+    state: Annotated[
+        Literal[
+            "received", "triaged", "under_assessment", "package_developed", "disseminated", "closed"
+        ]
+        | None,
+        Query(description="Default: every state but closed"),
+    ] = None,
+    band: Annotated[Literal["P1", "P2", "P3", "P4"] | None, Query()] = None,
+    region: Annotated[
+        str | None, Query(max_length=100, description="ITL1 code or region name")
+    ] = None,
+    asw_id: Annotated[str | None, Query(max_length=64)] = None,
+    include_test: bool = False,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> dict[str, Any]:
+    with sessions() as session, session.begin():
+        return intelligence.triage_queue(
+            session, actor=user.actor, state=state, band=band, region=region, asw_id=asw_id,
+            include_test=include_test, cursor=cursor, limit=limit,
+        )  # fmt: skip
+
+
+@router.get(
+    "/v1/referrals/{referral_id}/links",
+    operation_id="getReferralLinks",
+    summary="Which selectors tie this referral to which others",
+)
+def get_referral_links(
+    referral_id: str, user: AnalystDep, sessions: SessionsDep,
+    asw_id: Annotated[str | None, Query()] = None, limit: Limit = 50,
+) -> dict[str, Any]:  # fmt: skip
+    with sessions() as session, session.begin():
+        row = find_referral(session, referral_id, asw_id=asw_id)
+        return intelligence.referral_links(session, row, actor=user.actor, limit=limit)
+
+
+@router.get(
+    "/v1/clusters/{cluster_id}",
+    operation_id="getCluster",
+    summary="A cluster: counts, ASWs, regions, score, timeline, merges",
+)
+def get_cluster(cluster_id: int, user: AnalystDep, sessions: SessionsDep) -> dict[str, Any]:
+    with sessions() as session, session.begin():
+        cluster = intelligence.current_cluster(session, cluster_id)
+        return intelligence.cluster_summary(session, cluster, actor=user.actor)
+
+
+@router.get(
+    "/v1/clusters/{cluster_id}/referrals",
+    operation_id="listClusterReferrals",
+    summary="A cluster's referrals",
+)
+def list_cluster_referrals(
+    cluster_id: int,
+    user: AnalystDep,
+    sessions: SessionsDep,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> dict[str, Any]:
+    with sessions() as session, session.begin():
+        cluster = intelligence.current_cluster(session, cluster_id)
+        return intelligence.cluster_members(
+            session, cluster, actor=user.actor, cursor=cursor, limit=limit
+        )
+
+
+@router.get(
+    "/v1/clusters/{cluster_id}/selectors",
+    operation_id="listClusterSelectors",
+    summary="A cluster's distinct selector values",
+)
+def list_cluster_selectors(
+    cluster_id: int, user: AnalystDep, sessions: SessionsDep,
+    kind: Annotated[SelectorKind | None, Query()] = None, cursor: Cursor = None, limit: Limit = 50,
+) -> dict[str, Any]:  # fmt: skip
+    with sessions() as session, session.begin():
+        cluster = intelligence.current_cluster(session, cluster_id)
+        return intelligence.cluster_selectors(
+            session, cluster, actor=user.actor, kind=kind, cursor=cursor, limit=limit
+        )
+
+
+@router.get(
+    "/v1/clusters/{cluster_id}/export",
+    operation_id="exportCluster",
+    summary="An intelligence package: json, csv (i2 entity and link tables, zipped), graphml or md",
+    response_class=Response,
+)
+def export_cluster(
+    cluster_id: int, user: AnalystDep, sessions: SessionsDep,
+    format: Annotated[Literal["json", "csv", "graphml", "md"], Query()] = "json",
+    reason: Reason = None,
+) -> Response:  # fmt: skip
+    with sessions() as session, session.begin():
+        cluster = intelligence.current_cluster(session, cluster_id)
+        package = packages.build_package(session, cluster)
+        record_event(
+            session, actor=user.actor, action="cluster.exported", reason=reason,
+            detail={"cluster_id": cluster.id, "format": format,
+                    "referrals": len(package.referrals)},
+        )  # fmt: skip
+    body, media_type, filename = packages.render(package, format)
+    return Response(
+        body,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Strive-Protective-Marking": package.marking,
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/v1/selectors", operation_id="searchSelector", summary="Where else does this value appear?"
+)
+def search_selector(
+    user: AnalystDep, sessions: SessionsDep,
+    kind: Annotated[SelectorKind, Query()],
+    value: Annotated[str, Query(min_length=1, max_length=400)],
+    reason: Reason = None, cursor: Cursor = None, limit: Limit = 50,
+) -> dict[str, Any]:  # fmt: skip
+    with sessions() as session, session.begin():
+        return intelligence.search_selector(
+            session, actor=user.actor, kind=kind, value=value, reason=reason, cursor=cursor,
+            limit=limit,
+        )  # fmt: skip

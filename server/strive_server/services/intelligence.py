@@ -1,0 +1,366 @@
+"""Exploring links: the triage queue, a referral's links, clusters, selector search.
+
+Every function that returns personal data records an audit event in the caller's transaction.
+Lists are paged with opaque cursors (keyset pagination: stable under concurrent inserts).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from strive_schema.codes import ProblemCode
+from strive_schema.normalise import fold_name, normalise_email, normalise_phone
+from strive_server.db import tables
+from strive_server.problems import Problem
+from strive_server.services.audit import Actor, record_event
+from strive_server.services.triage import cluster_counts, describe
+
+__all__ = [
+    "cluster_members",
+    "cluster_selectors",
+    "cluster_summary",
+    "current_cluster",
+    "referral_links",
+    "search_selector",
+    "triage_queue",
+]
+
+MAX_PAGE: Final = 200
+
+
+def _encode(*parts: object) -> str:
+    return base64.urlsafe_b64encode(":".join(str(p) for p in parts).encode()).decode()
+
+
+def _decode(cursor: str, count: int) -> list[str]:
+    try:
+        parts = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        parts = []
+    if len(parts) != count:
+        raise Problem(422, ProblemCode.REQUEST_INVALID, "the cursor is not one this server gave")
+    return parts
+
+
+def _int_parts(cursor: str, count: int) -> list[int]:
+    try:
+        return [int(p) for p in _decode(cursor, count)]
+    except ValueError:
+        raise Problem(
+            422, ProblemCode.REQUEST_INVALID, "the cursor is not one this server gave"
+        ) from None
+
+
+def triage_queue(
+    session: Session,
+    *,
+    actor: Actor,
+    state: str | None,
+    band: str | None,
+    region: str | None,
+    asw_id: str | None,
+    include_test: bool,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    """Referrals by priority (highest first), filtered, one page at a time."""
+    r = tables.Referral
+    query = sa.select(r)
+    query = query.where(r.state == state) if state is not None else query.where(r.state != "closed")
+    if band is not None:
+        query = query.where(r.priority_band == band)
+    if asw_id is not None:
+        query = query.where(r.asw_id == asw_id)
+    if not include_test:
+        query = query.where(r.is_test.is_(False))
+    if region is not None:
+        area = fold_name(region) if len(region) != 3 else region.upper()
+        query = query.where(
+            sa.exists().where(
+                tables.Selector.referral_pk == r.id,
+                tables.Selector.kind == "region",
+                tables.Selector.value == area,
+            )
+        )
+    if cursor:
+        score, last_id = _int_parts(cursor, 2)
+        query = query.where(
+            sa.or_(r.priority_score < score, sa.and_(r.priority_score == score, r.id < last_id))
+        )
+    rows = session.scalars(
+        query.order_by(r.priority_score.desc(), r.id.desc()).limit(limit + 1)
+    ).all()
+    page = rows[:limit]
+    record_event(
+        session,
+        actor=actor,
+        action="triage.read",
+        detail={"count": len(page), "band": band, "state": state},
+    )
+    clusters = {
+        c.id: c
+        for c in session.scalars(
+            sa.select(tables.Cluster).where(tables.Cluster.id.in_({row.cluster_id for row in page}))
+        )
+    }
+    return {
+        "items": [
+            {
+                "referral_id": row.referral_id,
+                "asw_id": row.asw_id,
+                "received_at": row.received_at,
+                "state": row.state,
+                "urgency": row.urgency,
+                "cluster_id": row.cluster_id,
+                "cluster_referrals": clusters[row.cluster_id].referral_count
+                if row.cluster_id in clusters
+                else 1,
+                **describe(row, clusters.get(row.cluster_id) if row.cluster_id else None),
+            }
+            for row in page
+        ],
+        "next_cursor": _encode(page[-1].priority_score, page[-1].id) if len(rows) > limit else None,
+    }
+
+
+def current_cluster(session: Session, cluster_id: int) -> tables.Cluster:
+    """The cluster, following merges to the one that absorbed it."""
+    cluster = session.get(tables.Cluster, cluster_id)
+    seen = 0
+    while cluster is not None and cluster.merged_into is not None and seen < 1000:
+        cluster = session.get(tables.Cluster, cluster.merged_into)
+        seen += 1
+    if cluster is None:
+        raise Problem(404, ProblemCode.NOT_FOUND, "no such cluster")
+    return cluster
+
+
+def cluster_summary(session: Session, cluster: tables.Cluster, *, actor: Actor) -> dict[str, Any]:
+    """Counts, ASWs, regions, score, timeline and merge history of a cluster."""
+    values = session.execute(
+        sa.select(tables.ClusterValue.kind, tables.ClusterValue.value).where(
+            tables.ClusterValue.cluster_id == cluster.id,
+            tables.ClusterValue.kind.in_(["asw", "region"]),
+        )
+    ).all()
+    first, last = session.execute(
+        sa.select(
+            sa.func.min(tables.Referral.received_at), sa.func.max(tables.Referral.received_at)
+        ).where(tables.Referral.cluster_id == cluster.id)
+    ).one()
+    merges = session.scalars(
+        sa.select(tables.ClusterMerge)
+        .where(tables.ClusterMerge.survivor_id == cluster.id)
+        .order_by(tables.ClusterMerge.id)
+    ).all()
+    record_event(session, actor=actor, action="cluster.read", detail={"cluster_id": cluster.id})
+    counts = cluster_counts(session, cluster.id)
+    return {
+        "cluster_id": cluster.id,
+        "created_at": cluster.created_at,
+        "updated_at": cluster.updated_at,
+        "counts": {
+            "referrals": cluster.referral_count,
+            "asws": counts.get("asw", 0),
+            "accounts": counts.get("account", 0),
+            "phones": counts.get("phone", 0),
+            "emails": counts.get("email", 0),
+            "payers": counts.get("payer_name", 0),
+            "regions": counts.get("region", 0),
+        },
+        "asws": sorted(v for k, v in values if k == "asw"),
+        "regions": sorted(v for k, v in values if k == "region"),
+        "score": cluster.score,
+        "breakdown": cluster.breakdown,
+        "under_18": cluster.under_18,
+        "timeline": {"first_received_at": first, "last_received_at": last},
+        "merges": [
+            {
+                "at": m.at,
+                "absorbed_cluster_id": m.absorbed_id,
+                "referral_id": session.get(tables.Referral, m.referral_pk).referral_id  # type: ignore[union-attr]
+                if session.get(tables.Referral, m.referral_pk)
+                else None,
+                "by": m.selector_kind,
+            }
+            for m in merges
+        ],
+    }
+
+
+def cluster_members(
+    session: Session, cluster: tables.Cluster, *, actor: Actor, cursor: str | None, limit: int
+) -> dict[str, Any]:
+    """The cluster's referrals, oldest first."""
+    r = tables.Referral
+    query = sa.select(r).where(r.cluster_id == cluster.id)
+    if cursor:
+        (last_id,) = _int_parts(cursor, 1)
+        query = query.where(r.id > last_id)
+    rows = session.scalars(query.order_by(r.id).limit(limit + 1)).all()
+    page = rows[:limit]
+    record_event(
+        session, actor=actor, action="cluster.members_read", detail={"cluster_id": cluster.id}
+    )
+    return {
+        "items": [
+            {
+                "referral_id": row.referral_id,
+                "asw_id": row.asw_id,
+                "received_at": row.received_at,
+                "state": row.state,
+                "priority_band": row.priority_band,
+                "priority_score": row.priority_score,
+            }
+            for row in page
+        ],
+        "next_cursor": _encode(page[-1].id) if len(rows) > limit else None,
+    }
+
+
+def cluster_selectors(
+    session: Session,
+    cluster: tables.Cluster,
+    *,
+    actor: Actor,
+    kind: str | None,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    """The distinct selector values of a cluster, with how many of its referrals carry each."""
+    s, r, stat = tables.Selector, tables.Referral, tables.SelectorStat
+    query = (
+        sa.select(s.kind, s.value, sa.func.count(sa.distinct(s.referral_pk)))
+        .join(r, r.id == s.referral_pk)
+        .where(r.cluster_id == cluster.id)
+        .group_by(s.kind, s.value)
+    )
+    if kind is not None:
+        query = query.where(s.kind == kind)
+    if cursor:
+        last_kind, last_value = _decode(cursor, 2)
+        query = query.having(sa.tuple_(s.kind, s.value) > sa.tuple_(last_kind, last_value))
+    rows = session.execute(query.order_by(s.kind, s.value).limit(limit + 1)).all()
+    page = rows[:limit]
+    over = {
+        (k, v)
+        for k, v in session.execute(
+            sa.select(stat.kind, stat.value).where(
+                stat.over_correlating.is_(True),
+                sa.tuple_(stat.kind, stat.value).in_([(k, v) for k, v, _ in page] or [("", "")]),
+            )
+        )
+    }
+    record_event(
+        session, actor=actor, action="cluster.selectors_read", detail={"cluster_id": cluster.id}
+    )
+    return {
+        "items": [
+            {"kind": k, "value": v, "referrals": n, "over_correlating": (k, v) in over}
+            for k, v, n in page
+        ],
+        "next_cursor": _encode(page[-1][0], page[-1][1]) if len(rows) > limit else None,
+    }
+
+
+def _normalised(kind: str, value: str) -> str:
+    if kind == "phone":
+        return normalise_phone(value) or " ".join(value.split()).casefold()
+    if kind == "email":
+        return normalise_email(value) or " ".join(value.split()).casefold()
+    if kind == "payer_name":
+        return fold_name(value) or value
+    if kind == "postcode":
+        return value.replace(" ", "").upper()
+    return value.strip()
+
+
+def search_selector(
+    session: Session,
+    *,
+    actor: Actor,
+    kind: str,
+    value: str,
+    reason: str | None,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    """Where else does this value appear? The value is normalised like ingested selectors."""
+    normalised = _normalised(kind, value)
+    s, r = tables.Selector, tables.Referral
+    query = (
+        sa.select(r, s.entity_ref, s.raw)
+        .join(s, s.referral_pk == r.id)
+        .where(s.kind == kind, s.value == normalised)
+    )
+    if cursor:
+        (last_id,) = _int_parts(cursor, 1)
+        query = query.where(r.id > last_id)
+    rows = session.execute(query.order_by(r.id).limit(limit + 1)).all()
+    page = rows[:limit]
+    stat = session.get(tables.SelectorStat, (kind, normalised))
+    record_event(
+        session, actor=actor, action="selector.searched", reason=reason, detail={"kind": kind}
+    )
+    return {
+        "kind": kind,
+        "value": normalised,
+        "referrals": stat.referral_count if stat else 0,
+        "over_correlating": bool(stat and stat.over_correlating),
+        "items": [
+            {
+                "referral_id": row.referral_id,
+                "asw_id": row.asw_id,
+                "cluster_id": row.cluster_id,
+                "received_at": row.received_at,
+                "entity_ref": entity_ref,
+                "raw": raw,
+            }
+            for row, entity_ref, raw in page
+        ],
+        "next_cursor": _encode(page[-1][0].id) if len(rows) > limit else None,
+    }
+
+
+def referral_links(
+    session: Session, row: tables.Referral, *, actor: Actor, limit: int
+) -> dict[str, Any]:
+    """Which selectors tie this referral to which other referrals."""
+    s, r, stat = tables.Selector, tables.Referral, tables.SelectorStat
+    mine = session.scalars(
+        sa.select(s).where(s.referral_pk == row.id).order_by(s.kind, s.value)
+    ).all()
+    links = []
+    for selector in mine:
+        if selector.kind == "region":
+            continue
+        others = session.execute(
+            sa.select(r.referral_id, r.asw_id, r.cluster_id)
+            .join(s, s.referral_pk == r.id)
+            .where(s.kind == selector.kind, s.value == selector.value, r.id != row.id)
+            .order_by(r.id)
+            .limit(limit)
+        ).all()
+        info = session.get(stat, (selector.kind, selector.value))
+        links.append(
+            {
+                "kind": selector.kind,
+                "value": selector.value,
+                "raw": selector.raw,
+                "entity_ref": selector.entity_ref,
+                "normalised": selector.normalised,
+                "referrals_with_value": info.referral_count if info else 1,
+                "over_correlating": bool(info and info.over_correlating),
+                "linked": [
+                    {"referral_id": rid, "asw_id": asw, "cluster_id": cid}
+                    for rid, asw, cid in others
+                ],
+            }
+        )
+    record_event(session, actor=actor, action="referral.links_read", referral_pk=row.id)
+    return {"referral_id": row.referral_id, "cluster_id": row.cluster_id, "selectors": links}

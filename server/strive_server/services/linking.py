@@ -1,0 +1,208 @@
+"""Cross-referral linking: clusters of referrals that share selectors, across ASWs.
+
+Called in the ingestion transaction of each new referral (spec/linking.md). Its cost is one
+index look-up per selector of the new referral, plus the size of any clusters it merges:
+
+1. for each linkable selector, in a fixed order, count it in ``selector_stats`` (an upsert,
+   which on PostgreSQL also locks the row, so two concurrent referrals sharing a value are
+   linked one after the other and never miss each other);
+2. excluded values and over-correlating values (carried by more than the threshold of
+   referrals) link nothing; the others find the clusters of earlier referrals carrying them;
+3. no cluster: a new one; one: join it; several: merge into the largest (union by size),
+   recording each merge with the referral and selector that caused it;
+4. add the referral's values to the cluster's distinct values and update its counts and score,
+   then the priority of every referral in it (``services/triage.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from strive_server.db import tables
+from strive_server.db.upsert import insert_for
+from strive_server.services import triage
+
+__all__ = ["LINKING_KINDS", "LinkResult", "link_referral"]
+
+LINKING_KINDS: Final = frozenset(
+    {
+        "phone",
+        "email",
+        "payer_name",
+        "payment_card",
+        "account",
+        "image_hash",
+        "ip_address",
+        "device",
+        "postcode",
+    }
+)
+"""Selector kinds that tie referrals together. ``region`` is a selector kept for filtering and
+counting only: two adverts in London are not a link."""
+
+# The kinds whose distinct values a cluster counts (spec/linking.md, "Cluster summary").
+COUNTED_KINDS: Final = frozenset({"account", "phone", "email", "payer_name", "region"})
+
+
+@dataclass(frozen=True, slots=True)
+class LinkResult:
+    cluster_id: int
+    merged: tuple[int, ...]
+    linked_by: tuple[str, ...]
+
+
+def _count_selector(session: Session, kind: str, value: str, threshold: int) -> tuple[int, bool]:
+    stat = tables.SelectorStat
+    statement = (
+        insert_for(session, stat)
+        .values(kind=kind, value=value, referral_count=1, over_correlating=False)
+        .on_conflict_do_update(
+            index_elements=["kind", "value"],
+            set_={
+                "referral_count": stat.referral_count + 1,
+                "over_correlating": (stat.referral_count + 1) > threshold,
+            },
+        )
+        .returning(stat.referral_count, stat.over_correlating)
+    )
+    count, over = session.execute(statement).one()
+    return int(count), bool(over)
+
+
+def _excluded(session: Session, selectors: Sequence[tables.Selector]) -> set[tuple[str, str]]:
+    if not selectors:
+        return set()
+    pairs = [(s.kind, s.value) for s in selectors]
+    rows = session.execute(
+        sa.select(tables.SelectorExclusion.kind, tables.SelectorExclusion.value).where(
+            sa.tuple_(tables.SelectorExclusion.kind, tables.SelectorExclusion.value).in_(pairs)
+        )
+    ).all()
+    return {(kind, value) for kind, value in rows}
+
+
+def link_referral(
+    session: Session,
+    *,
+    referral: tables.Referral,
+    selectors: Sequence[tables.Selector],
+    now: datetime,
+    threshold: int,
+) -> LinkResult:
+    """Put ``referral`` (already flushed, with its selectors) into a cluster."""
+    linkable = sorted(
+        (s for s in selectors if s.kind in LINKING_KINDS), key=lambda s: (s.kind, s.value)
+    )
+    excluded = _excluded(session, linkable)
+    found: dict[int, tables.Selector] = {}  # cluster id -> the selector that found it
+    for selector in linkable:
+        count, over = _count_selector(session, selector.kind, selector.value, threshold)
+        if over or count == 1 or (selector.kind, selector.value) in excluded:
+            continue
+        clusters = session.scalars(
+            sa.select(tables.Referral.cluster_id)
+            .join(tables.Selector, tables.Selector.referral_pk == tables.Referral.id)
+            .where(
+                tables.Selector.kind == selector.kind,
+                tables.Selector.value == selector.value,
+                tables.Referral.id != referral.id,
+                tables.Referral.cluster_id.is_not(None),
+            )
+            .distinct()
+            .limit(threshold)
+        ).all()
+        for cluster_id in clusters:
+            if cluster_id is not None:
+                found.setdefault(cluster_id, selector)
+    if not found:
+        cluster = tables.Cluster(created_at=now, updated_at=now, referral_count=0, score=0)
+        session.add(cluster)
+        session.flush()
+        survivor, absorbed = cluster, []
+    else:
+        # Lock the clusters in id order (no deadlock between two merging transactions), then
+        # keep the largest: moving the smaller ones keeps merging cheap (union by size).
+        candidates = session.scalars(
+            sa.select(tables.Cluster)
+            .where(tables.Cluster.id.in_(found))
+            .order_by(tables.Cluster.id)
+            .with_for_update()
+        ).all()
+        survivor = max(candidates, key=lambda c: (c.referral_count, -c.id))
+        absorbed = [c for c in candidates if c.id != survivor.id]
+    for cluster in absorbed:
+        _merge(session, survivor=survivor, absorbed=cluster, referral=referral,
+               selector=found[cluster.id], now=now)  # fmt: skip
+    referral.cluster_id = survivor.id
+    survivor.under_18 = survivor.under_18 or referral.under_18
+    survivor.referral_count += 1
+    survivor.updated_at = now
+    _add_values(session, survivor.id, referral, selectors)
+    triage.rescore_cluster(session, survivor)
+    return LinkResult(
+        survivor.id,
+        tuple(c.id for c in absorbed),
+        tuple(sorted({s.kind for s in found.values()})),
+    )
+
+
+def _merge(
+    session: Session,
+    *,
+    survivor: tables.Cluster,
+    absorbed: tables.Cluster,
+    referral: tables.Referral,
+    selector: tables.Selector,
+    now: datetime,
+) -> None:
+    session.execute(
+        sa.update(tables.Referral)
+        .where(tables.Referral.cluster_id == absorbed.id)
+        .values(cluster_id=survivor.id)
+    )
+    values = tables.ClusterValue
+    moved = sa.select(sa.literal(survivor.id), values.kind, values.value).where(
+        values.cluster_id == absorbed.id
+    )
+    session.execute(
+        insert_for(session, values)
+        .from_select(["cluster_id", "kind", "value"], moved)
+        .on_conflict_do_nothing(index_elements=["cluster_id", "kind", "value"])
+    )
+    session.execute(sa.delete(values).where(values.cluster_id == absorbed.id))
+    survivor.referral_count += absorbed.referral_count
+    survivor.under_18 = survivor.under_18 or absorbed.under_18
+    absorbed.merged_into = survivor.id
+    absorbed.referral_count = 0
+    absorbed.updated_at = now
+    session.add(
+        tables.ClusterMerge(
+            at=now,
+            survivor_id=survivor.id,
+            absorbed_id=absorbed.id,
+            referral_pk=referral.id,
+            selector_kind=selector.kind,
+            selector_id=selector.id,
+        )
+    )
+
+
+def _add_values(
+    session: Session,
+    cluster_id: int,
+    referral: tables.Referral,
+    selectors: Sequence[tables.Selector],
+) -> None:
+    rows = {("asw", referral.asw_id)}
+    rows |= {(s.kind, s.value) for s in selectors if s.kind in COUNTED_KINDS}
+    session.execute(
+        insert_for(session, tables.ClusterValue)
+        .values([{"cluster_id": cluster_id, "kind": k, "value": v} for k, v in sorted(rows)])
+        .on_conflict_do_nothing(index_elements=["cluster_id", "kind", "value"])
+    )

@@ -1,0 +1,374 @@
+"""Intelligence packages: a cluster exported for an analyst's own tools.
+
+Four formats from one graph of entities and links built from the members' referral documents:
+a JSON package (with the pinned ``summary`` counts), entity and link CSV tables in the layout
+i2 Analyst's Notebook imports (zipped), GraphML for link charts, and a Markdown summary that
+states the counts the way the Operation Strive write-up did. Each carries the protective marking
+of the most sensitive referral in it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+from xml.etree import ElementTree as ET
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from strive_schema.models import Referral as ReferralModel
+from strive_schema.normalise import fold_name, normalise_email, normalise_phone
+from strive_schema.taxonomy import get_indicator
+from strive_server.db import tables
+
+__all__ = ["FORMATS", "Package", "build_package", "render"]
+
+FORMATS: Final = ("json", "csv", "graphml", "md")
+MARKING_ORDER: Final = ("OFFICIAL", "OFFICIAL-SENSITIVE")
+REGION_NAMES: Final = {
+    "TLC": "the North East",
+    "TLD": "the North West",
+    "TLE": "Yorkshire and The Humber",
+    "TLF": "the East Midlands",
+    "TLG": "the West Midlands",
+    "TLH": "the East of England",
+    "TLI": "London",
+    "TLJ": "the South East",
+    "TLK": "the South West",
+    "TLL": "Wales",
+    "TLM": "Scotland",
+    "TLN": "Northern Ireland",
+}
+
+
+@dataclass
+class Package:
+    cluster_id: int
+    marking: str
+    generated_at: datetime
+    referrals: list[dict[str, Any]]
+    entities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+    indicators: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for e in self.entities.values() if e["type"] == kind)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return {
+            "referrals": len(self.referrals),
+            "asws": len({r["asw_id"] for r in self.referrals}),
+            "accounts": self.count("Account"),
+            "emails": self.count("Email"),
+            "phones": self.count("Phone"),
+            "payers": self.count("Payer"),
+        }
+
+
+def _raw_key(raw: str) -> str:
+    return " ".join(raw.split()).casefold()
+
+
+class _Graph:
+    def __init__(self, package: Package) -> None:
+        self.package = package
+
+    def entity(self, kind: str, key: str, label: str, **attributes: Any) -> str:
+        entity_id = f"{kind.lower()}:{key}"
+        known = self.package.entities.setdefault(
+            entity_id, {"id": entity_id, "type": kind, "label": label, "attributes": {}}
+        )
+        known["attributes"].update({k: v for k, v in attributes.items() if v is not None})
+        return entity_id
+
+    def link(self, source: str, target: str, kind: str, referral_id: str, date: str | None) -> None:
+        self.package.links.append(
+            {"from": source, "to": target, "type": kind, "referral_id": referral_id, "date": date}
+        )
+
+
+def _add_referral(graph: _Graph, row: tables.Referral, referral: ReferralModel) -> None:
+    asw = row.asw_id
+    rid = row.referral_id
+    date = row.received_at.date().isoformat()
+    node = graph.entity("Referral", f"{asw}:{rid}", rid, asw_id=asw, received_at=date)
+    local: dict[str, str] = {}
+    for phone in referral.phones:
+        e164 = normalise_phone(phone.raw)
+        local[phone.id] = graph.entity("Phone", e164 or _raw_key(phone.raw), e164 or phone.raw)
+    for email in referral.emails:
+        normalised = normalise_email(email.address)
+        key = normalised or _raw_key(email.address)
+        local[email.id] = graph.entity("Email", key, normalised or email.address)
+    for account in referral.accounts:
+        label = account.display_names[0] if account.display_names else account.platform_account_id
+        local[account.id] = graph.entity(
+            "Account", f"{asw}:{account.platform_account_id}", label,
+            asw_id=asw, platform_account_id=account.platform_account_id,
+        )  # fmt: skip
+        graph.link(node, local[account.id], "reports", rid, date)
+    for advert in referral.adverts:
+        local[advert.id] = graph.entity(
+            "Advert", f"{asw}:{advert.platform_advert_id}",
+            advert.title or advert.platform_advert_id,
+            asw_id=asw, url=advert.url,
+        )  # fmt: skip
+    for account in referral.accounts:
+        for ref in (*account.phone_refs, *account.email_refs):
+            graph.link(local[account.id], local[ref], "registered", rid, date)
+        for linked in account.linked_accounts:
+            graph.link(
+                local[account.id],
+                local[linked.account_ref],
+                "linked: " + ", ".join(linked.basis),
+                rid,
+                date,
+            )
+    for advert in referral.adverts:
+        if advert.account_ref:
+            graph.link(local[advert.account_ref], local[advert.id], "posted", rid, date)
+        for ref in (*advert.phone_refs, *advert.email_refs):
+            graph.link(local[advert.id], local[ref], "contact", rid, date)
+        for location in advert.locations:
+            code = location.region_code or (fold_name(location.region) if location.region else None)
+            if code:
+                name = REGION_NAMES.get(code, location.region or code)
+                region = graph.entity("Location", code, name.removeprefix("the "))
+                graph.link(local[advert.id], region, "advertised in", rid, date)
+    payers: dict[str, str] = {}
+    for person in referral.persons:
+        if "payer" in person.roles:
+            for name in person.names:
+                folded = fold_name(name)
+                if folded:
+                    payers[person.id] = graph.entity(
+                        "Payer", folded, name, nationality=person.nationality
+                    )
+                    for ref in person.account_refs:
+                        graph.link(payers[person.id], local[ref], "pays for", rid, date)
+    for payment in referral.payments:
+        folded = fold_name(payment.payer_name) if payment.payer_name else None
+        if folded is None:
+            continue
+        payer = graph.entity("Payer", folded, payment.payer_name or folded)
+        if payment.account_ref:
+            verb = "attempted to pay for" if payment.declined else "paid for"
+            graph.link(
+                payer, local[payment.account_ref], verb, rid, payment.occurred_at.date().isoformat()
+            )
+
+
+def build_package(session: Session, cluster: tables.Cluster) -> Package:
+    """Build the package of a cluster from its members' stored referral documents."""
+    rows = session.scalars(
+        sa.select(tables.Referral)
+        .where(tables.Referral.cluster_id == cluster.id)
+        .order_by(tables.Referral.received_at, tables.Referral.id)
+    ).all()
+    marking = max((r.protective_marking for r in rows), key=MARKING_ORDER.index, default="OFFICIAL")
+    package = Package(cluster.id, marking, datetime.now(UTC).replace(microsecond=0), referrals=[])
+    graph = _Graph(package)
+    indicator_counts: Counter[str] = Counter()
+    indicator_risk: dict[str, str] = {}
+    regions: dict[str, None] = {}
+    for row in rows:
+        referral = ReferralModel.model_validate_json(json.dumps(row.document))
+        _add_referral(graph, row, referral)
+        for indicator in referral.indicators:
+            indicator_counts[indicator.code] += 1
+            order = ("low", "medium", "high")
+            previous = indicator_risk.get(indicator.code, "low")
+            indicator_risk[indicator.code] = max(previous, indicator.risk, key=order.index)
+        for advert in referral.adverts:
+            for location in advert.locations:
+                if location.region_code:
+                    regions.setdefault(location.region_code)
+        package.referrals.append(
+            {
+                "referral_id": row.referral_id,
+                "asw_id": row.asw_id,
+                "received_at": row.received_at.isoformat(),
+                "urgency": row.urgency,
+                "state": row.state,
+                "priority_band": row.priority_band,
+                "indicators": [i.code for i in referral.indicators],
+            }
+        )
+    package.regions = list(regions)
+    package.indicators = [
+        {
+            "code": code,
+            "title": (get_indicator(code).title if get_indicator(code) else code),  # type: ignore[union-attr]
+            "referrals": n,
+            "highest_risk": indicator_risk[code],
+        }
+        for code, n in indicator_counts.most_common()
+    ]
+    return package
+
+
+def _region_phrase(codes: list[str]) -> str:
+    names = [REGION_NAMES.get(code, code) for code in codes]
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f" across {names[0]}"
+    return " across " + ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def headline(package: Package) -> str:
+    """'10 accounts, 8 e-mail addresses, 13 phone numbers, 4 payer names across London, ...'"""
+    s = package.summary
+    return (
+        f"{_plural(s['accounts'], 'account', 'accounts')}, "
+        f"{_plural(s['emails'], 'e-mail address', 'e-mail addresses')}, "
+        f"{_plural(s['phones'], 'phone number', 'phone numbers')}, "
+        f"{_plural(s['payers'], 'payer name', 'payer names')}{_region_phrase(package.regions)}"
+    )
+
+
+def _json(package: Package) -> bytes:
+    document = {
+        "protective_marking": package.marking,
+        "cluster_id": package.cluster_id,
+        "generated_at": package.generated_at.isoformat(),
+        "summary": package.summary,
+        "headline": headline(package),
+        "regions": [REGION_NAMES.get(c, c).removeprefix("the ") for c in package.regions],
+        "indicators": package.indicators,
+        "timeline": package.referrals,
+        "source_referral_ids": [r["referral_id"] for r in package.referrals],
+        "entities": sorted(package.entities.values(), key=lambda e: e["id"]),
+        "links": package.links,
+    }
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _csv(package: Package) -> bytes:
+    entities = io.StringIO()
+    writer = csv.writer(entities)
+    writer.writerow(["Entity ID", "Entity Type", "Label", "Attributes", "Protective Marking"])
+    for entity in sorted(package.entities.values(), key=lambda e: e["id"]):
+        attributes = "; ".join(f"{k}={v}" for k, v in sorted(entity["attributes"].items()))
+        writer.writerow(
+            [entity["id"], entity["type"], entity["label"], attributes, package.marking]
+        )
+    links = io.StringIO()
+    writer = csv.writer(links)
+    writer.writerow(
+        ["Entity 1 ID", "Entity 1 Type", "Link Type", "Entity 2 ID", "Entity 2 Type",
+         "Date", "Source Referral", "Protective Marking"]
+    )  # fmt: skip
+    for link in package.links:
+        writer.writerow(
+            [link["from"], package.entities[link["from"]]["type"], link["type"], link["to"],
+             package.entities[link["to"]]["type"], link["date"] or "", link["referral_id"],
+             package.marking]
+        )  # fmt: skip
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "README.txt",
+            f"{package.marking}\nStrive intelligence package, cluster {package.cluster_id}: "
+            "entities.csv and links.csv, for import into i2 Analyst's Notebook.\n",
+        )
+        archive.writestr("entities.csv", entities.getvalue())
+        archive.writestr("links.csv", links.getvalue())
+    return buffer.getvalue()
+
+
+def _graphml(package: Package) -> bytes:
+    ns = "http://graphml.graphdrawing.org/xmlns"
+    ET.register_namespace("", ns)
+    root = ET.Element(f"{{{ns}}}graphml")
+    for key, target, name in (
+        ("d0", "node", "type"), ("d1", "node", "label"), ("d2", "edge", "type"),
+        ("d3", "edge", "referral_id"), ("d4", "edge", "date"),
+        ("d5", "graph", "protective_marking"),
+    ):  # fmt: skip
+        ET.SubElement(
+            root,
+            f"{{{ns}}}key",
+            {"id": key, "for": target, "attr.name": name, "attr.type": "string"},
+        )
+    graph = ET.SubElement(
+        root, f"{{{ns}}}graph", {"id": f"cluster-{package.cluster_id}", "edgedefault": "directed"}
+    )
+    ET.SubElement(graph, f"{{{ns}}}data", {"key": "d5"}).text = package.marking
+    for entity in sorted(package.entities.values(), key=lambda e: e["id"]):
+        node = ET.SubElement(graph, f"{{{ns}}}node", {"id": entity["id"]})
+        ET.SubElement(node, f"{{{ns}}}data", {"key": "d0"}).text = entity["type"]
+        ET.SubElement(node, f"{{{ns}}}data", {"key": "d1"}).text = entity["label"]
+    for index, link in enumerate(package.links):
+        edge = ET.SubElement(
+            graph,
+            f"{{{ns}}}edge",
+            {"id": f"e{index}", "source": link["from"], "target": link["to"]},
+        )
+        ET.SubElement(edge, f"{{{ns}}}data", {"key": "d2"}).text = link["type"]
+        ET.SubElement(edge, f"{{{ns}}}data", {"key": "d3"}).text = link["referral_id"]
+        ET.SubElement(edge, f"{{{ns}}}data", {"key": "d4"}).text = link["date"] or ""
+    comment = ET.Comment(f" {package.marking} ")
+    root.insert(0, comment)
+    text: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return text + b"\n"
+
+
+def _markdown(package: Package) -> bytes:
+    s = package.summary
+    asws = sorted({r["asw_id"] for r in package.referrals})
+    dates = [r["received_at"][:10] for r in package.referrals]
+    lines = [
+        f"**{package.marking}**",
+        "",
+        f"# Intelligence package: cluster {package.cluster_id}",
+        "",
+        f"{headline(package)}.",
+        "",
+        f"{_plural(s['referrals'], 'referral', 'referrals')} from "
+        f"{_plural(s['asws'], 'ASW', 'ASWs')} ({', '.join(asws)}), received "
+        f"{min(dates, default='-')} to {max(dates, default='-')}. Generated "
+        f"{package.generated_at.isoformat()}.",
+        "",
+        "## Indicators",
+        "",
+    ]
+    lines += [
+        f"- {i['title']} (`{i['code']}`): "
+        f"{_plural(i['referrals'], 'referral', 'referrals')}, highest risk {i['highest_risk']}"
+        for i in package.indicators
+    ]
+    lines += ["", "## Timeline", ""]
+    lines += [
+        f"- {r['received_at'][:10]}: referral `{r['referral_id']}` from {r['asw_id']}, urgency "
+        f"{r['urgency']}, {r['priority_band']}, state {r['state']}"
+        for r in package.referrals
+    ]
+    lines += ["", "## Source referrals", ""]
+    lines += [f"- `{r['referral_id']}` ({r['asw_id']})" for r in package.referrals]
+    lines += ["", f"**{package.marking}**", ""]
+    return "\n".join(lines).encode()
+
+
+def render(package: Package, fmt: str) -> tuple[bytes, str, str]:
+    """The export bytes, their media type and a file name."""
+    name = f"strive-cluster-{package.cluster_id}"
+    if fmt == "json":
+        return _json(package), "application/json", f"{name}.json"
+    if fmt == "csv":
+        return _csv(package), "application/zip", f"{name}-i2.zip"
+    if fmt == "graphml":
+        return _graphml(package), "application/graphml+xml", f"{name}.graphml"
+    return _markdown(package), "text/markdown; charset=utf-8", f"{name}.md"

@@ -1,0 +1,212 @@
+"""Linking, triage and intelligence packages, on the Operation Strive examples.
+
+The four op-strive examples (two ASWs) must form one cluster holding all ten accounts with
+every shared e-mail, phone and payer, at the top of the triage queue (after a suspected
+child), while unrelated examples stay apart; the exports open in the formats claimed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from ..conftest import load_example
+from .conftest import Receiver, fresh_referral
+
+OP_STRIVE = [
+    "op-strive-1-london.json",
+    "op-strive-2-south-east.json",
+    "op-strive-3-north-east.json",
+    "op-strive-4-crossplatform.json",
+]
+UNRELATED = ["male-paying-for-adverts.json", "suspected-under-18.json", "messy-selectors.json"]
+
+
+def submit_examples(receiver: Receiver, names: list[str]) -> dict[str, dict[str, Any]]:
+    documents = {name: load_example(name) for name in names}
+    for asw in sorted({d["reporter"]["organisation_id"] for d in documents.values()}):
+        if asw not in receiver.keys:
+            receiver.register_asw(asw)
+    for name, document in documents.items():
+        with receiver.client(document["reporter"]["organisation_id"]) as client:
+            client.submit_referral(document)
+    return documents
+
+
+def links_of(receiver: Receiver, referral_id: str) -> dict[str, Any]:
+    with receiver.http("analyst") as http:
+        response = http.get(f"/v1/referrals/{referral_id}/links")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+def network(receiver: Receiver) -> dict[str, Any]:
+    documents = submit_examples(receiver, OP_STRIVE + UNRELATED)
+    clusters = {
+        name: links_of(receiver, d["referral_id"])["cluster_id"] for name, d in documents.items()
+    }
+    return {"documents": documents, "clusters": clusters}
+
+
+def test_the_operation_strive_referrals_form_one_cluster_and_unrelated_ones_stay_apart(
+    receiver: Receiver, network: dict[str, Any]
+) -> None:
+    clusters = network["clusters"]
+    strive = {clusters[name] for name in OP_STRIVE}
+    assert len(strive) == 1
+    (cluster_id,) = strive
+    assert all(clusters[name] != cluster_id for name in UNRELATED)
+    assert len({clusters[name] for name in UNRELATED}) == len(UNRELATED)
+    with receiver.http("analyst") as http:
+        summary = http.get(f"/v1/clusters/{cluster_id}").json()
+    assert summary["counts"] == {
+        "referrals": 4, "asws": 2, "accounts": 10, "phones": 13, "emails": 8, "payers": 4,
+        "regions": 3,
+    }  # fmt: skip
+    assert summary["asws"] == ["demo-classifieds", "example-adverts"]
+    assert sorted(summary["regions"]) == ["TLC", "TLI", "TLJ"]
+
+
+def test_the_network_is_at_the_top_of_the_triage_queue(
+    receiver: Receiver, network: dict[str, Any]
+) -> None:
+    documents, clusters = network["documents"], network["clusters"]
+    with receiver.http("analyst") as http:
+        queue = http.get("/v1/triage").json()["items"]
+    order = [item["referral_id"] for item in queue]
+    child = documents["suspected-under-18.json"]["referral_id"]
+    assert order[0] == child and queue[0]["priority_band"] == "P1"  # a suspected child first
+    strive_ids = {documents[name]["referral_id"] for name in OP_STRIVE}
+    assert set(order[1:5]) == strive_ids
+    top = queue[1]
+    assert top["cluster_id"] == clusters[OP_STRIVE[0]] and top["priority_band"] == "P1"
+    factors = {f["factor"] for f in top["cluster"]}
+    assert {"accounts", "asws", "regions", "linked_referrals"} <= factors
+    # The same referrals alone would rank lower: the cluster lifted them.
+    assert all(
+        item["priority_score"] > sum(f["points"] for f in item["own"]) for item in queue[1:5]
+    )
+
+
+def test_a_referral_shows_which_selectors_tie_it_to_which_others(
+    receiver: Receiver, network: dict[str, Any]
+) -> None:
+    documents = network["documents"]
+    links = links_of(receiver, documents["op-strive-4-crossplatform.json"]["referral_id"])
+    phone = next(
+        s for s in links["selectors"] if s["kind"] == "phone" and s["value"] == "+447700900101"
+    )
+    assert phone["raw"] == "07700-900-101"  # written differently, linked to its twin
+    assert [l["referral_id"] for l in phone["linked"]] == [
+        documents["op-strive-1-london.json"]["referral_id"]
+    ]
+
+
+def test_selector_search_normalises_the_query(receiver: Receiver, network: dict[str, Any]) -> None:
+    with receiver.http("analyst") as http:
+        found = http.get(
+            "/v1/selectors", params={"kind": "phone", "value": "0044 7700 900111"}
+        ).json()
+    assert found["value"] == "+447700900111" and found["referrals"] == 2
+    assert {i["asw_id"] for i in found["items"]} == {"example-adverts", "demo-classifieds"}
+
+
+def export(receiver: Receiver, cluster_id: int, fmt: str) -> Any:
+    with receiver.http("analyst") as http:
+        response = http.get(f"/v1/clusters/{cluster_id}/export", params={"format": fmt})
+    assert response.status_code == 200, response.text
+    assert response.headers["strive-protective-marking"] == "OFFICIAL-SENSITIVE"
+    return response
+
+
+def test_the_json_package_has_the_pinned_summary_counts(
+    receiver: Receiver, network: dict[str, Any]
+) -> None:
+    cluster_id = network["clusters"][OP_STRIVE[0]]
+    package = export(receiver, cluster_id, "json").json()
+    assert package["summary"] == {
+        "referrals": 4, "asws": 2, "accounts": 10, "emails": 8, "phones": 13, "payers": 4
+    }  # fmt: skip
+    assert package["protective_marking"] == "OFFICIAL-SENSITIVE"
+    assert sorted(package["source_referral_ids"]) == sorted(
+        network["documents"][name]["referral_id"] for name in OP_STRIVE
+    )
+    assert {"third_party_payment", "not_as_pictured"} <= {i["code"] for i in package["indicators"]}
+
+
+def test_the_i2_csv_tables_parse_back(receiver: Receiver, network: dict[str, Any]) -> None:
+    cluster_id = network["clusters"][OP_STRIVE[0]]
+    archive = zipfile.ZipFile(io.BytesIO(export(receiver, cluster_id, "csv").content))
+    assert archive.read("README.txt").startswith(b"OFFICIAL-SENSITIVE")
+    entities = list(csv.DictReader(io.StringIO(archive.read("entities.csv").decode())))
+    links = list(csv.DictReader(io.StringIO(archive.read("links.csv").decode())))
+    by_type: dict[str, int] = {}
+    for entity in entities:
+        by_type[entity["Entity Type"]] = by_type.get(entity["Entity Type"], 0) + 1
+    assert (by_type["Account"], by_type["Phone"], by_type["Email"], by_type["Payer"]) == (
+        10,
+        13,
+        8,
+        4,
+    )
+    ids = {e["Entity ID"] for e in entities}
+    assert links and all(l["Entity 1 ID"] in ids and l["Entity 2 ID"] in ids for l in links)
+    assert {l["Protective Marking"] for l in links} == {"OFFICIAL-SENSITIVE"}
+
+
+def test_the_graphml_parses_back(receiver: Receiver, network: dict[str, Any]) -> None:
+    cluster_id = network["clusters"][OP_STRIVE[0]]
+    root = ET.fromstring(export(receiver, cluster_id, "graphml").content)
+    ns = {"g": "http://graphml.graphdrawing.org/xmlns"}
+    nodes = root.findall(".//g:node", ns)
+    edges = root.findall(".//g:edge", ns)
+    node_ids = {n.get("id") for n in nodes}
+    assert len(nodes) == len(node_ids) and edges
+    assert all(e.get("source") in node_ids and e.get("target") in node_ids for e in edges)
+    types = [d.text for n in nodes for d in n.findall("g:data", ns) if d.get("key") == "d0"]
+    assert types.count("Account") == 10 and types.count("Phone") == 13
+
+
+def test_the_markdown_summary_states_the_counts_like_the_seeds(
+    receiver: Receiver, network: dict[str, Any]
+) -> None:
+    cluster_id = network["clusters"][OP_STRIVE[0]]
+    text = export(receiver, cluster_id, "md").text
+    assert text.startswith("**OFFICIAL-SENSITIVE**") and text.rstrip().endswith(
+        "**OFFICIAL-SENSITIVE**"
+    )
+    assert (
+        "10 accounts, 8 e-mail addresses, 13 phone numbers, 4 payer names across London, "
+        "the South East and the North East."
+    ) in text
+
+
+def test_an_excluded_or_over_correlating_value_does_not_link(
+    receiver: Receiver, receiver_settings: Any
+) -> None:
+    object.__setattr__(
+        receiver.app.state,
+        "settings",
+        receiver_settings.model_copy(update={"over_correlation_threshold": 2}),
+    )
+    receiver.register_asw("example-adverts")
+    shared = {"id": "ph-shared", "raw": "07700 900999", "e164": "+447700900999"}
+    ids = []
+    for _ in range(4):
+        document = fresh_referral(asw_id="example-adverts")
+        document["phones"] = [shared]
+        with receiver.client("example-adverts") as client:
+            client.submit_referral(document)
+        ids.append(document["referral_id"])
+    clusters = [links_of(receiver, rid)["cluster_id"] for rid in ids]
+    # The first two link; from the third on, the value is over-correlating and links nothing.
+    assert clusters[0] == clusters[1] and len({clusters[1], clusters[2], clusters[3]}) == 3
+    phone = next(s for s in links_of(receiver, ids[3])["selectors"] if s["kind"] == "phone")
+    assert phone["over_correlating"] is True and phone["referrals_with_value"] == 4
