@@ -210,3 +210,27 @@ def test_an_excluded_or_over_correlating_value_does_not_link(
     assert clusters[0] == clusters[1] and len({clusters[1], clusters[2], clusters[3]}) == 3
     phone = next(s for s in links_of(receiver, ids[3])["selectors"] if s["kind"] == "phone")
     assert phone["over_correlating"] is True and phone["referrals_with_value"] == 4
+
+
+def test_strive_export_cluster_writes_each_format(
+    receiver: Receiver, network: dict[str, Any], tmp_path: Any
+) -> None:
+    from click.testing import CliRunner
+
+    from strive_client._cli.main import cli
+
+    cluster_id = str(network["clusters"][OP_STRIVE[0]])
+    token = receiver.token("analyst")
+    for fmt in ("json", "csv", "graphml", "md"):
+        out = tmp_path / f"package.{fmt}"
+        result = CliRunner().invoke(
+            cli, ["export", "cluster", cluster_id, "--format", fmt, "--url", receiver.url,
+                  "--token", token, "--out", str(out)],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "OFFICIAL-SENSITIVE" in result.stderr and out.stat().st_size > 100
+    assert json.loads((tmp_path / "package.json").read_text())["summary"]["accounts"] == 10
+    refused = CliRunner().invoke(
+        cli, ["export", "cluster", cluster_id, "--url", receiver.url, "--token", "strv_wrong"]
+    )
+    assert refused.exit_code == 1 and "token_invalid" in refused.stderr

@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 import click
 
 from strive_client._cli.envelope import sign_command, verify_command
+from strive_client._cli.export import export_group
 from strive_client._cli.keys import keys_group
 from strive_client._cli.submit import submit_command
 from strive_client._cli.validate import validate_command
@@ -29,6 +30,7 @@ cli.add_command(keys_group)
 cli.add_command(sign_command)
 cli.add_command(verify_command)
 cli.add_command(submit_command)
+cli.add_command(export_group)
 
 
 def _load_plugins() -> None:
