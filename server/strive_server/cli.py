@@ -140,6 +140,26 @@ def revoke_token(token_id: int, database_url: str | None) -> None:
     click.echo(f"revoked token {token_id}", err=True)
 
 
+@admin_group.command("exclude-selector")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(
+        ["phone", "email", "payer_name", "payment_card", "ip_address", "device", "postcode"]
+    ),
+)
+@click.option("--value", required=True, help="As written; it is normalised like ingested values.")
+@click.option("--reason", required=True, help="Why it must not link (kept in the audit trail).")
+@_DB
+def exclude_selector(kind: str, value: str, reason: str, database_url: str | None) -> None:
+    """Stop a selector value linking referrals (e.g. an ASW's own support number)."""
+    result = _run(
+        _database(database_url),
+        lambda s: admin.exclude_selector(s, kind=kind, value=value, reason=reason, actor=CLI_ACTOR),
+    )
+    click.echo(f"excluded {result}", err=True)
+
+
 @admin_group.command("list-asws")
 @_DB
 def list_asws(database_url: str | None) -> None:

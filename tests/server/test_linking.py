@@ -33,7 +33,7 @@ def submit_examples(receiver: Receiver, names: list[str]) -> dict[str, dict[str,
     for asw in sorted({d["reporter"]["organisation_id"] for d in documents.values()}):
         if asw not in receiver.keys:
             receiver.register_asw(asw)
-    for name, document in documents.items():
+    for document in documents.values():
         with receiver.client(document["reporter"]["organisation_id"]) as client:
             client.submit_referral(document)
     return documents
@@ -234,3 +234,21 @@ def test_strive_export_cluster_writes_each_format(
         cli, ["export", "cluster", cluster_id, "--url", receiver.url, "--token", "strv_wrong"]
     )
     assert refused.exit_code == 1 and "token_invalid" in refused.stderr
+
+
+def test_an_excluded_value_links_nothing(receiver: Receiver) -> None:
+    receiver.register_asw("example-adverts")
+    with receiver.http("admin") as http:
+        created = http.post(
+            "/v1/admin/selector-exclusions",
+            json={"kind": "phone", "value": "07700 900000", "reason": "the ASW's support line"},
+        )
+    assert created.status_code == 201 and created.json()["value"] == "+447700900000"
+    ids = []
+    for _ in range(2):
+        document = fresh_referral(asw_id="example-adverts")
+        document["phones"] = [{"id": "ph-support", "raw": "+44 7700 900000"}]
+        with receiver.client("example-adverts") as client:
+            client.submit_referral(document)
+        ids.append(document["referral_id"])
+    assert links_of(receiver, ids[0])["cluster_id"] != links_of(receiver, ids[1])["cluster_id"]

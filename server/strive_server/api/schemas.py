@@ -140,3 +140,11 @@ class TokenCreated(BaseModel):
     name: str
     role: str
     token: str = Field(description="Shown once; only its hash is stored.")
+
+
+class SelectorExclusionCreate(_Body):
+    kind: Literal[
+        "phone", "email", "payer_name", "payment_card", "ip_address", "device", "postcode"
+    ]
+    value: str = Field(min_length=1, max_length=400)
+    reason: str = Field(min_length=1, max_length=2000)

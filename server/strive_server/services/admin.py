@@ -124,3 +124,23 @@ def list_asws(session: Session) -> list[dict[str, object]]:
         }
         for asw in asws
     ]
+
+
+def exclude_selector(
+    session: Session, *, kind: str, value: str, reason: str, actor: Actor
+) -> tuple[str, str]:
+    """Stop a value linking referrals from now on (an ASW's own support number, say); returns
+    the normalised (kind, value). Links made before stay; the value is still shown."""
+    from strive_server.services.intelligence import normalised_selector  # noqa: PLC0415
+
+    normalised = normalised_selector(kind, value)
+    if session.get(tables.SelectorExclusion, (kind, normalised)) is None:
+        session.add(
+            tables.SelectorExclusion(
+                kind=kind, value=normalised, reason=reason, created_at=datetime.now(UTC)
+            )
+        )
+        record_event(
+            session, actor=actor, action="selector.excluded", reason=reason, detail={"kind": kind}
+        )
+    return kind, normalised

@@ -268,7 +268,8 @@ def cluster_selectors(
     }
 
 
-def _normalised(kind: str, value: str) -> str:
+def normalised_selector(kind: str, value: str) -> str:
+    """Normalise a value typed by a person the way ingested selectors are normalised."""
     if kind == "phone":
         return normalise_phone(value) or " ".join(value.split()).casefold()
     if kind == "email":
@@ -291,7 +292,7 @@ def search_selector(
     limit: int,
 ) -> dict[str, Any]:
     """Where else does this value appear? The value is normalised like ingested selectors."""
-    normalised = _normalised(kind, value)
+    normalised = normalised_selector(kind, value)
     s, r = tables.Selector, tables.Referral
     query = (
         sa.select(r, s.entity_ref, s.raw)

@@ -11,7 +11,13 @@ from strive_schema.codes import ProblemCode
 from strive_schema.errors import KeyFormatError
 from strive_schema.keys import PublicKey
 from strive_server.api.deps import SessionsDep, User, require_roles
-from strive_server.api.schemas import AswCreate, AswKeyCreate, TokenCreate, TokenCreated
+from strive_server.api.schemas import (
+    AswCreate,
+    AswKeyCreate,
+    SelectorExclusionCreate,
+    TokenCreate,
+    TokenCreated,
+)
 from strive_server.problems import Problem
 from strive_server.services import admin
 
@@ -87,3 +93,19 @@ def revoke_token(token_id: int, user: AdminDep, sessions: SessionsDep) -> dict[s
     with sessions() as session, session.begin():
         admin.revoke_token(session, token_id=token_id, actor=user.actor)
     return {"id": token_id, "status": "revoked"}
+
+
+@router.post(
+    "/selector-exclusions",
+    operation_id="excludeSelector",
+    status_code=201,
+    summary="Stop a selector value linking referrals (e.g. an ASW's support number)",
+)
+def exclude_selector(
+    body: SelectorExclusionCreate, user: AdminDep, sessions: SessionsDep
+) -> dict[str, str]:
+    with sessions() as session, session.begin():
+        kind, value = admin.exclude_selector(
+            session, kind=body.kind, value=body.value, reason=body.reason, actor=user.actor
+        )
+    return {"kind": kind, "value": value}
