@@ -104,7 +104,7 @@ def test_a_referral_shows_which_selectors_tie_it_to_which_others(
         s for s in links["selectors"] if s["kind"] == "phone" and s["value"] == "+447700900101"
     )
     assert phone["raw"] == "07700-900-101"  # written differently, linked to its twin
-    assert [l["referral_id"] for l in phone["linked"]] == [
+    assert [link["referral_id"] for link in phone["linked"]] == [
         documents["op-strive-1-london.json"]["referral_id"]
     ]
 
@@ -157,8 +157,10 @@ def test_the_i2_csv_tables_parse_back(receiver: Receiver, network: dict[str, Any
         4,
     )
     ids = {e["Entity ID"] for e in entities}
-    assert links and all(l["Entity 1 ID"] in ids and l["Entity 2 ID"] in ids for l in links)
-    assert {l["Protective Marking"] for l in links} == {"OFFICIAL-SENSITIVE"}
+    assert links and all(
+        link["Entity 1 ID"] in ids and link["Entity 2 ID"] in ids for link in links
+    )
+    assert {link["Protective Marking"] for link in links} == {"OFFICIAL-SENSITIVE"}
 
 
 def test_the_graphml_parses_back(receiver: Receiver, network: dict[str, Any]) -> None:
