@@ -121,7 +121,7 @@ class ProblemCode(StrEnum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     AUTHENTICATION_REQUIRED = "authentication_required"
-    TOKEN_INVALID = "token_invalid"
+    TOKEN_INVALID = "token_invalid"  # noqa: S105 - an error code, not a secret
     KEY_REVOKED = "key_revoked"
     FORBIDDEN = "forbidden"
     RATE_LIMITED = "rate_limited"

@@ -23,7 +23,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
-    field_validator,
     model_validator,
 )
 
@@ -177,12 +176,15 @@ class StriveModel(BaseModel):
         validate_default=False,
     )
 
-    @field_validator("*", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _reject_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("null is not allowed: omit the member instead")
-        return value
+    def _reject_null(cls, data: object) -> object:
+        # One pass over the members of each object (cheaper than a validator per field).
+        if isinstance(data, dict):
+            nulls = [str(key) for key, value in data.items() if value is None]
+            if nulls:
+                raise ValueError(f"null is not allowed ({', '.join(nulls)}): omit the member")
+        return data
 
 
 # --- The reporter, urgency and handling ------------------------------------------------------

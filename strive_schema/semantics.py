@@ -88,7 +88,7 @@ class Finding:
     message: str
     """Human-readable explanation; never contains the offending value."""
     severity: Severity = "error"
-    kind: Literal["read", "schema", "semantic"] = "semantic"
+    kind: Literal["schema", "semantic"] = "semantic"
 
 
 def json_pointer(*parts: str | int) -> str:
@@ -152,46 +152,55 @@ def _collect_ids(referral: Referral, findings: list[Finding]) -> dict[str, Entit
     return kinds
 
 
-def _references(referral: Referral) -> Iterator[tuple[str, str, EntityKind | None, str]]:
-    """Yield (pointer, target id, expected kind, owner id) for every reference."""
+Path = tuple[str | int, ...]
+
+
+def _references(referral: Referral) -> Iterator[tuple[Path, str, EntityKind | None, str]]:
+    """Yield (path, target id, expected kind, owner id) for every reference. Paths become
+    JSON Pointers only for findings: most references are fine."""
     for (list_name, member), expected in _REFERENCE_KINDS.items():
         for index, entity in enumerate(getattr(referral, list_name)):
             value = getattr(entity, member)
             if value is None:
                 continue
             if isinstance(value, str):
-                yield json_pointer(list_name, index, member), value, expected, entity.id
+                yield (list_name, index, member), value, expected, entity.id
             else:
                 for position, target in enumerate(value):
-                    pointer = json_pointer(list_name, index, member, position)
-                    yield pointer, target, expected, entity.id
+                    yield (list_name, index, member, position), target, expected, entity.id
     for index, account in enumerate(referral.accounts):
         for position, link in enumerate(account.linked_accounts):
-            pointer = json_pointer("accounts", index, "linked_accounts", position, "account_ref")
-            yield pointer, link.account_ref, "account", account.id
+            path = ("accounts", index, "linked_accounts", position, "account_ref")
+            yield path, link.account_ref, "account", account.id
     for index, indicator in enumerate(referral.indicators):
         for position, target in enumerate(indicator.evidence_refs):
-            yield json_pointer("indicators", index, "evidence_refs", position), target, None, ""
+            yield ("indicators", index, "evidence_refs", position), target, None, ""
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[0] in "aeiou" else "a"
 
 
 def _check_references(referral: Referral, kinds: dict[str, EntityKind]) -> Iterable[Finding]:
-    for pointer, target, expected, owner in _references(referral):
+    for path, target, expected, owner in _references(referral):
         actual = kinds.get(target)
         if actual is None:
             yield Finding(
-                pointer,
+                json_pointer(*path),
                 ValidationCode.UNKNOWN_REFERENCE,
                 "no entity in this referral has this local id",
             )
         elif expected is not None and actual != expected:
             yield Finding(
-                pointer,
+                json_pointer(*path),
                 ValidationCode.REFERENCE_WRONG_KIND,
-                f"must refer to a {expected}, not a {actual}",
+                f"must refer to {_article(expected)} {expected}, not {_article(actual)} {actual}",
             )
         elif target == owner:
             yield Finding(
-                pointer, ValidationCode.SELF_REFERENCE, "an entity cannot refer to itself"
+                json_pointer(*path),
+                ValidationCode.SELF_REFERENCE,
+                "an entity cannot refer to itself",
             )
 
 
@@ -256,7 +265,7 @@ def _check_indicators(referral: Referral) -> Iterable[Finding]:
 def _check_phones(referral: Referral, default_region: str) -> Iterable[Finding]:
     for index, phone in enumerate(referral.phones):
         normalised = normalise_phone(phone.raw, default_region)
-        if phone.e164 is not None and not is_possible_e164(phone.e164):
+        if phone.e164 is not None and phone.e164 != normalised and not is_possible_e164(phone.e164):
             yield Finding(
                 json_pointer("phones", index, "e164"),
                 ValidationCode.PHONE_E164_INVALID,

@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -101,15 +102,13 @@ class DocumentReadError(StriveError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise DocumentReadError(
-                ValidationCode.DUPLICATE_KEY,
-                "an object has the same member name twice; the meaning would be ambiguous",
-                kind="semantic",
-            )
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise DocumentReadError(
+            ValidationCode.DUPLICATE_KEY,
+            "an object has the same member name twice; the meaning would be ambiguous",
+            kind="semantic",
+        )
     return result
 
 
@@ -130,6 +129,24 @@ def _depth_exceeds(node: object, limit: int) -> bool:
         if depth > limit:
             return True
         stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _extensions_too_deep(document: object) -> bool:
+    """Only ``extensions`` may nest freely in a schema-valid referral (elsewhere the schema
+    bounds nesting at 5, and members that are unknown or of the wrong type are never
+    descended into), so only extension values are walked."""
+    if not isinstance(document, dict):
+        return False
+    if _depth_exceeds(document.get("extensions"), MAX_DEPTH - 1):
+        return True
+    for entities in document.values():
+        if isinstance(entities, list):
+            for entity in entities:
+                if isinstance(entity, dict) and _depth_exceeds(
+                    entity.get("extensions"), MAX_DEPTH - 3
+                ):
+                    return True
     return False
 
 
@@ -169,7 +186,7 @@ def load_json(raw: bytes | str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> objec
         raise DocumentReadError(
             ValidationCode.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels", kind="semantic"
         ) from None
-    if _depth_exceeds(document, MAX_DEPTH):
+    if _extensions_too_deep(document):
         raise DocumentReadError(
             ValidationCode.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels", kind="semantic"
         )
@@ -251,7 +268,7 @@ def iter_ndjson(
     max_bytes: int = MAX_DOCUMENT_BYTES,
 ) -> Iterator[tuple[int, ValidationResult]]:
     """Validate newline-delimited JSON: yield (line number, result) per non-blank line."""
-    for number, line in enumerate(raw.split(b"\n"), start=1):
+    for number, line in enumerate(io.BytesIO(raw), start=1):
         if line.strip():
             yield (
                 number,
@@ -383,6 +400,10 @@ def _translate(violation: SchemaViolation) -> Iterator[Finding]:
                     "is not a member of this object in the schema; put data the standard "
                     "does not carry in `extensions` under an x-<organisation>-<name> key",
                 )
+    elif keyword == "type" and instance is None:
+        yield _schema_finding(
+            pointer, ValidationCode.WRONG_TYPE, "null is not allowed: omit the member instead"
+        )
     elif keyword == "type":
         yield _schema_finding(
             pointer, ValidationCode.WRONG_TYPE, f"must be {_TYPE_NAMES.get(value, value)}"

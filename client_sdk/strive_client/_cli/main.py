@@ -8,7 +8,7 @@ the base install they are simply absent, and ``strive serve`` explains how to ge
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 import click
 
@@ -19,7 +19,31 @@ from strive_client._cli.submit import submit_command
 from strive_client._cli.validate import validate_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _StriveGroup(click.Group):
+    """Finds the server's commands in the ``strive.cli`` entry points, importing one only
+    when it is invoked: ``strive validate`` does not load a web framework."""
+
+    def _plugins(self) -> dict[str, EntryPoint]:
+        return {entry.name: entry for entry in entry_points(group="strive.cli")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugins()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        entry = self._plugins().get(cmd_name)
+        if entry is None:
+            return None
+        try:
+            loaded = entry.load()
+        except ImportError as exc:  # the [server] extra is not installed
+            return _unavailable(cmd_name, exc.name or "a server dependency")
+        return loaded if isinstance(loaded, click.Command) else None
+
+
+@click.group(cls=_StriveGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="strive", prog_name="strive")
 def cli() -> None:
     """Strive: validated, signed exploitation referrals between ASWs and law enforcement."""
@@ -31,17 +55,6 @@ cli.add_command(sign_command)
 cli.add_command(verify_command)
 cli.add_command(submit_command)
 cli.add_command(export_group)
-
-
-def _load_plugins() -> None:
-    for entry in entry_points(group="strive.cli"):
-        try:
-            command = entry.load()
-        except ImportError as exc:  # the [server] extra is not installed
-            missing = exc.name or "a server dependency"
-            cli.add_command(_unavailable(entry.name, missing))
-            continue
-        cli.add_command(command, name=entry.name)
 
 
 def _unavailable(name: str, missing: str) -> click.Command:
@@ -56,5 +69,4 @@ def _unavailable(name: str, missing: str) -> click.Command:
 
 def main() -> None:
     """Run the ``strive`` command."""
-    _load_plugins()
     cli(prog_name="strive")
