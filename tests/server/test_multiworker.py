@@ -41,7 +41,9 @@ def strive(*args: str, env: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, SigningKey, str, dict[str, str]]]:
+def served(
+    database_url: str, tmp_path: Path
+) -> Iterator[tuple[str, SigningKey, str, dict[str, str]]]:
     key = SigningKey.generate()
     public = tmp_path / "asw_public.pem"
     public.write_bytes(key.public_key.to_pem())
@@ -51,9 +53,29 @@ def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, SigningKey,
         STRIVE_SIGNING_KEY_FILE=str(tmp_path / "receiver.pem"),
         STRIVE_DATABASE_URL=database_url,
     )
-    key_id = strive("admin", "register-asw", "--asw-id", ASW, "--name", "Example", "--public-key", str(public), env=env)
+    key_id = strive(
+        "admin",
+        "register-asw",
+        "--asw-id",
+        ASW,
+        "--name",
+        "Example",
+        "--public-key",
+        str(public),
+        env=env,
+    )
     assert key_id == key.key_id
-    token = strive("admin", "create-token", "--role", "supervisor", "--name", "sup", "--db", database_url, env=env)
+    token = strive(
+        "admin",
+        "create-token",
+        "--role",
+        "supervisor",
+        "--name",
+        "sup",
+        "--db",
+        database_url,
+        env=env,
+    )
     assert token.startswith("strv_") and "\n" not in token
     port = free_port()
     process = subprocess.Popen(
@@ -70,7 +92,9 @@ def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, SigningKey,
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"strive serve did not start: {process.stderr.read() if process.stderr else ''}")
+                pytest.fail(
+                    f"strive serve did not start: {process.stderr.read() if process.stderr else ''}"
+                )
             time.sleep(0.1)
         yield url, key, token, env
     finally:
