@@ -277,6 +277,9 @@ class Cluster(Base):
     updated_at: Mapped[datetime]
     merged_into: Mapped[int | None] = mapped_column(sa.ForeignKey("clusters.id"))
     referral_count: Mapped[int] = mapped_column(default=0)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    """Distinct values by kind (asw, account, phone, email, payer_name, region), kept up to
+    date as values are added; recounted only when clusters merge."""
     score: Mapped[int] = mapped_column(default=0)
     """The cluster's contribution to its referrals' priority (see services/triage.py)."""
     breakdown: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list)

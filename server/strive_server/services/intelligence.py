@@ -18,7 +18,7 @@ from strive_schema.normalise import fold_name, normalise_email, normalise_phone
 from strive_server.db import tables
 from strive_server.problems import Problem
 from strive_server.services.audit import Actor, record_event
-from strive_server.services.triage import cluster_counts, describe
+from strive_server.services.triage import describe
 
 __all__ = [
     "cluster_members",
@@ -159,7 +159,7 @@ def cluster_summary(session: Session, cluster: tables.Cluster, *, actor: Actor) 
         .order_by(tables.ClusterMerge.id)
     ).all()
     record_event(session, actor=actor, action="cluster.read", detail={"cluster_id": cluster.id})
-    counts = cluster_counts(session, cluster.id)
+    counts = dict(cluster.counts or {})
     return {
         "cluster_id": cluster.id,
         "created_at": cluster.created_at,

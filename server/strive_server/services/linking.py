@@ -40,14 +40,15 @@ LINKING_KINDS: Final = frozenset(
         "image_hash",
         "ip_address",
         "device",
-        "postcode",
     }
 )
-"""Selector kinds that tie referrals together. ``region`` is a selector kept for filtering and
-counting only: two adverts in London are not a link."""
+"""Selector kinds that tie referrals together. ``region`` and ``postcode`` are kept for
+counting, filtering and search only: two adverts in London, or in the E1 postcode district,
+are not a link."""
 
 # The kinds whose distinct values a cluster counts (spec/linking.md, "Cluster summary").
 COUNTED_KINDS: Final = frozenset({"account", "phone", "email", "payer_name", "region"})
+"""The kinds whose distinct values a cluster counts (with ``asw``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,22 +58,41 @@ class LinkResult:
     linked_by: tuple[str, ...]
 
 
-def _count_selector(session: Session, kind: str, value: str, threshold: int) -> tuple[int, bool]:
+def _count_selectors(
+    session: Session, pairs: Sequence[tuple[str, str]], threshold: int
+) -> dict[tuple[str, str], tuple[int, bool]]:
+    """Count one more referral for each (kind, value), in one statement; return the counts.
+
+    The rows are in (kind, value) order: on PostgreSQL the upsert locks them in that order, so
+    concurrent referrals sharing values queue behind each other and never deadlock."""
     stat = tables.SelectorStat
     statement = (
         insert_for(session, stat)
-        .values(kind=kind, value=value, referral_count=1, over_correlating=False)
         .on_conflict_do_update(
             index_elements=["kind", "value"],
             set_={
                 "referral_count": stat.referral_count + 1,
-                "over_correlating": (stat.referral_count + 1) > threshold,
+                "over_correlating": (stat.referral_count + 1) > sa.bindparam("threshold"),
             },
         )
-        .returning(stat.referral_count, stat.over_correlating)
+        .returning(
+            stat.kind,
+            stat.value,
+            stat.referral_count,
+            stat.over_correlating,
+            sort_by_parameter_order=True,
+        )
     )
-    count, over = session.execute(statement).one()
-    return int(count), bool(over)
+    # Executed as "insertmanyvalues": one cached statement, sent as one multi-row batch.
+    parameters = [
+        {"kind": kind, "value": value, "referral_count": 1, "over_correlating": False,
+         "threshold": threshold}
+        for kind, value in pairs
+    ]  # fmt: skip
+    return {
+        (kind, value): (int(count), bool(over))
+        for kind, value, count, over in session.execute(statement, parameters)
+    }
 
 
 def _excluded(session: Session, selectors: Sequence[tables.Selector]) -> set[tuple[str, str]]:
@@ -99,29 +119,37 @@ def link_referral(
     linkable = sorted(
         (s for s in selectors if s.kind in LINKING_KINDS), key=lambda s: (s.kind, s.value)
     )
-    excluded = _excluded(session, linkable)
     found: dict[int, tables.Selector] = {}  # cluster id -> the selector that found it
-    for selector in linkable:
-        count, over = _count_selector(session, selector.kind, selector.value, threshold)
-        if over or count == 1 or (selector.kind, selector.value) in excluded:
-            continue
-        clusters = session.scalars(
-            sa.select(tables.Referral.cluster_id)
-            .join(tables.Selector, tables.Selector.referral_pk == tables.Referral.id)
-            .where(
-                tables.Selector.kind == selector.kind,
-                tables.Selector.value == selector.value,
-                tables.Referral.id != referral.id,
-                tables.Referral.cluster_id.is_not(None),
-            )
-            .distinct()
-            .limit(threshold)
-        ).all()
-        for cluster_id in clusters:
-            if cluster_id is not None:
-                found.setdefault(cluster_id, selector)
+    if linkable:
+        stats = _count_selectors(session, [(s.kind, s.value) for s in linkable], threshold)
+        excluded = _excluded(session, linkable)
+        seen_before = {
+            (s.kind, s.value): s
+            for s in linkable
+            if stats[(s.kind, s.value)][0] > 1
+            and not stats[(s.kind, s.value)][1]
+            and (s.kind, s.value) not in excluded
+        }
+        if seen_before:
+            # Each value is carried by at most `threshold` referrals, so this reads at most
+            # threshold x selectors index entries, whatever the size of the database.
+            rows = session.execute(
+                sa.select(tables.Selector.kind, tables.Selector.value, tables.Referral.cluster_id)
+                .join(tables.Referral, tables.Referral.id == tables.Selector.referral_pk)
+                .where(
+                    sa.tuple_(tables.Selector.kind, tables.Selector.value).in_(list(seen_before)),
+                    tables.Referral.id != referral.id,
+                    tables.Referral.cluster_id.is_not(None),
+                )
+                .distinct()
+            ).all()
+            for kind, value, cluster_id in sorted(rows, key=lambda r: (r[0], r[1], r[2] or 0)):
+                if cluster_id is not None:
+                    found.setdefault(cluster_id, seen_before[(kind, value)])
     if not found:
-        cluster = tables.Cluster(created_at=now, updated_at=now, referral_count=0, score=0)
+        cluster = tables.Cluster(
+            created_at=now, updated_at=now, referral_count=0, counts={}, score=0
+        )
         session.add(cluster)
         session.flush()
         survivor, absorbed = cluster, []
@@ -139,12 +167,18 @@ def link_referral(
     for cluster in absorbed:
         _merge(session, survivor=survivor, absorbed=cluster, referral=referral,
                selector=found[cluster.id], now=now)  # fmt: skip
+    if absorbed:
+        survivor.counts = triage.cluster_counts(session, survivor.id)  # O(size), merges only
     referral.cluster_id = survivor.id
     survivor.under_18 = survivor.under_18 or referral.under_18
     survivor.referral_count += 1
     survivor.updated_at = now
-    _add_values(session, survivor.id, referral, selectors)
-    triage.rescore_cluster(session, survivor)
+    added = _add_values(session, survivor.id, referral, selectors)
+    counts = dict(survivor.counts or {})
+    for kind, n in added.items():
+        counts[kind] = counts.get(kind, 0) + n
+    survivor.counts = counts
+    triage.rescore_cluster(session, survivor, referral=referral, members_changed=bool(absorbed))
     return LinkResult(
         survivor.id,
         tuple(c.id for c in absorbed),
@@ -198,11 +232,17 @@ def _add_values(
     cluster_id: int,
     referral: tables.Referral,
     selectors: Sequence[tables.Selector],
-) -> None:
+) -> dict[str, int]:
+    """Add the referral's counted values to the cluster; return how many were new, by kind."""
     rows = {("asw", referral.asw_id)}
     rows |= {(s.kind, s.value) for s in selectors if s.kind in COUNTED_KINDS}
-    session.execute(
+    inserted = session.execute(
         insert_for(session, tables.ClusterValue)
-        .values([{"cluster_id": cluster_id, "kind": k, "value": v} for k, v in sorted(rows)])
         .on_conflict_do_nothing(index_elements=["cluster_id", "kind", "value"])
-    )
+        .returning(tables.ClusterValue.kind),
+        [{"cluster_id": cluster_id, "kind": k, "value": v} for k, v in sorted(rows)],
+    ).scalars()
+    added: dict[str, int] = {}
+    for kind in inserted:
+        added[kind] = added.get(kind, 0) + 1
+    return added

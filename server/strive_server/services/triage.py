@@ -111,23 +111,34 @@ def cluster_counts(session: Session, cluster_id: int) -> dict[str, int]:
     return {kind: int(n) for kind, n in rows}
 
 
-def rescore_cluster(session: Session, cluster: tables.Cluster) -> None:
-    """Recompute the cluster's score, then the priority of every referral in it, in one
-    statement: referrals that were medium on their own can become high together."""
-    counts = cluster_counts(session, cluster.id)
+def rescore_cluster(
+    session: Session,
+    cluster: tables.Cluster,
+    *,
+    referral: tables.Referral | None = None,
+    members_changed: bool = True,
+) -> None:
+    """Recompute the cluster's score from its counts; when it changed (or clusters merged),
+    re-rank every referral in it in one statement, so referrals that were medium on their own
+    become high together. Otherwise only the newcomer is ranked: the score's factors are
+    capped, so a large cluster's score settles and growing it stays cheap."""
+    counts = dict(cluster.counts or {})
     score, breakdown = cluster_score(counts, cluster.referral_count)
     if cluster.under_18:
         breakdown.append(_factor("child_in_network", 30, "a child is suspected in this network"))
         score += 30
+    changed = score != cluster.score or members_changed
     cluster.score = score
     cluster.breakdown = breakdown
     session.flush()
     priority = tables.Referral.own_score + score
-    session.execute(
-        sa.update(tables.Referral)
-        .where(tables.Referral.cluster_id == cluster.id)
-        .values(priority_score=priority, priority_band=_band_case(priority))
+    statement = sa.update(tables.Referral).values(
+        priority_score=priority, priority_band=_band_case(priority)
     )
+    if changed or referral is None:
+        session.execute(statement.where(tables.Referral.cluster_id == cluster.id))
+    else:
+        session.execute(statement.where(tables.Referral.id == referral.id))
 
 
 def describe(referral: tables.Referral, cluster: tables.Cluster | None) -> dict[str, Any]:

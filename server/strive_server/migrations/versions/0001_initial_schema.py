@@ -34,6 +34,11 @@ def upgrade() -> None:
         sa.Column("updated_at", strive_server.db.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("merged_into", sa.Integer(), nullable=True),
         sa.Column("referral_count", sa.Integer(), nullable=False),
+        sa.Column(
+            "counts",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("score", sa.Integer(), nullable=False),
         sa.Column(
             "breakdown",
