@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -172,12 +173,22 @@ def _demo(sessions: sessionmaker[Session], url: str) -> None:
     """Prepare demo ASWs for the published examples, and demo tokens, and say how to use them."""
     examples = sorted(Path("spec/examples").glob("*.json"))
     by_asw: dict[str, list[str]] = defaultdict(list)
+    answers: list[str] = []
     for path in examples:
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
-            by_asw[document["reporter"]["organisation_id"]].append(str(path))
+            asw_id = document["reporter"]["organisation_id"]
         except (OSError, ValueError, KeyError, TypeError):
             continue
+        if document.get("supplements", {}).get("relationship") == "answers_request":
+            answers.append(str(path))  # needs a request for information first
+        else:
+            by_asw[asw_id].append(str(path))
+    executable = Path(sys.executable).parent / "strive"
+    try:
+        strive = str(executable.relative_to(Path.cwd()))
+    except ValueError:
+        strive = str(executable) if executable.exists() else "strive"
     click.echo("\nDemo set-up (fictional data only):", err=True)
     for asw_id, files in sorted(by_asw.items()):
         folder = DEMO_DIR / asw_id
@@ -201,8 +212,15 @@ def _demo(sessions: sessionmaker[Session], url: str) -> None:
         _run(sessions, ensure)
         click.echo(
             f"\n  ASW {asw_id} (key id {key.key_id}):\n"
-            f"    strive submit {' '.join(files)} \\\n"
+            f"    {strive} submit {' '.join(files)} \\\n"
             f"      --url {url} --asw-id {asw_id} --key {key_file}",
+            err=True,
+        )
+    for path in answers:
+        click.echo(
+            f"\n  {path} answers a request for information: an analyst creates the request\n"
+            "  (POST /v1/referrals/{id}/information-requests) and the ASW answers it with the SDK\n"
+            "  (StriveClient.answer_information_request); see spec/api.md.",
             err=True,
         )
     tokens_file = DEMO_DIR / "tokens.json"
