@@ -507,8 +507,9 @@ class StriveClient:
     def list_information_requests(
         self, *, state: str | None = "open", cursor: str | None = None
     ) -> InformationRequestPage:
-        """List requests for further information addressed to you, one page at a time."""
-        params = {k: v for k, v in (("state", state), ("cursor", cursor)) if v is not None}
+        """List requests for further information addressed to you, one page at a time
+        (``state=None`` lists every state)."""
+        params = {"state": state or "all", **({"cursor": cursor} if cursor else {})}
         response = self._send("GET", "/v1/information-requests", params=params, signed=True)
         return InformationRequestPage.model_validate(self._core.json_of(response))
 
@@ -683,7 +684,7 @@ class AsyncStriveClient:
         self, *, state: str | None = "open", cursor: str | None = None
     ) -> InformationRequestPage:
         """See :meth:`StriveClient.list_information_requests`."""
-        params = {k: v for k, v in (("state", state), ("cursor", cursor)) if v is not None}
+        params = {"state": state or "all", **({"cursor": cursor} if cursor else {})}
         response = await self._send("GET", "/v1/information-requests", params=params, signed=True)
         return InformationRequestPage.model_validate(self._core.json_of(response))
 

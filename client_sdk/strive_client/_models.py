@@ -96,6 +96,8 @@ class InformationRequest(_Response):
     question: str
     state: str
     due_by: datetime | None = None
+    answer_referral_id: str | None = None
+    """The referral that answered it, once answered."""
 
 
 class InformationRequestPage(_Response):

@@ -216,9 +216,9 @@ def _demo(sessions: sessionmaker[Session], url: str) -> None:
             f"      --url {url} --asw-id {asw_id} --key {key_file}",
             err=True,
         )
-    for path in answers:
+    for answer in answers:
         click.echo(
-            f"\n  {path} answers a request for information: an analyst creates the request\n"
+            f"\n  {answer} answers a request for information: an analyst creates the request\n"
             "  (POST /v1/referrals/{id}/information-requests) and the ASW answers it with the SDK\n"
             "  (StriveClient.answer_information_request); see spec/api.md.",
             err=True,

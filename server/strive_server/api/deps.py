@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -26,6 +27,8 @@ from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
 from strive_server.services.audit import Actor
 from strive_server.services.ratelimit import remember_nonce
+
+logger = logging.getLogger("strive.server.auth")
 
 __all__ = [
     "ROLES",
@@ -179,11 +182,22 @@ def bearer_user(request: Request, sessions: SessionsDep) -> User:
     return User(row.id, row.name, row.role)
 
 
+def _log_denied(request: Request, user: User) -> None:
+    # Who was refused what: identifiers only (token id, role, route template).
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    logger.warning(
+        "access denied",
+        extra={"event": "access_denied", "token_id": user.token_id, "role": user.role,
+               "route": route},
+    )  # fmt: skip
+
+
 def require_roles(*roles: str) -> object:
     """A dependency admitting only users holding one of ``roles``."""
 
-    def check(user: Annotated[User, Depends(bearer_user)]) -> User:
+    def check(request: Request, user: Annotated[User, Depends(bearer_user)]) -> User:
         if user.role not in roles:
+            _log_denied(request, user)
             raise Problem(
                 403,
                 ProblemCode.FORBIDDEN,
@@ -202,6 +216,7 @@ def optional_roles(*roles: str) -> object:
             return None
         user = bearer_user(request, sessions)
         if user.role not in roles:
+            _log_denied(request, user)
             raise Problem(
                 403, ProblemCode.FORBIDDEN, f"this needs one of the roles: {', '.join(roles)}"
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import cached_property
 from pathlib import Path
@@ -43,6 +44,12 @@ class Settings(BaseSettings):
     """A selector carried by more referrals than this stops linking them (it is still shown):
     a payment processor's number or a shared hosting IP would otherwise join everything."""
     log_level: str = "INFO"
+
+    @cached_property
+    def audit_hmac_key(self) -> bytes:
+        """Key for the HMACs that stand in for searched values in the audit trail; derived
+        from the receipt key, so it is as well kept and needs no extra secret."""
+        return hashlib.sha256(b"strive audit hmac v1\x00" + self.signing_key.to_pem()).digest()
 
     @cached_property
     def signing_key(self) -> SigningKey:

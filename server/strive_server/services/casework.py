@@ -15,6 +15,7 @@ from strive_schema.codes import ProblemCode
 from strive_schema.envelope import SUBMISSION_PAYLOAD_TYPE, verify_envelope
 from strive_schema.errors import VerificationError
 from strive_schema.keys import PublicKey
+from strive_schema.semantics import Finding
 from strive_server.db import tables
 from strive_server.problems import Problem
 from strive_server.services.audit import Actor, record_event
@@ -30,15 +31,21 @@ __all__ = [
     "history",
     "list_information_requests",
     "record_outcome",
+    "recorded_outcomes",
+    "referral_information_requests",
     "transition",
     "verify_evidence",
 ]
 
 
 def find_referral(
-    session: Session, referral_id: str, *, asw_id: str | None = None
+    session: Session, referral_id: str, *, asw_id: str | None = None, for_update: bool = False
 ) -> tables.Referral:
     """The referral with this id (ASW-chosen, so unique only per ASW).
+
+    ``for_update`` locks the row until the transaction ends (PostgreSQL; SQLite transactions
+    already hold the write lock), so two people moving one referral at the same moment are
+    serialised and the second sees the first's state.
 
     Raises:
         Problem: 404 when none; 409 ``referral_ambiguous`` when several ASWs used the id and
@@ -47,6 +54,8 @@ def find_referral(
     query = sa.select(tables.Referral).where(tables.Referral.referral_id == referral_id)
     if asw_id is not None:
         query = query.where(tables.Referral.asw_id == asw_id)
+    if for_update:
+        query = query.with_for_update()
     rows = session.scalars(query).all()
     if not rows:
         raise Problem(404, ProblemCode.NOT_FOUND, "no such referral")
@@ -109,6 +118,11 @@ def analyst_view(
         detail={"referral_id": row.referral_id, "asw_id": row.asw_id},
     )
     supplements = session.get(tables.Referral, row.supplements_id) if row.supplements_id else None
+    supplemented_by = session.scalars(
+        sa.select(tables.Referral.referral_id)
+        .where(tables.Referral.supplements_id == row.id)
+        .order_by(tables.Referral.id)
+    ).all()
     return {
         "referral_id": row.referral_id,
         "asw_id": row.asw_id,
@@ -120,21 +134,26 @@ def analyst_view(
         "is_test": row.is_test,
         "protective_marking": row.protective_marking,
         "supplements_referral_id": supplements.referral_id if supplements else None,
+        "supplemented_by": list(supplemented_by),
         "envelope_sha256": row.envelope_sha256,
         "referral_digest": row.referral_digest,
         "document": row.document,
     }
 
 
-def verify_evidence(session: Session, row: tables.Referral, *, actor: Actor) -> dict[str, Any]:
+def verify_evidence(
+    session: Session, row: tables.Referral, *, actor: Actor, reason: str | None
+) -> dict[str, Any]:
     """Re-verify the stored envelope bytes against the key that signed them, even if that key
-    has since been revoked: the evidence check years later."""
+    has since been revoked: the evidence check years later. Returns the envelope, so the read
+    is audited like any other read of content."""
     key = session.get(tables.AswKey, row.key_id)
     record_event(
         session,
         actor=actor,
         action="referral.evidence_verified",
         referral_pk=row.id,
+        reason=reason,
         detail={"referral_id": row.referral_id},
     )
     try:
@@ -167,7 +186,9 @@ def transition(
 
     Raises:
         Problem: 409 ``transition_invalid``; 403 ``forbidden`` for a supervisor-only move by
-            an analyst; 422 ``outcome_required`` when closing without a valid outcome.
+            an analyst; 422 ``outcome_required`` when closing without a valid outcome;
+            422 ``request_invalid`` for an outcome on any other move (outcomes are recorded
+            by closing, or by a supervisor with :func:`record_outcome`).
     """
     if to_state not in STATES or not is_allowed(row.state, to_state):
         raise Problem(
@@ -182,8 +203,12 @@ def transition(
         raise Problem(
             422, ProblemCode.OUTCOME_REQUIRED, f"closing needs an outcome: {', '.join(OUTCOMES)}"
         )
-    if outcome is not None and outcome not in OUTCOMES:
-        raise Problem(422, ProblemCode.REQUEST_INVALID, f"unknown outcome {outcome}")
+    if outcome is not None and to_state != "closed":
+        raise Problem(
+            422,
+            ProblemCode.REQUEST_INVALID,
+            "an outcome is given when closing; a supervisor records further outcomes",
+        )
     now = datetime.now(UTC)
     session.add(
         tables.StateTransition(
@@ -217,7 +242,13 @@ def record_outcome(
     session: Session, row: tables.Referral, *, outcome: str, reason: str, actor: Actor
 ) -> None:
     """Record a further outcome (an arrest, then a charge) on a disseminated or closed
-    referral."""
+    referral (supervisors only, checked by the route). The outcome is kept in the history
+    beside the transitions, so an arrest followed by a charge keeps both.
+
+    Raises:
+        Problem: 422 ``request_invalid`` for an unknown outcome; 409 ``transition_invalid``
+            before the referral is disseminated.
+    """
     if outcome not in OUTCOMES:
         raise Problem(422, ProblemCode.REQUEST_INVALID, f"unknown outcome {outcome}")
     if row.state not in ("disseminated", "closed"):
@@ -227,6 +258,17 @@ def record_outcome(
             "outcomes are recorded once a referral is disseminated or closed",
         )
     now = datetime.now(UTC)
+    session.add(
+        tables.StateTransition(
+            referral_pk=row.id,
+            from_state=row.state,
+            to_state=row.state,
+            outcome=outcome,
+            actor=actor.name,
+            reason=reason,
+            at=now,
+        )
+    )
     row.outcome = outcome
     row.outcome_at = row.outcome_at or now
     row.updated_at = now
@@ -265,9 +307,18 @@ def add_feedback(
     release: bool,
     actor: Actor,
 ) -> int:
-    """Add feedback; released feedback is shown to the ASW. Returns the feedback id."""
-    if outcome is not None and outcome not in OUTCOMES:
-        raise Problem(422, ProblemCode.REQUEST_INVALID, f"unknown outcome {outcome}")
+    """Add feedback; released feedback is shown to the ASW. Returns the feedback id.
+
+    Raises:
+        Problem: 422 ``request_invalid`` when ``outcome`` is not one recorded on the referral
+            (feedback reports outcomes; it cannot invent one).
+    """
+    if outcome is not None and outcome not in recorded_outcomes(session, row):
+        raise Problem(
+            422,
+            ProblemCode.REQUEST_INVALID,
+            "feedback can only report an outcome recorded on the referral",
+        )
     feedback = tables.Feedback(
         referral_pk=row.id,
         message=message,
@@ -288,6 +339,23 @@ def add_feedback(
     return feedback.id
 
 
+def recorded_outcomes(session: Session, row: tables.Referral) -> set[str]:
+    """Every outcome recorded on the referral (when closing, or added later)."""
+    outcomes = session.scalars(
+        sa.select(tables.StateTransition.outcome).where(
+            tables.StateTransition.referral_pk == row.id,
+            tables.StateTransition.outcome.is_not(None),
+        )
+    )
+    return {outcome for outcome in outcomes if outcome} | ({row.outcome} if row.outcome else set())
+
+
+def _information_request_id(now: datetime) -> str:
+    # Milliseconds first, so ids sort in creation order and an ASW paging by cursor never
+    # misses a request created while it pages; 64 random bits make ids unguessable.
+    return f"rfi-{int(now.timestamp() * 1000):012x}{secrets.token_hex(8)}"
+
+
 def create_information_request(
     session: Session,
     row: tables.Referral,
@@ -296,15 +364,27 @@ def create_information_request(
     due_by: datetime | None,
     actor: Actor,
 ) -> tables.InformationRequest:
-    """Ask the ASW for more information about a referral."""
+    """Ask the ASW for more information about a referral.
+
+    Raises:
+        Problem: 422 ``request_invalid`` when ``due_by`` has no time zone.
+    """
+    if due_by is not None and due_by.utcoffset() is None:
+        raise Problem(
+            422,
+            ProblemCode.REQUEST_INVALID,
+            "due_by needs a time zone (RFC 3339, e.g. 2026-05-01T17:00:00Z)",
+            errors=[Finding("/due_by", "invalid_value", "needs a time zone", kind="schema")],
+        )
+    now = datetime.now(UTC)
     request = tables.InformationRequest(
-        id="rfi-" + secrets.token_hex(8),
+        id=_information_request_id(now),
         referral_pk=row.id,
         asw_id=row.asw_id,
         question=question,
         state="open",
         created_by=actor.name,
-        created_at=datetime.now(UTC),
+        created_at=now,
         due_by=due_by,
     )
     session.add(request)
@@ -338,6 +418,21 @@ def information_request_view(
     }
 
 
+def referral_information_requests(
+    session: Session, row: tables.Referral, *, actor: Actor
+) -> list[dict[str, Any]]:
+    """The requests for information about a referral, oldest first, for analysts (audited)."""
+    record_event(
+        session, actor=actor, action="referral.information_requests_read", referral_pk=row.id
+    )
+    requests = session.scalars(
+        sa.select(tables.InformationRequest)
+        .where(tables.InformationRequest.referral_pk == row.id)
+        .order_by(tables.InformationRequest.id)
+    )
+    return [information_request_view(session, request) for request in requests]
+
+
 def list_information_requests(
     session: Session, *, asw_id: str, state: str | None, cursor: str | None, limit: int = 50
 ) -> dict[str, Any]:
@@ -355,9 +450,14 @@ def list_information_requests(
     }
 
 
-def history(session: Session, row: tables.Referral, *, actor: Actor) -> list[dict[str, Any]]:
-    """The referral's lifecycle transitions."""
-    record_event(session, actor=actor, action="referral.history_read", referral_pk=row.id)
+def history(
+    session: Session, row: tables.Referral, *, actor: Actor, reason: str | None
+) -> list[dict[str, Any]]:
+    """The referral's lifecycle: its transitions (``kind`` ``transition``) and the further
+    outcomes recorded on it (``kind`` ``outcome``), oldest first. The read is audited."""
+    record_event(
+        session, actor=actor, action="referral.history_read", referral_pk=row.id, reason=reason
+    )
     transitions = session.scalars(
         sa.select(tables.StateTransition)
         .where(tables.StateTransition.referral_pk == row.id)
@@ -365,6 +465,7 @@ def history(session: Session, row: tables.Referral, *, actor: Actor) -> list[dic
     )
     return [
         {
+            "kind": "outcome" if t.from_state == t.to_state else "transition",
             "from_state": t.from_state,
             "to_state": t.to_state,
             "outcome": t.outcome,

@@ -192,8 +192,15 @@ def _link_supplement(
         )
     request = None
     if supplement.relationship == "answers_request":
-        request = session.get(tables.InformationRequest, supplement.information_request_id)
-        if request is None or request.asw_id != asw_id or request.referral_pk != original.id:
+        request = session.get(
+            tables.InformationRequest, supplement.information_request_id, with_for_update=True
+        )
+        if (
+            request is None
+            or request.asw_id != asw_id
+            or request.referral_pk != original.id
+            or request.state != "open"
+        ):
             raise Problem(
                 422,
                 ProblemCode.INFORMATION_REQUEST_UNKNOWN,
@@ -202,7 +209,7 @@ def _link_supplement(
                     Finding(
                         "/supplements/information_request_id",
                         ProblemCode.INFORMATION_REQUEST_UNKNOWN,
-                        "not a request for information addressed to this ASW about that referral",
+                        "not an open request for information to this ASW about that referral",
                     )
                 ],
             )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -290,8 +292,13 @@ def search_selector(
     reason: str | None,
     cursor: str | None,
     limit: int,
+    audit_key: bytes,
 ) -> dict[str, Any]:
-    """Where else does this value appear? The value is normalised like ingested selectors."""
+    """Where else does this value appear? The value is normalised like ingested selectors.
+
+    The audit event records a keyed HMAC of the searched value, not the value: an auditor
+    can tell that two searches were for the same number (and, holding the key, which one)
+    without the audit trail becoming a list of phone numbers."""
     normalised = normalised_selector(kind, value)
     s, r = tables.Selector, tables.Referral
     query = (
@@ -305,8 +312,13 @@ def search_selector(
     rows = session.execute(query.order_by(r.id).limit(limit + 1)).all()
     page = rows[:limit]
     stat = session.get(tables.SelectorStat, (kind, normalised))
+    fingerprint = hmac.new(audit_key, f"{kind}:{normalised}".encode(), hashlib.sha256)
     record_event(
-        session, actor=actor, action="selector.searched", reason=reason, detail={"kind": kind}
+        session,
+        actor=actor,
+        action="selector.searched",
+        reason=reason,
+        detail={"kind": kind, "value_hmac": fingerprint.hexdigest()},
     )
     return {
         "kind": kind,

@@ -10,6 +10,7 @@ __all__ = [
     "SUPERVISOR_ONLY",
     "TRANSITIONS",
     "is_allowed",
+    "needs_supervisor",
 ]
 
 State = Literal[

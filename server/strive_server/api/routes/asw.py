@@ -36,11 +36,13 @@ def get_referral_status(referral_id: str, asw: AswDep, sessions: SessionsDep) ->
 def list_information_requests(
     asw: AswDep,
     sessions: SessionsDep,
-    state: Annotated[Literal["open", "answered", "withdrawn"] | None, Query()] = "open",
+    state: Annotated[
+        Literal["open", "answered", "withdrawn", "all"], Query(description="Default: open")
+    ] = "open",
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> InformationRequestPage:
     with sessions() as session:
         page = casework.list_information_requests(
-            session, asw_id=asw.asw_id, state=state, cursor=cursor
+            session, asw_id=asw.asw_id, state=None if state == "all" else state, cursor=cursor
         )
     return InformationRequestPage.model_validate(page)

@@ -27,7 +27,11 @@ AswQuery = Annotated[
 ]
 Reason = Annotated[
     str | None,
-    Header(alias="Strive-Reason", description="Why you read it; kept in the audit trail."),
+    Header(
+        alias="Strive-Reason",
+        max_length=2000,
+        description="Why you read it; kept in the audit trail. Never put personal data in it.",
+    ),
 ]
 
 
@@ -51,24 +55,26 @@ def get_referral(
     summary="Re-verify the stored signed envelope, also after key revocation (audited)",
 )
 def verify_referral_evidence(
-    referral_id: str, user: AnalystDep, sessions: SessionsDep, asw_id: AswQuery = None
-) -> dict[str, Any]:
+    referral_id: str, user: AnalystDep, sessions: SessionsDep, asw_id: AswQuery = None,
+    reason: Reason = None,
+) -> dict[str, Any]:  # fmt: skip
     with sessions() as session, session.begin():
         row = casework.find_referral(session, referral_id, asw_id=asw_id)
-        return casework.verify_evidence(session, row, actor=user.actor)
+        return casework.verify_evidence(session, row, actor=user.actor, reason=reason)
 
 
 @router.get(
     "/v1/referrals/{referral_id}/history",
     operation_id="getReferralHistory",
-    summary="The referral's lifecycle transitions",
+    summary="The referral's lifecycle transitions and outcomes (audited)",
 )
 def get_referral_history(
-    referral_id: str, user: AnalystDep, sessions: SessionsDep, asw_id: AswQuery = None
-) -> list[dict[str, Any]]:
+    referral_id: str, user: AnalystDep, sessions: SessionsDep, asw_id: AswQuery = None,
+    reason: Reason = None,
+) -> list[dict[str, Any]]:  # fmt: skip
     with sessions() as session, session.begin():
         row = casework.find_referral(session, referral_id, asw_id=asw_id)
-        return casework.history(session, row, actor=user.actor)
+        return casework.history(session, row, actor=user.actor, reason=reason)
 
 
 @router.post(
@@ -81,7 +87,7 @@ def transition_referral(
     asw_id: AswQuery = None,
 ) -> dict[str, Any]:  # fmt: skip
     with sessions() as session, session.begin():
-        row = casework.find_referral(session, referral_id, asw_id=asw_id)
+        row = casework.find_referral(session, referral_id, asw_id=asw_id, for_update=True)
         casework.transition(
             session, row, to_state=body.to_state, outcome=body.outcome, reason=body.reason,
             actor=user.actor,
@@ -99,7 +105,7 @@ def record_referral_outcome(
     asw_id: AswQuery = None,
 ) -> dict[str, Any]:  # fmt: skip
     with sessions() as session, session.begin():
-        row = casework.find_referral(session, referral_id, asw_id=asw_id)
+        row = casework.find_referral(session, referral_id, asw_id=asw_id, for_update=True)
         casework.record_outcome(
             session, row, outcome=body.outcome, reason=body.reason, actor=user.actor
         )
@@ -116,7 +122,7 @@ def assign_referral(
     asw_id: AswQuery = None,
 ) -> dict[str, Any]:  # fmt: skip
     with sessions() as session, session.begin():
-        row = casework.find_referral(session, referral_id, asw_id=asw_id)
+        row = casework.find_referral(session, referral_id, asw_id=asw_id, for_update=True)
         casework.assign(session, row, assignee=body.assignee, reason=body.reason, actor=user.actor)
         return {"referral_id": row.referral_id, "assigned_to": row.assigned_to}
 
@@ -132,7 +138,7 @@ def add_referral_feedback(
     asw_id: AswQuery = None,
 ) -> dict[str, Any]:  # fmt: skip
     with sessions() as session, session.begin():
-        row = casework.find_referral(session, referral_id, asw_id=asw_id)
+        row = casework.find_referral(session, referral_id, asw_id=asw_id, for_update=True)
         feedback_id = casework.add_feedback(
             session, row, message=body.message, outcome=body.outcome,
             release=body.release_to_asw, actor=user.actor,
@@ -152,7 +158,7 @@ def create_information_request(
     asw_id: AswQuery = None,
 ) -> InformationRequestView:  # fmt: skip
     with sessions() as session, session.begin():
-        row = casework.find_referral(session, referral_id, asw_id=asw_id)
+        row = casework.find_referral(session, referral_id, asw_id=asw_id, for_update=True)
         request = casework.create_information_request(
             session, row, question=body.question, due_by=body.due_by, actor=user.actor
         )
@@ -160,3 +166,18 @@ def create_information_request(
         return InformationRequestView.model_validate(
             casework.information_request_view(session, request)
         )
+
+
+@router.get(
+    "/v1/referrals/{referral_id}/information-requests",
+    operation_id="listReferralInformationRequests",
+    summary="The requests for information about a referral and their answers (audited)",
+    response_model=list[InformationRequestView],
+)
+def list_referral_information_requests(
+    referral_id: str, user: AnalystDep, sessions: SessionsDep, asw_id: AswQuery = None
+) -> list[InformationRequestView]:
+    with sessions() as session, session.begin():
+        row = casework.find_referral(session, referral_id, asw_id=asw_id)
+        views = casework.referral_information_requests(session, row, actor=user.actor)
+    return [InformationRequestView.model_validate(view) for view in views]

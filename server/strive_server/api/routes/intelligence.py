@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
-from strive_server.api.deps import SessionsDep, User, require_roles
+from strive_server.api.deps import SessionsDep, SettingsDep, User, require_roles
 from strive_server.services import intelligence, packages
 from strive_server.services.audit import record_event
 from strive_server.services.casework import find_referral
@@ -16,7 +16,7 @@ router = APIRouter(tags=["intelligence"])
 AnalystDep = Annotated[User, require_roles("analyst", "supervisor")]
 Limit = Annotated[int, Query(ge=1, le=intelligence.MAX_PAGE)]
 Cursor = Annotated[str | None, Query(max_length=512)]
-Reason = Annotated[str | None, Header(alias="Strive-Reason")]
+Reason = Annotated[str | None, Header(alias="Strive-Reason", max_length=2000)]
 SelectorKind = Literal[
     "phone", "email", "payer_name", "payment_card", "account", "image_hash", "ip_address",
     "device", "postcode", "region",
@@ -149,7 +149,7 @@ def export_cluster(
     "/v1/selectors", operation_id="searchSelector", summary="Where else does this value appear?"
 )
 def search_selector(
-    user: AnalystDep, sessions: SessionsDep,
+    user: AnalystDep, sessions: SessionsDep, settings: SettingsDep,
     kind: Annotated[SelectorKind, Query()],
     value: Annotated[str, Query(min_length=1, max_length=400)],
     reason: Reason = None, cursor: Cursor = None, limit: Limit = 50,
@@ -157,5 +157,5 @@ def search_selector(
     with sessions() as session, session.begin():
         return intelligence.search_selector(
             session, actor=user.actor, kind=kind, value=value, reason=reason, cursor=cursor,
-            limit=limit,
+            limit=limit, audit_key=settings.audit_hmac_key,
         )  # fmt: skip
