@@ -254,3 +254,44 @@ def test_an_excluded_value_links_nothing(receiver: Receiver) -> None:
             client.submit_referral(document)
         ids.append(document["referral_id"])
     assert links_of(receiver, ids[0])["cluster_id"] != links_of(receiver, ids[1])["cluster_id"]
+
+
+def test_after_a_merge_counts_and_ranks_equal_a_full_recount(receiver: Receiver) -> None:
+    import sqlalchemy as sa
+
+    from strive_server.db import tables
+
+    receiver.register_asw("example-adverts")
+    ids = []
+    for phones in (
+        ["07700 900501"],
+        ["07700 900502", "07700 900503"],
+        ["07700 900501", "07700 900502"],
+    ):
+        document = fresh_referral(asw_id="example-adverts")
+        document["phones"] = [{"id": f"ph-{i}", "raw": raw} for i, raw in enumerate(phones)]
+        document["accounts"] = [{"id": "acc", "platform_account_id": document["referral_id"][:8]}]
+        with receiver.client("example-adverts") as client:
+            client.submit_referral(document)
+        ids.append(document["referral_id"])
+    clusters = {links_of(receiver, rid)["cluster_id"] for rid in ids}
+    assert len(clusters) == 1  # the third referral tied the first two clusters together
+    (cluster_id,) = clusters
+    with receiver.session() as session:
+        cluster = session.get(tables.Cluster, cluster_id)
+        assert cluster is not None
+        recount = dict(
+            session.execute(
+                sa.select(tables.ClusterValue.kind, sa.func.count())
+                .where(tables.ClusterValue.cluster_id == cluster_id)
+                .group_by(tables.ClusterValue.kind)
+            ).all()
+        )
+        assert cluster.counts == recount and recount["phone"] == 3 and recount["account"] == 3
+        members = session.scalars(
+            sa.select(tables.Referral).where(tables.Referral.cluster_id == cluster_id)
+        ).all()
+        assert len(members) == cluster.referral_count == 3
+        assert all(m.priority_score == m.own_score + cluster.score for m in members)
+        merges = session.scalars(sa.select(tables.ClusterMerge)).all()
+        assert len(merges) == 1 and merges[0].selector_kind == "phone"

@@ -164,11 +164,10 @@ def link_referral(
         ).all()
         survivor = max(candidates, key=lambda c: (c.referral_count, -c.id))
         absorbed = [c for c in candidates if c.id != survivor.id]
+    moved: list[int] = []
     for cluster in absorbed:
-        _merge(session, survivor=survivor, absorbed=cluster, referral=referral,
-               selector=found[cluster.id], now=now)  # fmt: skip
-    if absorbed:
-        survivor.counts = triage.cluster_counts(session, survivor.id)  # O(size), merges only
+        moved += _merge(session, survivor=survivor, absorbed=cluster, referral=referral,
+                        selector=found[cluster.id], now=now)  # fmt: skip
     referral.cluster_id = survivor.id
     survivor.under_18 = survivor.under_18 or referral.under_18
     survivor.referral_count += 1
@@ -178,7 +177,7 @@ def link_referral(
     for kind, n in added.items():
         counts[kind] = counts.get(kind, 0) + n
     survivor.counts = counts
-    triage.rescore_cluster(session, survivor, referral=referral, members_changed=bool(absorbed))
+    triage.rescore_cluster(session, survivor, rerank=[referral.id, *moved])
     return LinkResult(
         survivor.id,
         tuple(c.id for c in absorbed),
@@ -194,21 +193,30 @@ def _merge(
     referral: tables.Referral,
     selector: tables.Selector,
     now: datetime,
-) -> None:
-    session.execute(
+) -> list[int]:
+    """Move ``absorbed`` into ``survivor``; return the ids of the referrals moved. Costs the
+    size of the absorbed cluster only: its values that were new to the survivor are counted
+    as they are inserted."""
+    moved = session.scalars(
         sa.update(tables.Referral)
         .where(tables.Referral.cluster_id == absorbed.id)
         .values(cluster_id=survivor.id)
-    )
+        .returning(tables.Referral.id)
+    ).all()
     values = tables.ClusterValue
-    moved = sa.select(sa.literal(survivor.id), values.kind, values.value).where(
+    absorbed_values = sa.select(sa.literal(survivor.id), values.kind, values.value).where(
         values.cluster_id == absorbed.id
     )
-    session.execute(
+    new_kinds = session.scalars(
         insert_for(session, values)
-        .from_select(["cluster_id", "kind", "value"], moved)
+        .from_select(["cluster_id", "kind", "value"], absorbed_values)
         .on_conflict_do_nothing(index_elements=["cluster_id", "kind", "value"])
-    )
+        .returning(values.kind)
+    ).all()
+    counts = dict(survivor.counts or {})
+    for kind in new_kinds:
+        counts[kind] = counts.get(kind, 0) + 1
+    survivor.counts = counts
     session.execute(sa.delete(values).where(values.cluster_id == absorbed.id))
     survivor.referral_count += absorbed.referral_count
     survivor.under_18 = survivor.under_18 or absorbed.under_18
@@ -225,6 +233,7 @@ def _merge(
             selector_id=selector.id,
         )
     )
+    return list(moved)
 
 
 def _add_values(

@@ -102,32 +102,19 @@ def _band_case(score: Any) -> Any:
     return sa.case(*((score >= floor, band) for band, floor in BANDS[:-1]), else_=BANDS[-1][0])
 
 
-def cluster_counts(session: Session, cluster_id: int) -> dict[str, int]:
-    rows = session.execute(
-        sa.select(tables.ClusterValue.kind, sa.func.count())
-        .where(tables.ClusterValue.cluster_id == cluster_id)
-        .group_by(tables.ClusterValue.kind)
-    ).all()
-    return {kind: int(n) for kind, n in rows}
-
-
 def rescore_cluster(
-    session: Session,
-    cluster: tables.Cluster,
-    *,
-    referral: tables.Referral | None = None,
-    members_changed: bool = True,
+    session: Session, cluster: tables.Cluster, *, rerank: list[int] | None = None
 ) -> None:
-    """Recompute the cluster's score from its counts; when it changed (or clusters merged),
-    re-rank every referral in it in one statement, so referrals that were medium on their own
-    become high together. Otherwise only the newcomer is ranked: the score's factors are
-    capped, so a large cluster's score settles and growing it stays cheap."""
-    counts = dict(cluster.counts or {})
-    score, breakdown = cluster_score(counts, cluster.referral_count)
+    """Recompute the cluster's score from its counts. When it changed, re-rank every referral
+    in the cluster in one statement, so referrals that were medium on their own become high
+    together; otherwise re-rank only ``rerank`` (the newcomer and any referrals a merge moved
+    in). The score's factors are capped, so a large cluster's score settles and growing or
+    merging into it costs only what moves."""
+    score, breakdown = cluster_score(dict(cluster.counts or {}), cluster.referral_count)
     if cluster.under_18:
         breakdown.append(_factor("child_in_network", 30, "a child is suspected in this network"))
         score += 30
-    changed = score != cluster.score or members_changed
+    changed = score != cluster.score
     cluster.score = score
     cluster.breakdown = breakdown
     session.flush()
@@ -135,10 +122,10 @@ def rescore_cluster(
     statement = sa.update(tables.Referral).values(
         priority_score=priority, priority_band=_band_case(priority)
     )
-    if changed or referral is None:
+    if changed or rerank is None:
         session.execute(statement.where(tables.Referral.cluster_id == cluster.id))
-    else:
-        session.execute(statement.where(tables.Referral.id == referral.id))
+    elif rerank:
+        session.execute(statement.where(tables.Referral.id.in_(rerank)))
 
 
 def describe(referral: tables.Referral, cluster: tables.Cluster | None) -> dict[str, Any]:
