@@ -96,7 +96,11 @@ def prepare_database(url: str, asw_ids: Sequence[str]) -> dict[str, SigningKey]:
     with sessions() as session, session.begin():
         for asw, key in keys.items():
             admin.register_asw(
-                session, asw_id=asw, name=asw, public_key=key.public_key, actor=Actor("admin", "bench")
+                session,
+                asw_id=asw,
+                name=asw,
+                public_key=key.public_key,
+                actor=Actor("admin", "bench"),
             )
     engine.dispose()
     return keys
@@ -115,7 +119,9 @@ def floor(url: str, key_file: Path, count: int, seed: int) -> Figures:
     started = time.perf_counter()
     for asw, raw in items:
         begin = time.perf_counter()
-        ingest_envelope(sessions=sessions, settings=settings, raw=raw, claimed_asw=asw, now=datetime.now(UTC))
+        ingest_envelope(
+            sessions=sessions, settings=settings, raw=raw, claimed_asw=asw, now=datetime.now(UTC)
+        )
         latencies.append(time.perf_counter() - begin)
     elapsed = time.perf_counter() - started
     engine.dispose()
@@ -128,7 +134,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def load(port: int, items: list[tuple[str, bytes]], concurrency: int) -> tuple[float, list[float], int]:
+async def load(
+    port: int, items: list[tuple[str, bytes]], concurrency: int
+) -> tuple[float, list[float], int]:
     """Send every item once over ``concurrency`` keep-alive connections; return wall time,
     latencies and the number of non-201 answers."""
     queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
@@ -170,7 +178,9 @@ async def load(port: int, items: list[tuple[str, bytes]], concurrency: int) -> t
     return time.perf_counter() - started, latencies, errors
 
 
-def over_http(url: str, workdir: Path, workers: int, count: int, seed: int, concurrency: int) -> tuple[Figures, str]:
+def over_http(
+    url: str, workdir: Path, workers: int, count: int, seed: int, concurrency: int
+) -> tuple[Figures, str]:
     keys = prepare_database(url, ("bench-asw-a", "bench-asw-b", "bench-asw-c"))
     port = free_port()
     env = dict(
@@ -182,7 +192,10 @@ def over_http(url: str, workdir: Path, workers: int, count: int, seed: int, conc
         STRIVE_LOG_LEVEL="WARNING",
     )
     command = [STRIVE, "serve", "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = (workdir / "server.log").open("w")
+    process = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -192,11 +205,20 @@ def over_http(url: str, workdir: Path, workers: int, count: int, seed: int, conc
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("strive serve did not start")
+                log.flush()
+                raise RuntimeError(
+                    "strive serve did not start: " + (workdir / "server.log").read_text()[-2000:]
+                )
             time.sleep(0.1)
         items = envelopes(count, keys, seed)
-        elapsed, latencies, errors = asyncio.run(load(port, items, concurrency))
+        try:
+            elapsed, latencies, errors = asyncio.run(load(port, items, concurrency))
+        except ConnectionError:
+            log.flush()
+            print((workdir / "server.log").read_text()[-3000:], file=sys.stderr)
+            raise
     finally:
+        log.close()
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=30)
@@ -223,15 +245,22 @@ def drop_postgres(url: str, admin_engine: sa.Engine) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--count", type=int, default=1500, help="referrals per measurement")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--postgres", default=os.environ.get("STRIVE_TEST_POSTGRES_URL"))
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
     args = parser.parse_args(argv)
     print(f"# {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"# {os.cpu_count()} cores, Python {sys.version.split()[0]}, {args.count} referrals of 10-15 KB per line\n")
-    databases = ["sqlite"] + (["postgresql"] if args.postgres else [])
+    print(
+        f"# {os.cpu_count()} cores, Python {sys.version.split()[0]}, {args.count} referrals of 10-15 KB per line\n"
+    )
+    databases = [
+        d for d in ["sqlite"] + (["postgresql"] if args.postgres else []) if args.only in (None, d)
+    ]
     for database in databases:
         print(f"## {database}")
         floor_figures = None
@@ -247,7 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         floor_figures = floor(url, workdir / "receiver.pem", args.count, args.seed)
                         print(floor_figures.line())
                     else:
-                        figures, command = over_http(url, workdir, int(run), args.count, args.seed, args.concurrency)
+                        figures, command = over_http(
+                            url, workdir, int(run), args.count, args.seed, args.concurrency
+                        )
                         ratio = figures.rate / floor_figures.rate if floor_figures else float("nan")
                         print(f"{figures.line()}   HTTP/floor {ratio:4.2f}")
                         print(f"    server: {command}")

@@ -162,8 +162,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         return Problem(exc.status_code, code, detail, headers=headers).response(request.url.path)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The type and, for database errors, the SQLSTATE: enough to diagnose, and never a
+        # value from the request.
+        original = getattr(exc, "orig", None)
         logger.error(
-            "unhandled error", extra={"event": "internal_error", "error": type(exc).__name__}
+            "unhandled error",
+            extra={
+                "event": "internal_error",
+                "error": type(exc).__name__,
+                "cause": type(original).__name__ if original is not None else None,
+                "sqlstate": getattr(original, "sqlstate", None),
+            },
         )
         problem = Problem(500, ProblemCode.INTERNAL_ERROR, "the receiver failed; try again")
         return problem.response(request.url.path)

@@ -276,3 +276,29 @@ def test_the_stored_evidence_cannot_be_altered_or_deleted(receiver: Receiver) ->
                 session.execute(statement)
         with session.begin():  # casework columns still change normally
             session.execute(sa.update(tables.Referral).values(state="triaged"))
+
+
+def test_a_deadlocked_store_is_retried_and_stores_once(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from strive_server.services import ingestion
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    real_store = ingestion._store
+    calls = []
+
+    def flaky_store(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("INSERT ...", {}, Deadlock())
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(ingestion, "_store", flaky_store)
+    key = receiver.register_asw(ASW)
+    response = post(receiver, envelope_for(fresh_referral(asw_id=ASW), key))
+    assert response.status_code == 201 and len(calls) == 2
+    assert stored(receiver) == 1

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from strive_schema.codes import ProblemCode
@@ -48,6 +48,9 @@ from strive_server.services.triage import band_for, own_score
 __all__ = ["IngestResult", "ingest_batch", "ingest_envelope"]
 
 logger = logging.getLogger("strive.server.ingestion")
+
+STORE_ATTEMPTS = 3
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,28 +366,40 @@ def ingest_envelope(
             session, asw_id=asw_id, now=now, limit=settings.rate_limit_per_minute
         )
     referral = _check_referral(submission, asw_id, now)
-    try:
-        with write_guard(sessions), sessions() as session, session.begin():
-            existing = _existing(session, asw_id, submission.referral_id)
-            if existing is not None:
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            with write_guard(sessions), sessions() as session, session.begin():
+                existing = _existing(session, asw_id, submission.referral_id)
+                if existing is not None:
+                    return _replay(existing, submission)
+                return _store(
+                    session,
+                    settings=settings,
+                    raw=raw,
+                    submission=submission,
+                    referral=referral,
+                    asw_id=asw_id,
+                    key_id=key_id,
+                    now=now,
+                )
+        except IntegrityError:
+            # Another worker stored the same (ASW, referral id) between our read and insert.
+            with write_guard(sessions), sessions() as session, session.begin():
+                existing = _existing(session, asw_id, submission.referral_id)
+                if existing is None:
+                    raise
                 return _replay(existing, submission)
-            return _store(
-                session,
-                settings=settings,
-                raw=raw,
-                submission=submission,
-                referral=referral,
-                asw_id=asw_id,
-                key_id=key_id,
-                now=now,
-            )
-    except IntegrityError:
-        # Another worker stored the same (ASW, referral id) between our read and our insert.
-        with write_guard(sessions), sessions() as session, session.begin():
-            existing = _existing(session, asw_id, submission.referral_id)
-            if existing is None:
+        except OperationalError as exc:
+            # A deadlock or serialisation failure between concurrent linking transactions
+            # (PostgreSQL) rolled everything back: try again from "is it stored yet?".
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            if sqlstate not in RETRYABLE_SQLSTATES or attempt == STORE_ATTEMPTS:
                 raise
-            return _replay(existing, submission)
+            logger.warning(
+                "store retried",
+                extra={"event": "store_retried", "sqlstate": sqlstate, "attempt": attempt},
+            )
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def ingest_batch(
