@@ -37,7 +37,7 @@ from typing import Any
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import generate_labelled_referrals  # noqa: E402
+from synthetic import generate_labelled_referrals
 
 from strive_schema.models import SKIP_SEMANTICS
 from strive_schema.models import Referral as ReferralModel
@@ -45,7 +45,7 @@ from strive_server.db import tables
 from strive_server.db.engine import make_engine, make_sessionmaker, migrate
 from strive_server.services import admin, intelligence
 from strive_server.services.audit import Actor
-from strive_server.services.linking import link_referral
+from strive_server.services.linking import StoredSelector, link_referral
 from strive_server.services.selectors import extract_selectors
 from strive_server.services.triage import band_for, own_score
 
@@ -135,9 +135,12 @@ def load(url: str, count: int, seed: int, threshold: int) -> dict[str, Any]:
                     for s in selectors
                 ],
             )  # fmt: skip
-            stored = session.scalars(
-                sa.select(tables.Selector).where(tables.Selector.referral_pk == row.id)
-            ).all()
+            stored = [
+                StoredSelector(s.id, s.kind, s.value)
+                for s in session.scalars(
+                    sa.select(tables.Selector).where(tables.Selector.referral_pk == row.id)
+                )
+            ]
             begin = time.perf_counter()
             link_referral(
                 session, referral=row, selectors=stored, now=received, threshold=threshold

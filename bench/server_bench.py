@@ -38,7 +38,7 @@ import httpx
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import generate_referrals  # noqa: E402
+from synthetic import generate_referrals
 
 from strive_schema.envelope import SUBMISSION_PAYLOAD_TYPE, build_submission, sign_envelope
 from strive_schema.keys import SigningKey

@@ -40,7 +40,7 @@ from strive_server.db import tables
 from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
 from strive_server.services.audit import Actor, record_event
-from strive_server.services.linking import link_referral
+from strive_server.services.linking import StoredSelector, link_referral
 from strive_server.services.ratelimit import consume_submission_quota
 from strive_server.services.selectors import extract_selectors
 from strive_server.services.triage import band_for, own_score
@@ -275,9 +275,13 @@ def _store(
         [{"referral_pk": row.id, "code": i.code, "risk": i.risk} for i in referral.indicators],
     )
     extracted = extract_selectors(referral, asw_id=asw_id)
+    stored_selectors: list[StoredSelector] = []
     if extracted:
-        session.execute(
-            sa.insert(tables.Selector),
+        selector = tables.Selector
+        rows = session.execute(
+            sa.insert(selector).returning(
+                selector.id, selector.kind, selector.value, sort_by_parameter_order=True
+            ),
             [
                 {
                     "referral_pk": row.id,
@@ -290,9 +294,7 @@ def _store(
                 for s in extracted
             ],
         )
-    stored_selectors = session.scalars(
-        sa.select(tables.Selector).where(tables.Selector.referral_pk == row.id)
-    ).all()
+        stored_selectors = [StoredSelector(i, kind, value) for i, kind, value in rows]
     link_referral(
         session,
         referral=row,

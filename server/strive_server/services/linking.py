@@ -28,7 +28,7 @@ from strive_server.db import tables
 from strive_server.db.upsert import insert_for
 from strive_server.services import triage
 
-__all__ = ["LINKING_KINDS", "LinkResult", "link_referral"]
+__all__ = ["LINKING_KINDS", "LinkResult", "StoredSelector", "link_referral"]
 
 LINKING_KINDS: Final = frozenset(
     {
@@ -49,6 +49,15 @@ are not a link."""
 # The kinds whose distinct values a cluster counts (spec/linking.md, "Cluster summary").
 COUNTED_KINDS: Final = frozenset({"account", "phone", "email", "payer_name", "region"})
 """The kinds whose distinct values a cluster counts (with ``asw``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSelector:
+    """A selector row of the new referral, as the linker needs it."""
+
+    id: int
+    kind: str
+    value: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +104,7 @@ def _count_selectors(
     }
 
 
-def _excluded(session: Session, selectors: Sequence[tables.Selector]) -> set[tuple[str, str]]:
+def _excluded(session: Session, selectors: Sequence[StoredSelector]) -> set[tuple[str, str]]:
     if not selectors:
         return set()
     pairs = [(s.kind, s.value) for s in selectors]
@@ -111,7 +120,7 @@ def link_referral(
     session: Session,
     *,
     referral: tables.Referral,
-    selectors: Sequence[tables.Selector],
+    selectors: Sequence[StoredSelector],
     now: datetime,
     threshold: int,
 ) -> LinkResult:
@@ -119,7 +128,7 @@ def link_referral(
     linkable = sorted(
         (s for s in selectors if s.kind in LINKING_KINDS), key=lambda s: (s.kind, s.value)
     )
-    found: dict[int, tables.Selector] = {}  # cluster id -> the selector that found it
+    found: dict[int, StoredSelector] = {}  # cluster id -> the selector that found it
     if linkable:
         stats = _count_selectors(session, [(s.kind, s.value) for s in linkable], threshold)
         excluded = _excluded(session, linkable)
@@ -177,7 +186,10 @@ def link_referral(
     for kind, n in added.items():
         counts[kind] = counts.get(kind, 0) + n
     survivor.counts = counts
-    triage.rescore_cluster(session, survivor, rerank=[referral.id, *moved])
+    if found:
+        triage.rescore_cluster(session, survivor, rerank=[referral.id, *moved])
+    else:  # a new cluster of one: rank the referral without another statement
+        triage.score_new_cluster(survivor, referral)
     return LinkResult(
         survivor.id,
         tuple(c.id for c in absorbed),
@@ -191,7 +203,7 @@ def _merge(
     survivor: tables.Cluster,
     absorbed: tables.Cluster,
     referral: tables.Referral,
-    selector: tables.Selector,
+    selector: StoredSelector,
     now: datetime,
 ) -> list[int]:
     """Move ``absorbed`` into ``survivor``; return the ids of the referrals moved. Costs the
@@ -240,7 +252,7 @@ def _add_values(
     session: Session,
     cluster_id: int,
     referral: tables.Referral,
-    selectors: Sequence[tables.Selector],
+    selectors: Sequence[StoredSelector],
 ) -> dict[str, int]:
     """Add the referral's counted values to the cluster; return how many were new, by kind."""
     rows = {("asw", referral.asw_id)}

@@ -102,6 +102,18 @@ def _band_case(score: Any) -> Any:
     return sa.case(*((score >= floor, band) for band, floor in BANDS[:-1]), else_=BANDS[-1][0])
 
 
+def score_new_cluster(cluster: tables.Cluster, referral: tables.Referral) -> None:
+    """Score a cluster that holds only ``referral`` and rank the referral (no statement)."""
+    score, breakdown = cluster_score(dict(cluster.counts or {}), cluster.referral_count)
+    if cluster.under_18:
+        breakdown.append(_factor("child_in_network", 30, "a child is suspected in this network"))
+        score += 30
+    cluster.score = score
+    cluster.breakdown = breakdown
+    referral.priority_score = referral.own_score + score
+    referral.priority_band = band_for(referral.priority_score)
+
+
 def rescore_cluster(
     session: Session, cluster: tables.Cluster, *, rerank: list[int] | None = None
 ) -> None:
