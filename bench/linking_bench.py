@@ -86,7 +86,7 @@ def load(url: str, count: int, seed: int, threshold: int) -> dict[str, Any]:
     sessions = make_sessionmaker(engine)
     with sessions() as session, session.begin():
         for asw in ASWS:
-            from strive_schema.keys import SigningKey  # noqa: PLC0415
+            from strive_schema.keys import SigningKey
 
             admin.register_asw(
                 session,
