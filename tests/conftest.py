@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,3 +31,40 @@ def load_example(name: str) -> dict[str, Any]:
 def minimal() -> dict[str, Any]:
     """The smallest valid referral (a sandbox referral)."""
     return load_example("sandbox-minimal.json")
+
+
+STRIVE = str(Path(sys.executable).parent / "strive")
+
+
+@contextmanager
+def strive_serve(args: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> Iterator[str]:
+    """Run `strive serve ARGS --port P` as a real process on a free loopback port until it is
+    ready; yield its URL; stop it (and only it) afterwards."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    url = f"http://127.0.0.1:{port}"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [STRIVE, "serve", *args, "--port", str(port)],
+            cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"strive serve did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(0.1)
+            yield url
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)

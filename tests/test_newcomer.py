@@ -6,49 +6,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from strive_client import StriveClient
 
+from .conftest import STRIVE, strive_serve
+
 ROOT = Path(__file__).resolve().parent.parent
-STRIVE = str(Path(sys.executable).parent / "strive")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_the_demo_flow_from_make_run(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "spec" / "examples", tmp_path / "spec" / "examples")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRIVE_")}
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen(
-        [STRIVE, "serve", "--demo", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail((tmp_path / "serve.log").read_text())
-            time.sleep(0.1)
+    with strive_serve(["--demo"], env=env, cwd=tmp_path, log=tmp_path / "serve.log") as url:
         printed = (tmp_path / "serve.log").read_text()
         assert "strive submit" in printed and "tokens.json" in printed
         assert (tmp_path / "strive.db").exists()  # the embedded database, in the working folder
@@ -114,10 +87,3 @@ def test_the_demo_flow_from_make_run(tmp_path: Path) -> None:
             status = asw.get_referral_status(referral_id)
         assert status.state == "closed" and status.outcome == "safeguarding_visit"
         assert status.feedback[-1].message.startswith("A safeguarding visit")
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 import json
 import random
 import time
@@ -195,6 +196,35 @@ class _Core:
 
     def submission(self, document: dict[str, Any], audience: str) -> _Submission:
         return _Submission(document, self.asw_id, audience, self.key, self.clock)
+
+    # -- retries -----------------------------------------------------------------------------
+
+    def retry_delay(
+        self, attempt: int, outcome: httpx.Response | httpx.TransportError
+    ) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``, or ``None`` when ``outcome`` is
+        final: a response that is not retryable, or the last attempt. Raises the transport
+        error when attempts are exhausted after one."""
+        if isinstance(outcome, httpx.Response):
+            if outcome.status_code not in RETRYABLE_STATUSES:
+                return None
+            retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
+        else:
+            retry_after = None
+        delay = self.retry.delay(attempt, retry_after, self.rng)
+        if delay is None and isinstance(outcome, httpx.TransportError):
+            raise _transport_error(outcome) from None
+        return delay
+
+    @staticmethod
+    def batch_body(submissions: list[_Submission], sent: list[bytes]) -> Callable[[], bytes]:
+        """The NDJSON body of a batch, re-signing stale items; records what was sent."""
+
+        def body() -> bytes:
+            sent[:] = [s.current() for s in submissions]
+            return b"".join(envelope + b"\n" for envelope in sent)
+
+        return body
 
     # -- responses ---------------------------------------------------------------------------
 
@@ -408,32 +438,23 @@ class StriveClient:
         params: Mapping[str, str] | None = None,
         signed: bool = False,
     ) -> httpx.Response:
-        attempt = 0
-        while True:
-            attempt += 1
-            headers = {"Content-Type": content_type} if content_type else {}
+        headers = {"Content-Type": content_type} if content_type else {}
+        auth = self._core.signer if signed else None
+        for attempt in itertools.count(1):
+            outcome: httpx.Response | httpx.TransportError
             try:
-                response = self._http.request(
-                    method,
-                    path,
-                    content=body() if body else None,
-                    headers=headers,
-                    params=params,
-                    auth=self._core.signer if signed else None,
-                )
+                outcome = self._http.request(
+                    method, path, content=body() if body else None, headers=headers,
+                    params=params, auth=auth,
+                )  # fmt: skip
             except httpx.TransportError as exc:
-                error: TransportError | None = _transport_error(exc)
-                retry_after = None
-            else:
-                if response.status_code not in RETRYABLE_STATUSES:
-                    return response
-                error, retry_after = None, parse_retry_after(response.headers.get("Retry-After"))
-            delay = self._core.retry.delay(attempt, retry_after, self._core.rng)
+                outcome = exc
+            delay = self._core.retry_delay(attempt, outcome)
             if delay is None:
-                if error is not None:
-                    raise error
-                return response
+                assert isinstance(outcome, httpx.Response)
+                return outcome
             self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def get_configuration(self, *, refresh: bool = False) -> Discovery:
         """Fetch (once, then cached on this client) the receiver's discovery document."""
@@ -489,13 +510,11 @@ class StriveClient:
             self._core.submission(self._core.prepare(r), discovery.receiver_id) for r in referrals
         ]
         sent: list[bytes] = []
-
-        def body() -> bytes:
-            sent[:] = [s.current() for s in submissions]
-            return b"".join(envelope + b"\n" for envelope in sent)
-
         response = self._send(
-            "POST", "/v1/referrals/batch", body=body, content_type=NDJSON_MEDIA_TYPE
+            "POST",
+            "/v1/referrals/batch",
+            body=self._core.batch_body(submissions, sent),
+            content_type=NDJSON_MEDIA_TYPE,
         )
         return self._core.batch_results(self._core.json_of(response), submissions, sent)
 
@@ -598,32 +617,23 @@ class AsyncStriveClient:
         params: Mapping[str, str] | None = None,
         signed: bool = False,
     ) -> httpx.Response:
-        attempt = 0
-        while True:
-            attempt += 1
-            headers = {"Content-Type": content_type} if content_type else {}
+        headers = {"Content-Type": content_type} if content_type else {}
+        auth = self._core.signer if signed else None
+        for attempt in itertools.count(1):
+            outcome: httpx.Response | httpx.TransportError
             try:
-                response = await self._http.request(
-                    method,
-                    path,
-                    content=body() if body else None,
-                    headers=headers,
-                    params=params,
-                    auth=self._core.signer if signed else None,
-                )
+                outcome = await self._http.request(
+                    method, path, content=body() if body else None, headers=headers,
+                    params=params, auth=auth,
+                )  # fmt: skip
             except httpx.TransportError as exc:
-                error: TransportError | None = _transport_error(exc)
-                retry_after = None
-            else:
-                if response.status_code not in RETRYABLE_STATUSES:
-                    return response
-                error, retry_after = None, parse_retry_after(response.headers.get("Retry-After"))
-            delay = self._core.retry.delay(attempt, retry_after, self._core.rng)
+                outcome = exc
+            delay = self._core.retry_delay(attempt, outcome)
             if delay is None:
-                if error is not None:
-                    raise error
-                return response
+                assert isinstance(outcome, httpx.Response)
+                return outcome
             await self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def get_configuration(self, *, refresh: bool = False) -> Discovery:
         """See :meth:`StriveClient.get_configuration`."""
@@ -665,13 +675,11 @@ class AsyncStriveClient:
             self._core.submission(self._core.prepare(r), discovery.receiver_id) for r in referrals
         ]
         sent: list[bytes] = []
-
-        def body() -> bytes:
-            sent[:] = [s.current() for s in submissions]
-            return b"".join(envelope + b"\n" for envelope in sent)
-
         response = await self._send(
-            "POST", "/v1/referrals/batch", body=body, content_type=NDJSON_MEDIA_TYPE
+            "POST",
+            "/v1/referrals/batch",
+            body=self._core.batch_body(submissions, sent),
+            content_type=NDJSON_MEDIA_TYPE,
         )
         return self._core.batch_results(self._core.json_of(response), submissions, sent)
 

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -22,16 +18,10 @@ import sqlalchemy as sa
 from strive_schema.envelope import SUBMISSION_PAYLOAD_TYPE, build_submission, sign_envelope
 from strive_schema.keys import SigningKey
 
+from ..conftest import STRIVE, strive_serve
 from .conftest import fresh_referral
 
-STRIVE = str(Path(sys.executable).parent / "strive")
 ASW = "example-adverts"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def strive(*args: str, env: dict[str, str]) -> str:
@@ -79,35 +69,9 @@ def served(
         env=env,
     )
     assert token.startswith("strv_") and "\n" not in token
-    port = free_port()
-    process = subprocess.Popen(
-        [STRIVE, "serve", "--db", database_url, "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"strive serve did not start: {process.stderr.read() if process.stderr else ''}"
-                )
-            time.sleep(0.1)
+    with strive_serve(["--db", database_url, "--workers", "2"], env=env, cwd=tmp_path,
+                      log=tmp_path / "serve.log") as url:  # fmt: skip
         yield url, key, token, env
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        if process.stderr:
-            process.stderr.close()
 
 
 def test_simultaneous_submissions_on_two_workers_store_one_referral(

@@ -17,10 +17,24 @@ from strive_server.db import tables
 from strive_server.problems import Problem
 from strive_server.services.audit import Actor, record_event
 
-__all__ = ["add_key", "create_token", "register_asw", "revoke_key", "revoke_token"]
+__all__ = [
+    "add_key",
+    "create_token",
+    "exclude_selector",
+    "list_asws",
+    "public_key_from_jwk",
+    "register_asw",
+    "revoke_key",
+    "revoke_token",
+]
 
 
-def _public_key(jwk: Mapping[str, object]) -> PublicKey:
+def public_key_from_jwk(jwk: Mapping[str, object]) -> PublicKey:
+    """Read an ASW's public key from a JWK.
+
+    Raises:
+        Problem: 422 ``request_invalid`` when it is not an Ed25519 public key.
+    """
     try:
         return PublicKey.from_jwk(jwk)
     except KeyFormatError as exc:

@@ -7,9 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter
 
-from strive_schema.codes import ProblemCode
-from strive_schema.errors import KeyFormatError
-from strive_schema.keys import PublicKey
 from strive_server.api.deps import SessionsDep, User, require_roles
 from strive_server.api.schemas import (
     AswCreate,
@@ -18,20 +15,10 @@ from strive_server.api.schemas import (
     TokenCreate,
     TokenCreated,
 )
-from strive_server.problems import Problem
 from strive_server.services import admin
 
 router = APIRouter(tags=["admin"], prefix="/v1/admin")
 AdminDep = Annotated[User, require_roles("admin")]
-
-
-def _public_key(jwk: dict[str, str]) -> PublicKey:
-    try:
-        return PublicKey.from_jwk(jwk)
-    except KeyFormatError as exc:
-        raise Problem(
-            422, ProblemCode.REQUEST_INVALID, f"not an Ed25519 public JWK: {exc}"
-        ) from None
 
 
 @router.get("/asws", operation_id="listAsws", summary="Registered ASWs and their key ids")
@@ -42,7 +29,7 @@ def list_asws(user: AdminDep, sessions: SessionsDep) -> list[dict[str, Any]]:
 
 @router.post("/asws", operation_id="registerAsw", status_code=201, summary="Register an ASW")
 def register_asw(body: AswCreate, user: AdminDep, sessions: SessionsDep) -> dict[str, str]:
-    key = _public_key(body.public_key_jwk)
+    key = admin.public_key_from_jwk(body.public_key_jwk)
     with sessions() as session, session.begin():
         key_id = admin.register_asw(
             session, asw_id=body.asw_id, name=body.name, public_key=key, actor=user.actor
@@ -54,7 +41,7 @@ def register_asw(body: AswCreate, user: AdminDep, sessions: SessionsDep) -> dict
 def add_asw_key(
     asw_id: str, body: AswKeyCreate, user: AdminDep, sessions: SessionsDep
 ) -> dict[str, str]:
-    key = _public_key(body.public_key_jwk)
+    key = admin.public_key_from_jwk(body.public_key_jwk)
     with sessions() as session, session.begin():
         key_id = admin.add_key(session, asw_id=asw_id, public_key=key, actor=user.actor)
     return {"asw_id": asw_id, "key_id": key_id}
