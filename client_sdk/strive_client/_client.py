@@ -12,7 +12,7 @@ import itertools
 import json
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,7 +127,9 @@ class _Core:
         retry: RetryPolicy,
         clock: Callable[[], datetime],
         rng: random.Random,
+        pinned_keys: Sequence[PublicKey] | None,
     ) -> None:
+        self.pinned_keys = list(pinned_keys) if pinned_keys is not None else None
         self.asw_id = asw_id
         self.key = key
         self.sandbox = sandbox
@@ -255,8 +257,15 @@ class _Core:
         return self.discovery
 
     def receiver_keys(self) -> list[PublicKey]:
+        if self.pinned_keys is not None:
+            return self.pinned_keys
         jwks = self.known_discovery().jwks.get("keys", [])
         return [PublicKey.from_jwk(jwk) for jwk in jwks]
+
+    def may_refresh_keys(self, error: VerificationError) -> bool:
+        """A receipt under an unknown key may mean the receiver rotated: look again, unless
+        the caller pinned the receiver's keys."""
+        return error.code == "key_unknown" and self.pinned_keys is None
 
     def read_receipt(
         self, body: Mapping[str, Any], sent: bytes, referral_id: str | None
@@ -344,6 +353,20 @@ class _Core:
         return referral
 
 
+_LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def _check_url(base_url: str, *, allow_insecure: bool) -> None:
+    url = httpx.URL(base_url)
+    if url.scheme == "https" or allow_insecure:
+        return
+    if url.scheme == "http" and url.host in _LOOPBACK:
+        return  # a receiver on this machine (the demo, tests)
+    raise ValueError(
+        "the receiver URL must use https (plain http only on loopback, or allow_insecure=True)"
+    )
+
+
 def _transport_error(exc: httpx.TransportError) -> TransportError:
     if isinstance(exc, httpx.TimeoutException):
         return RequestTimeout(f"the receiver did not answer in time ({type(exc).__name__})")
@@ -366,6 +389,13 @@ class StriveClient:
             ``Retry-After``).
         timeout: per-request timeout.
         transport: an httpx transport (e.g. ``httpx.MockTransport`` in tests).
+        receiver_keys: the receiver's receipt keys, obtained out of band: when given, receipts
+            are verified against these only, never against keys the server publishes (which
+            a man in the middle could replace).
+        allow_insecure: permit a plain ``http://`` URL that is not on loopback.
+
+    Raises:
+        ValueError: the URL is plain ``http://`` off loopback without ``allow_insecure``.
 
     Example::
 
@@ -391,7 +421,10 @@ class StriveClient:
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        receiver_keys: Sequence[PublicKey] | None = None,
+        allow_insecure: bool = False,
     ) -> None:
+        _check_url(base_url, allow_insecure=allow_insecure)
         self._core = _Core(
             asw_id=asw_id,
             key=_load_key(key, key_password),
@@ -401,6 +434,7 @@ class StriveClient:
             retry=retry or RetryPolicy(),
             clock=clock or (lambda: datetime.now(UTC)),
             rng=rng or random.Random(),  # noqa: S311 - jitter only
+            pinned_keys=receiver_keys,
         )
         self._sleep = sleep
         self._http = httpx.Client(
@@ -471,7 +505,7 @@ class StriveClient:
         try:
             return self._core.read_receipt(body, sent, referral_id)
         except VerificationError as exc:
-            if exc.code != "key_unknown":
+            if not self._core.may_refresh_keys(exc):
                 raise
             self.get_configuration(refresh=True)  # the receiver may have rotated its key
             return self._core.read_receipt(body, sent, referral_id)
@@ -567,7 +601,10 @@ class AsyncStriveClient:
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
         rng: random.Random | None = None,
+        receiver_keys: Sequence[PublicKey] | None = None,
+        allow_insecure: bool = False,
     ) -> None:
+        _check_url(base_url, allow_insecure=allow_insecure)
         self._core = _Core(
             asw_id=asw_id,
             key=_load_key(key, key_password),
@@ -577,6 +614,7 @@ class AsyncStriveClient:
             retry=retry or RetryPolicy(),
             clock=clock or (lambda: datetime.now(UTC)),
             rng=rng or random.Random(),  # noqa: S311 - jitter only
+            pinned_keys=receiver_keys,
         )
         self._sleep = sleep
         self._http = httpx.AsyncClient(
@@ -653,7 +691,7 @@ class AsyncStriveClient:
         try:
             return self._core.read_receipt(body, sent, referral_id)
         except VerificationError as exc:
-            if exc.code != "key_unknown":
+            if not self._core.may_refresh_keys(exc):
                 raise
             await self.get_configuration(refresh=True)
             return self._core.read_receipt(body, sent, referral_id)

@@ -266,6 +266,9 @@ def serve_command(database_url: str | None, host: str, port: int, workers: int, 
     """Run the reference receiver (migrates the database first)."""
     if database_url is not None:
         os.environ["STRIVE_DATABASE_URL"] = database_url  # the workers read their settings
+    # Signed requests are verified against the origin clients use; never trust a Host header
+    # for it (a request signed for another receiver must not verify here).
+    os.environ.setdefault("STRIVE_PUBLIC_BASE_URL", f"http://{host}:{port}")
     settings = Settings()
     configure_logging(settings.log_level)
     sessions = _database(settings.database_url)

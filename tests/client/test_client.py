@@ -390,3 +390,29 @@ def test_keys_load_from_a_pem_file(
     ) as client:
         assert client.submit_referral(fresh).receipt.referral_id == fresh["referral_id"]
     assert json.loads(json.dumps(receiver.discovery()))["receiver_id"] == "receiver.test"
+
+
+def test_plain_http_is_refused_off_loopback(asw_key: SigningKey) -> None:
+    with pytest.raises(ValueError, match="https"):
+        StriveClient("http://receiver.example", asw_id=ASW_ID, key=asw_key)
+    StriveClient("http://127.0.0.1:8000", asw_id=ASW_ID, key=asw_key).close()
+    StriveClient("http://receiver.example", asw_id=ASW_ID, key=asw_key, allow_insecure=True).close()
+
+
+def test_pinned_receiver_keys_are_the_only_keys_trusted(
+    receiver: FakeReceiver, asw_key: SigningKey, fresh: dict[str, Any]
+) -> None:
+    # The server publishes (and signs with) a key, but the ASW pinned another out of band.
+    pinned = SigningKey.generate().public_key
+    with (
+        client_for(receiver, asw_key, receiver_keys=[pinned]) as client,
+        pytest.raises(VerificationError) as caught,
+    ):
+        client.submit_referral(fresh)
+    assert caught.value.code == "key_unknown"
+    discoveries = [r for r in receiver.requests if r.url.path.startswith("/.well-known")]
+    assert len(discoveries) == 1  # no refresh: the published keys are not trusted
+    with client_for(receiver, asw_key, receiver_keys=[receiver.receiver_key.public_key]) as client:
+        assert client.submit_referral(
+            dict(fresh, referral_id=str(__import__("uuid").uuid4()))
+        ).receipt

@@ -203,6 +203,7 @@ def test_an_excluded_or_over_correlating_value_does_not_link(
     ids = []
     for _ in range(4):
         document = fresh_referral(asw_id="example-adverts")
+        document["is_test"] = False
         document["phones"] = [shared]
         with receiver.client("example-adverts") as client:
             client.submit_referral(document)
@@ -249,6 +250,7 @@ def test_an_excluded_value_links_nothing(receiver: Receiver) -> None:
     ids = []
     for _ in range(2):
         document = fresh_referral(asw_id="example-adverts")
+        document["is_test"] = False
         document["phones"] = [{"id": "ph-support", "raw": "+44 7700 900000"}]
         with receiver.client("example-adverts") as client:
             client.submit_referral(document)
@@ -269,6 +271,7 @@ def test_after_a_merge_counts_and_ranks_equal_a_full_recount(receiver: Receiver)
         ["07700 900501", "07700 900502"],
     ):
         document = fresh_referral(asw_id="example-adverts")
+        document["is_test"] = False
         document["phones"] = [{"id": f"ph-{i}", "raw": raw} for i, raw in enumerate(phones)]
         document["accounts"] = [{"id": "acc", "platform_account_id": document["referral_id"][:8]}]
         with receiver.client("example-adverts") as client:

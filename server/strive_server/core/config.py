@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
+import secrets
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from strive_schema.keys import SigningKey
+from strive_schema.keys import PublicKey, SigningKey
 
 __all__ = ["Settings"]
 
@@ -27,6 +28,11 @@ class Settings(BaseSettings):
     """The audience ASWs name in their submissions; published in the discovery document."""
     signing_key_file: Path = Path(".strive/receiver_signing_key.pem")
     """The receiver's Ed25519 key that signs receipts; created on first start if absent."""
+    retired_receipt_keys: list[Path] = Field(default_factory=list)
+    """Public keys (PEM or JWK files) that signed receipts before a rotation; published, never
+    used to sign."""
+    audit_key_file: Path = Path(".strive/audit_hmac.key")
+    """The secret for the audit trail's HMACs of searched values; created on first use."""
     public_base_url: str | None = None
     """The scheme and authority clients use (e.g. behind a TLS-terminating proxy), for
     verifying signed requests; by default the request's own."""
@@ -47,26 +53,39 @@ class Settings(BaseSettings):
 
     @cached_property
     def audit_hmac_key(self) -> bytes:
-        """Key for the HMACs that stand in for searched values in the audit trail; derived
-        from the receipt key, so it is as well kept and needs no extra secret."""
-        return hashlib.sha256(b"strive audit hmac v1\x00" + self.signing_key.to_pem()).digest()
+        """The secret behind the HMACs that stand in for searched values in the audit trail:
+        its own key (not the receipt key), so auditors can be given it to resolve a search
+        without being able to forge receipts. Created on first use (mode 0600)."""
+        return _create_once(self.audit_key_file, lambda: secrets.token_bytes(32))
 
     @cached_property
     def signing_key(self) -> SigningKey:
         """Load the receipt-signing key, creating it (mode 0600) on first use."""
-        path = self.signing_key_file
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Write a complete file under a private name, then link it into place: a
-            # concurrent worker either wins the link or reads the winner's complete key.
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as stream:
-                stream.write(SigningKey.generate().to_pem())
-            try:
-                os.link(temporary, path)
-            except FileExistsError:
-                pass
-            finally:
-                temporary.unlink()
-        return SigningKey.from_file(path)
+        _create_once(self.signing_key_file, lambda: SigningKey.generate().to_pem())
+        return SigningKey.from_file(self.signing_key_file)
+
+    @cached_property
+    def published_keys(self) -> list[PublicKey]:
+        """The receipt keys in the discovery document: the current one, then retired ones,
+        so receipts issued before a rotation stay verifiable."""
+        retired = [PublicKey.load(path.read_bytes()) for path in self.retired_receipt_keys]
+        return [self.signing_key.public_key, *retired]
+
+
+def _create_once(path: Path, make: Callable[[], bytes]) -> bytes:
+    """Read ``path``, creating it with ``make()`` (mode 0600) if absent. A complete file is
+    written under a private name and linked into place, so a concurrent worker either wins
+    the link or reads the winner's complete file."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(make())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return path.read_bytes()

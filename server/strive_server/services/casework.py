@@ -12,9 +12,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from strive_schema.codes import ProblemCode
-from strive_schema.envelope import SUBMISSION_PAYLOAD_TYPE, verify_envelope
+from strive_schema.envelope import (
+    SUBMISSION_PAYLOAD_TYPE,
+    parse_submission,
+    referral_digest,
+    verify_envelope,
+)
 from strive_schema.errors import VerificationError
 from strive_schema.keys import PublicKey
+from strive_schema.receipts import envelope_sha256
 from strive_schema.semantics import Finding
 from strive_server.db import tables
 from strive_server.problems import Problem
@@ -157,13 +163,30 @@ def verify_evidence(
         detail={"referral_id": row.referral_id},
     )
     try:
-        verify_envelope(
+        verified = verify_envelope(
             row.envelope,
-            [PublicKey.from_jwk(key.public_jwk)] if key else [],
+            [PublicKey.from_jwk(key.public_jwk)] if key and key.asw_id == row.asw_id else [],
             payload_type=SUBMISSION_PAYLOAD_TYPE,
         )
+        submission = parse_submission(verified.payload)
     except VerificationError as exc:
         return {"verified": False, "code": exc.code.value, "key_id": row.key_id}
+    # The signature covers the stored bytes; the stored derivations must agree with them too,
+    # or someone changed the database behind the triggers' back.
+    mismatches = [
+        name
+        for name, ok in (
+            ("envelope_sha256", envelope_sha256(row.envelope) == row.envelope_sha256),
+            ("referral_digest", submission.referral_digest == row.referral_digest),
+            ("document", referral_digest(row.document) == row.referral_digest),
+            ("asw_id", submission.asw_id == row.asw_id),
+            ("referral_id", submission.referral_id == row.referral_id),
+        )
+        if not ok
+    ]
+    if mismatches:
+        return {"verified": False, "code": "stored_copy_mismatch", "mismatch": mismatches,
+                "key_id": row.key_id}  # fmt: skip
     return {
         "verified": True,
         "key_id": row.key_id,

@@ -295,13 +295,16 @@ def _store(
             ],
         )
         stored_selectors = [StoredSelector(i, kind, value) for i, kind, value in rows]
-    link_referral(
-        session,
-        referral=row,
-        selectors=stored_selectors,
-        now=received_at,
-        threshold=settings.over_correlation_threshold,
-    )
+    if not referral.is_test:
+        # Sandbox referrals never link, never count towards over-correlation and never move
+        # a live referral's priority: they are kept apart (spec/linking.md).
+        link_referral(
+            session,
+            referral=row,
+            selectors=stored_selectors,
+            now=received_at,
+            threshold=settings.over_correlation_threshold,
+        )
     session.add(
         tables.StateTransition(
             referral_pk=row.id,

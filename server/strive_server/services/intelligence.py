@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Iterable
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -41,7 +42,7 @@ def _encode(*parts: object) -> str:
 
 def _decode(cursor: str, count: int) -> list[str]:
     try:
-        parts = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
+        parts = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", count - 1)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         parts = []
     if len(parts) != count:
@@ -56,6 +57,24 @@ def _int_parts(cursor: str, count: int) -> list[int]:
         raise Problem(
             422, ProblemCode.REQUEST_INVALID, "the cursor is not one this server gave"
         ) from None
+
+
+def record_reads(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    referral_pks: Iterable[int],
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One audit event per referral whose personal data a read returned, so that
+    ``GET /v1/audit?referral_id=`` answers "who saw this referral's data?" completely."""
+    for referral_pk in sorted(set(referral_pks)):
+        record_event(
+            session, actor=actor, action=action, referral_pk=referral_pk, reason=reason,
+            detail=detail,
+        )  # fmt: skip
 
 
 def triage_queue(
@@ -313,13 +332,12 @@ def search_selector(
     page = rows[:limit]
     stat = session.get(tables.SelectorStat, (kind, normalised))
     fingerprint = hmac.new(audit_key, f"{kind}:{normalised}".encode(), hashlib.sha256)
-    record_event(
-        session,
-        actor=actor,
-        action="selector.searched",
-        reason=reason,
-        detail={"kind": kind, "value_hmac": fingerprint.hexdigest()},
-    )
+    detail = {"kind": kind, "value_hmac": fingerprint.hexdigest()}
+    record_event(session, actor=actor, action="selector.searched", reason=reason, detail=detail)
+    record_reads(
+        session, actor=actor, action="selector.search_result", reason=reason, detail=detail,
+        referral_pks=(row.id for row, _, _ in page),
+    )  # fmt: skip
     return {
         "kind": kind,
         "value": normalised,
@@ -349,17 +367,19 @@ def referral_links(
         sa.select(s).where(s.referral_pk == row.id).order_by(s.kind, s.value)
     ).all()
     links = []
+    linked_pks: set[int] = set()
     for selector in mine:
         if selector.kind == "region":
             continue
         others = session.execute(
-            sa.select(r.referral_id, r.asw_id, r.cluster_id)
+            sa.select(r.referral_id, r.asw_id, r.cluster_id, r.id)
             .join(s, s.referral_pk == r.id)
             .where(s.kind == selector.kind, s.value == selector.value, r.id != row.id)
             .order_by(r.id)
             .limit(limit)
         ).all()
         info = session.get(stat, (selector.kind, selector.value))
+        linked_pks.update(pk for *_, pk in others)
         links.append(
             {
                 "kind": selector.kind,
@@ -371,9 +391,13 @@ def referral_links(
                 "over_correlating": bool(info and info.over_correlating),
                 "linked": [
                     {"referral_id": rid, "asw_id": asw, "cluster_id": cid}
-                    for rid, asw, cid in others
+                    for rid, asw, cid, _ in others
                 ],
             }
         )
     record_event(session, actor=actor, action="referral.links_read", referral_pk=row.id)
+    record_reads(
+        session, actor=actor, action="referral.linked_read", referral_pks=linked_pks,
+        detail={"via_referral_id": row.referral_id},
+    )  # fmt: skip
     return {"referral_id": row.referral_id, "cluster_id": row.cluster_id, "selectors": links}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class Package:
     marking: str
     generated_at: datetime
     referrals: list[dict[str, Any]]
+    referral_pks: list[int] = field(default_factory=list)
+    """Database ids of the members, for the audit trail (not exported)."""
     entities: dict[str, dict[str, Any]] = field(default_factory=dict)
     links: list[dict[str, Any]] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)
@@ -71,6 +74,22 @@ class Package:
             "phones": self.count("Phone"),
             "payers": self.count("Payer"),
         }
+
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: object) -> str:
+    """A CSV cell a spreadsheet will not run: text an ASW controls (advert titles, raw phone
+    numbers, names) that starts like a formula is prefixed with an apostrophe (OWASP)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _xml_text(value: object) -> str:
+    """Text XML 1.0 can carry: control characters an ASW sent are dropped."""
+    return _XML_INVALID.sub("", "" if value is None else str(value))
 
 
 def _raw_key(raw: str) -> str:
@@ -191,6 +210,7 @@ def build_package(session: Session, cluster: tables.Cluster) -> Package:
             for location in advert.locations:
                 if location.region_code:
                     regions.setdefault(location.region_code)
+        package.referral_pks.append(row.id)
         package.referrals.append(
             {
                 "referral_id": row.referral_id,
@@ -262,9 +282,8 @@ def _csv(package: Package) -> bytes:
     writer.writerow(["Entity ID", "Entity Type", "Label", "Attributes", "Protective Marking"])
     for entity in sorted(package.entities.values(), key=lambda e: e["id"]):
         attributes = "; ".join(f"{k}={v}" for k, v in sorted(entity["attributes"].items()))
-        writer.writerow(
-            [entity["id"], entity["type"], entity["label"], attributes, package.marking]
-        )
+        row = [entity["id"], entity["type"], entity["label"], attributes, package.marking]
+        writer.writerow([_csv_cell(v) for v in row])
     links = io.StringIO()
     writer = csv.writer(links)
     writer.writerow(
@@ -272,11 +291,12 @@ def _csv(package: Package) -> bytes:
          "Date", "Source Referral", "Protective Marking"]
     )  # fmt: skip
     for link in package.links:
-        writer.writerow(
-            [link["from"], package.entities[link["from"]]["type"], link["type"], link["to"],
-             package.entities[link["to"]]["type"], link["date"] or "", link["referral_id"],
-             package.marking]
-        )  # fmt: skip
+        row = [
+            link["from"], package.entities[link["from"]]["type"], link["type"], link["to"],
+            package.entities[link["to"]]["type"], link["date"] or "", link["referral_id"],
+            package.marking,
+        ]  # fmt: skip
+        writer.writerow([_csv_cell(v) for v in row])
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(
@@ -306,18 +326,18 @@ def _graphml(package: Package) -> bytes:
     graph = ET.SubElement(
         root, f"{{{ns}}}graph", {"id": f"cluster-{package.cluster_id}", "edgedefault": "directed"}
     )
-    ET.SubElement(graph, f"{{{ns}}}data", {"key": "d5"}).text = package.marking
+    ET.SubElement(graph, f"{{{ns}}}data", {"key": "d5"}).text = _xml_text(package.marking)
     for entity in sorted(package.entities.values(), key=lambda e: e["id"]):
-        node = ET.SubElement(graph, f"{{{ns}}}node", {"id": entity["id"]})
-        ET.SubElement(node, f"{{{ns}}}data", {"key": "d0"}).text = entity["type"]
-        ET.SubElement(node, f"{{{ns}}}data", {"key": "d1"}).text = entity["label"]
+        node = ET.SubElement(graph, f"{{{ns}}}node", {"id": _xml_text(entity["id"])})
+        ET.SubElement(node, f"{{{ns}}}data", {"key": "d0"}).text = _xml_text(entity["type"])
+        ET.SubElement(node, f"{{{ns}}}data", {"key": "d1"}).text = _xml_text(entity["label"])
     for index, link in enumerate(package.links):
         edge = ET.SubElement(
             graph,
             f"{{{ns}}}edge",
-            {"id": f"e{index}", "source": link["from"], "target": link["to"]},
+            {"id": f"e{index}", "source": _xml_text(link["from"]), "target": _xml_text(link["to"])},
         )
-        ET.SubElement(edge, f"{{{ns}}}data", {"key": "d2"}).text = link["type"]
+        ET.SubElement(edge, f"{{{ns}}}data", {"key": "d2"}).text = _xml_text(link["type"])
         ET.SubElement(edge, f"{{{ns}}}data", {"key": "d3"}).text = link["referral_id"]
         ET.SubElement(edge, f"{{{ns}}}data", {"key": "d4"}).text = link["date"] or ""
     comment = ET.Comment(f" {package.marking} ")

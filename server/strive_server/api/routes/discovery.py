@@ -40,5 +40,5 @@ def get_configuration(settings: SettingsDep) -> Discovery:
             "information_requests": "/v1/information-requests",
             "statistics": "/v1/stats",
         },
-        jwks={"keys": [settings.signing_key.public_key.to_jwk()]},
+        jwks={"keys": [key.to_jwk() for key in settings.published_keys]},
     )

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Header, Query, Response
 
 from strive_server.api.deps import SessionsDep, SettingsDep, User, require_roles
 from strive_server.services import intelligence, packages
-from strive_server.services.audit import record_event
 from strive_server.services.casework import find_referral
 
 router = APIRouter(tags=["intelligence"])
@@ -128,10 +127,10 @@ def export_cluster(
     with sessions() as session, session.begin():
         cluster = intelligence.current_cluster(session, cluster_id)
         package = packages.build_package(session, cluster)
-        record_event(
+        intelligence.record_reads(
             session, actor=user.actor, action="cluster.exported", reason=reason,
-            detail={"cluster_id": cluster.id, "format": format,
-                    "referrals": len(package.referrals)},
+            referral_pks=package.referral_pks,
+            detail={"cluster_id": cluster.id, "format": format},
         )  # fmt: skip
     body, media_type, filename = packages.render(package, format)
     return Response(
