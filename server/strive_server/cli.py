@@ -268,7 +268,13 @@ def serve_command(database_url: str | None, host: str, port: int, workers: int, 
         os.environ["STRIVE_DATABASE_URL"] = database_url  # the workers read their settings
     # Signed requests are verified against the origin clients use; never trust a Host header
     # for it (a request signed for another receiver must not verify here).
-    os.environ.setdefault("STRIVE_PUBLIC_BASE_URL", f"http://{host}:{port}")
+    if "STRIVE_PUBLIC_BASE_URL" not in os.environ:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise click.UsageError(
+                "serving beyond loopback needs STRIVE_PUBLIC_BASE_URL: the https origin your "
+                "ASWs use (e.g. https://referrals.police.example), to verify signed requests"
+            )
+        os.environ["STRIVE_PUBLIC_BASE_URL"] = f"http://{host}:{port}"
     settings = Settings()
     configure_logging(settings.log_level)
     sessions = _database(settings.database_url)
