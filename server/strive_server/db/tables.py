@@ -103,6 +103,7 @@ class Referral(Base):
     __table_args__ = (
         sa.UniqueConstraint("asw_id", "referral_id"),
         sa.Index("ix_referrals_triage", "priority_score", "id"),
+        sa.Index("ix_referrals_triage_band", "priority_band", "priority_score", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -117,24 +117,26 @@ def score_new_cluster(cluster: tables.Cluster, referral: tables.Referral) -> Non
 def rescore_cluster(
     session: Session, cluster: tables.Cluster, *, rerank: list[int] | None = None
 ) -> None:
-    """Recompute the cluster's score from its counts. When it changed, re-rank every referral
-    in the cluster in one statement, so referrals that were medium on their own become high
-    together; otherwise re-rank only ``rerank`` (the newcomer and any referrals a merge moved
-    in). The score's factors are capped, so a large cluster's score settles and growing or
-    merging into it costs only what moves."""
+    """Raise the cluster's score if what it now shows is worth more; then re-rank every
+    referral in it in one statement (referrals that were medium on their own become high
+    together). The score never falls: a network's risk does not drop because more accounts
+    dilute a ratio. Each factor is capped, so a cluster is fully re-ranked a bounded number of
+    times in its life; otherwise only ``rerank`` (the newcomer and referrals a merge moved in)
+    is ranked, and growing a large cluster stays cheap."""
     score, breakdown = cluster_score(dict(cluster.counts or {}), cluster.referral_count)
     if cluster.under_18:
         breakdown.append(_factor("child_in_network", 30, "a child is suspected in this network"))
         score += 30
-    changed = score != cluster.score
-    cluster.score = score
-    cluster.breakdown = breakdown
+    raised = score > cluster.score
+    if raised:
+        cluster.score = score
+        cluster.breakdown = breakdown
     session.flush()
-    priority = tables.Referral.own_score + score
+    priority = tables.Referral.own_score + cluster.score
     statement = sa.update(tables.Referral).values(
         priority_score=priority, priority_band=_band_case(priority)
     )
-    if changed or rerank is None:
+    if raised or rerank is None:
         session.execute(statement.where(tables.Referral.cluster_id == cluster.id))
     elif rerank:
         session.execute(statement.where(tables.Referral.id.in_(rerank)))

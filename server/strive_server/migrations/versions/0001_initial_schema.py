@@ -189,6 +189,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_referrals_referral_id"), ["referral_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_referrals_state"), ["state"], unique=False)
         batch_op.create_index("ix_referrals_triage", ["priority_score", "id"], unique=False)
+        batch_op.create_index(
+            "ix_referrals_triage_band", ["priority_band", "priority_score", "id"], unique=False
+        )
 
     op.create_table(
         "audit_events",
@@ -394,6 +397,7 @@ def downgrade() -> None:
 
     op.drop_table("audit_events")
     with op.batch_alter_table("referrals", schema=None) as batch_op:
+        batch_op.drop_index("ix_referrals_triage_band")
         batch_op.drop_index("ix_referrals_triage")
         batch_op.drop_index(batch_op.f("ix_referrals_state"))
         batch_op.drop_index(batch_op.f("ix_referrals_referral_id"))
