@@ -101,13 +101,11 @@ def triage_queue(
         query = query.where(r.is_test.is_(False))
     if region is not None:
         area = fold_name(region) if len(region) != 3 else region.upper()
-        query = query.where(
-            sa.exists().where(
-                tables.Selector.referral_pk == r.id,
-                tables.Selector.kind == "region",
-                tables.Selector.value == area,
-            )
+        # A semi-join over the region's selectors (one index range), not a probe per referral.
+        in_region = sa.select(tables.Selector.referral_pk).where(
+            tables.Selector.kind == "region", tables.Selector.value == area
         )
+        query = query.where(r.id.in_(in_region))
     if cursor:
         score, last_id = _int_parts(cursor, 2)
         query = query.where(
