@@ -298,3 +298,33 @@ def test_after_a_merge_counts_and_ranks_equal_a_full_recount(receiver: Receiver)
         assert all(m.priority_score == m.own_score + cluster.score for m in members)
         merges = session.scalars(sa.select(tables.ClusterMerge)).all()
         assert len(merges) == 1 and merges[0].selector_kind == "phone"
+
+
+def test_the_triage_queue_filters_by_region_band_and_asw(
+    receiver: Receiver, network: dict[str, Any]
+) -> None:
+    documents = network["documents"]
+    with receiver.http("analyst") as http:
+        north_east = http.get("/v1/triage", params={"region": "TLC"}).json()["items"]
+        by_name = http.get("/v1/triage", params={"region": "North East"}).json()["items"]
+        p1_demo = http.get(
+            "/v1/triage", params={"band": "P1", "asw_id": "demo-classifieds"}
+        ).json()["items"]
+        paged = http.get("/v1/triage", params={"limit": 2}).json()
+        rest = http.get("/v1/triage", params={"limit": 50, "cursor": paged["next_cursor"]}).json()[
+            "items"
+        ]
+        everything = http.get("/v1/triage", params={"limit": 50}).json()["items"]
+    in_north_east = {
+        d["referral_id"] for d in documents.values()
+        if any(loc.get("region_code") == "TLC" for ad in d.get("adverts", []) for loc in ad.get("locations", []))
+    }  # fmt: skip
+    assert {i["referral_id"] for i in north_east} == in_north_east and in_north_east
+    assert all(i["asw_id"] == "demo-classifieds" and i["priority_band"] == "P1" for i in p1_demo)
+    assert documents["op-strive-4-crossplatform.json"]["referral_id"] in {
+        i["referral_id"] for i in p1_demo
+    }
+    assert [i["referral_id"] for i in paged["items"] + rest] == [
+        i["referral_id"] for i in everything
+    ]
+    assert by_name == north_east  # a region name finds the same referrals as its code

@@ -59,6 +59,22 @@ def _int_parts(cursor: str, count: int) -> list[int]:
         ) from None
 
 
+_REGION_CODES: Final = {
+    "north east": "TLC", "north west": "TLD", "yorkshire and the humber": "TLE",
+    "east midlands": "TLF", "west midlands": "TLG", "east of england": "TLH", "london": "TLI",
+    "south east": "TLJ", "south west": "TLK", "wales": "TLL", "scotland": "TLM",
+    "northern ireland": "TLN",
+}  # fmt: skip
+
+
+def region_key(region: str) -> str:
+    """The selector value of a region given as an ITL1 code or a name ("North East")."""
+    if len(region) == 3 and region.upper().startswith("TL"):
+        return region.upper()
+    folded = fold_name(region) or region
+    return _REGION_CODES.get(folded.removeprefix("the "), folded)
+
+
 def record_reads(
     session: Session,
     *,
@@ -100,7 +116,7 @@ def triage_queue(
     if not include_test:
         query = query.where(r.is_test.is_(False))
     if region is not None:
-        area = fold_name(region) if len(region) != 3 else region.upper()
+        area = region_key(region)
         # A semi-join over the region's selectors (one index range), not a probe per referral.
         in_region = sa.select(tables.Selector.referral_pk).where(
             tables.Selector.kind == "region", tables.Selector.value == area
