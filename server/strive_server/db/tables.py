@@ -161,10 +161,15 @@ class Selector(Base):
     """A normalised value that may tie this referral to others (phone, e-mail, payer...)."""
 
     __tablename__ = "selectors"
-    __table_args__ = (sa.Index("ix_selectors_kind_value", "kind", "value"),)
+    __table_args__ = (
+        sa.Index("ix_selectors_kind_value", "kind", "value"),
+        # A referral's selectors, and "does referral X carry value V": an exact probe, so no
+        # plan (even one built on stale statistics) turns a filter into a quadratic scan.
+        sa.Index("ix_selectors_referral_kind_value", "referral_pk", "kind", "value"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), index=True)
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"))
     kind: Mapped[str] = mapped_column(sa.String(32))
     value: Mapped[str] = mapped_column(sa.String(400))
     raw: Mapped[str] = mapped_column(sa.String(400))

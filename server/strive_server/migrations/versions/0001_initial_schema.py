@@ -306,7 +306,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("selectors", schema=None) as batch_op:
         batch_op.create_index("ix_selectors_kind_value", ["kind", "value"], unique=False)
-        batch_op.create_index(batch_op.f("ix_selectors_referral_pk"), ["referral_pk"], unique=False)
+        batch_op.create_index(
+            "ix_selectors_referral_kind_value", ["referral_pk", "kind", "value"], unique=False
+        )
 
     op.create_table(
         "state_transitions",
@@ -373,7 +375,7 @@ def downgrade() -> None:
 
     op.drop_table("state_transitions")
     with op.batch_alter_table("selectors", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_selectors_referral_pk"))
+        batch_op.drop_index("ix_selectors_referral_kind_value")
         batch_op.drop_index("ix_selectors_kind_value")
 
     op.drop_table("selectors")
