@@ -146,6 +146,13 @@ def load(url: str, count: int, seed: int, threshold: int) -> dict[str, Any]:
                 session, referral=row, selectors=stored, now=received, threshold=threshold
             )
             link_times.append(time.perf_counter() - begin)
+        if (index + 1) % 10_000 == 0 and index + 1 < count:
+            window = [t * 1000 for t in link_times[-1000:]]
+            print(
+                f"  ... {index + 1:,} loaded; linking, last 1,000: median "
+                f"{statistics.median(window):.2f} ms, p99 {percentile(window, 0.99):.2f} ms",
+                flush=True,
+            )
     load_seconds = time.perf_counter() - loaded
     # Statistics as autovacuum (PostgreSQL) or a periodic ANALYZE (SQLite) keeps them in
     # service: planning on the empty-table statistics of a fresh bulk load is not the steady
