@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import ipaddress
 import re
-from typing import Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 from uuid import UUID
 
 from pydantic import (
@@ -37,6 +37,7 @@ __all__ = [
     "LocalId",
     "LongText",
     "MediaType",
+    "Omittable",
     "OrganisationId",
     "Sha256Hex",
     "ShortText",
@@ -45,6 +46,24 @@ __all__ = [
     "Uuid",
     "WebUrl",
 ]
+
+if TYPE_CHECKING:
+    from typing import Optional as Omittable
+else:
+
+    class Omittable:
+        """``Omittable[X]``: an optional member that may be absent but never ``null``.
+
+        Type checkers read it as ``X | None`` (absent reads as ``None``). Pydantic sees ``X``
+        alone, with the field's default ``None`` (never validated): an explicit ``null`` is
+        rejected by the type itself, where and as the JSON Schema rejects it, without a
+        Python call per object. (A ``mode="before"`` null guard on every model made pydantic
+        hand it each object as a dict: about a third of model validation.)
+        """
+
+        def __class_getitem__(cls, item: Any) -> Any:
+            return item
+
 
 #: RFC 3339 ``date-time`` with a mandatory offset. Years 1900-2999; seconds 00-59.
 RFC3339_PATTERN: Final = (

@@ -38,6 +38,7 @@ from strive_schema._types import (
     LocalId,
     LongText,
     MediaType,
+    Omittable,
     OrganisationId,
     Sha256Hex,
     ShortText,
@@ -176,16 +177,6 @@ class StriveModel(BaseModel):
         validate_default=False,
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _reject_null(cls, data: object) -> object:
-        # One pass over the members of each object (cheaper than a validator per field).
-        if isinstance(data, dict):
-            nulls = [str(key) for key, value in data.items() if value is None]
-            if nulls:
-                raise ValueError(f"null is not allowed ({', '.join(nulls)}): omit the member")
-        return data
-
 
 # --- The reporter, urgency and handling ------------------------------------------------------
 
@@ -197,9 +188,9 @@ class Contact(StriveModel):
     """Name of the person or team."""
     email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
     """A monitored mailbox of the safeguarding team."""
-    role: ShortText | None = None
+    role: Omittable[ShortText] = None
     """Role or job title, e.g. "Trust and Safety lead"."""
-    phone: ShortText | None = None
+    phone: Omittable[ShortText] = None
     """A phone number staffed during the ASW's working hours."""
 
 
@@ -236,7 +227,7 @@ class Urgency(StriveModel):
 
     level: UrgencyLevel
     """``routine``, ``priority`` or ``immediate``."""
-    reason: Text | None = None
+    reason: Omittable[Text] = None
     """Why the referral is urgent. Required for ``priority`` and ``immediate``."""
 
     @model_validator(mode="after")
@@ -251,7 +242,7 @@ class LawfulBasis(StriveModel):
 
     code: LawfulBasisCode
     """A coded basis (UK GDPR Article 6 ground or DPA 2018 Schedule 1 condition)."""
-    details: Text | None = None
+    details: Omittable[Text] = None
     """Free-text explanation; required in practice when ``code`` is ``other``."""
 
 
@@ -286,7 +277,7 @@ class Indicator(StriveModel):
     ``x-<organisation>-<name>``."""
     risk: RiskLevel
     """The ASW's assessment for this case: ``low``, ``medium`` or ``high``."""
-    details: LongText | None = None
+    details: Omittable[LongText] = None
     """What was observed."""
     evidence_refs: Refs = Field(default_factory=list)
     """Local ids of the entities in this referral that support the indicator."""
@@ -309,7 +300,7 @@ class Supplement(StriveModel):
     """The ``referral_id`` of the earlier referral (from the same ASW)."""
     relationship: SupplementRelationship
     """``adds_information``, ``answers_request`` or ``corrects``."""
-    information_request_id: ShortText | None = None
+    information_request_id: Omittable[ShortText] = None
     """The receiver's id of the request for information this answers. Required for
     ``answers_request``."""
 
@@ -330,7 +321,7 @@ class LinkedAccount(StriveModel):
     """Local id of the linked account."""
     basis: Annotated[list[LinkBasis], Field(min_length=1, max_length=10)]
     """Why the accounts are linked, e.g. ``shared_payer``."""
-    details: Text | None = None
+    details: Omittable[Text] = None
     """What the link is, in words."""
 
 
@@ -341,9 +332,9 @@ class Account(StriveModel):
     """Local id, unique within the referral."""
     platform_account_id: ShortText
     """The ASW's own identifier of the account."""
-    created_at: Timestamp | None = None
+    created_at: Omittable[Timestamp] = None
     """When the account was created."""
-    status: AccountStatus | None = None
+    status: Omittable[AccountStatus] = None
     """The account's state on the platform at the time of the referral."""
     display_names: Annotated[list[ShortText], Field(max_length=50)] = Field(default_factory=list)
     """Names the account has advertised under."""
@@ -363,15 +354,15 @@ class Location(StriveModel):
 
     country: CountryCode
     """ISO 3166-1 alpha-2 country code, e.g. ``GB``."""
-    region: ShortText | None = None
+    region: Omittable[ShortText] = None
     """Region as named on the platform, e.g. "London"."""
-    region_code: RegionCode | None = None
+    region_code: Omittable[RegionCode] = None
     """UK ITL1 region code where known: TLC North East, TLD North West, TLE Yorkshire and The
     Humber, TLF East Midlands, TLG West Midlands, TLH East of England, TLI London, TLJ South
     East, TLK South West, TLL Wales, TLM Scotland, TLN Northern Ireland."""
-    town: ShortText | None = None
+    town: Omittable[ShortText] = None
     """Town or city."""
-    postcode: ShortText | None = None
+    postcode: Omittable[ShortText] = None
     """Postcode or postcode district, as given in the advert."""
 
 
@@ -391,19 +382,19 @@ class Advert(StriveModel):
     """Local id, unique within the referral."""
     platform_advert_id: ShortText
     """The ASW's own identifier of the advert."""
-    account_ref: LocalId | None = None
+    account_ref: Omittable[LocalId] = None
     """Local id of the account that posted the advert."""
-    url: WebUrl | None = None
+    url: Omittable[WebUrl] = None
     """Public URL of the advert."""
-    title: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    title: Omittable[Annotated[str, Field(min_length=1, max_length=500)]] = None
     """The advert's title."""
-    text: LongText | None = None
+    text: Omittable[LongText] = None
     """The advert's text, as published."""
     locations: Annotated[list[Location], Field(max_length=50)] = Field(default_factory=list)
     """Where the advert offers services."""
-    first_seen_at: Timestamp | None = None
+    first_seen_at: Omittable[Timestamp] = None
     """When the advert was first published."""
-    last_seen_at: Timestamp | None = None
+    last_seen_at: Omittable[Timestamp] = None
     """When the advert was last seen or removed."""
     phone_refs: Refs = Field(default_factory=list)
     """Contact phones shown in the advert."""
@@ -411,9 +402,9 @@ class Advert(StriveModel):
     """Contact e-mail addresses shown in the advert."""
     image_hashes: Annotated[list[ImageHash], Field(max_length=200)] = Field(default_factory=list)
     """Hashes of the advert's images."""
-    advertised_age: Annotated[int, Field(ge=0, le=150)] | None = None
+    advertised_age: Omittable[Annotated[int, Field(ge=0, le=150)]] = None
     """The age stated in the advert."""
-    advertised_name: ShortText | None = None
+    advertised_name: Omittable[ShortText] = None
     """The name the advertised person is presented under."""
     extensions: Extensions = Field(default_factory=dict)
 
@@ -427,13 +418,13 @@ class Person(StriveModel):
     """One or more roles, e.g. ``possible_victim`` or ``suspected_controller``."""
     names: Annotated[list[ShortText], Field(max_length=50)] = Field(default_factory=list)
     """Names used, as seen (payer names, advertised names, names in reports)."""
-    gender: Gender | None = None
+    gender: Omittable[Gender] = None
     """Gender as observed or declared."""
-    nationality: CountryCode | None = None
+    nationality: Omittable[CountryCode] = None
     """Nationality where stated, ISO 3166-1 alpha-2."""
-    date_of_birth: DateOnly | None = None
+    date_of_birth: Omittable[DateOnly] = None
     """Date of birth where the ASW holds it (e.g. from age verification)."""
-    description: Text | None = None
+    description: Omittable[Text] = None
     """Other observations, e.g. "sounds like a maid takes her calls"."""
     account_refs: Refs = Field(default_factory=list)
     """Accounts the person holds, operates or pays for."""
@@ -451,7 +442,7 @@ class Phone(StriveModel):
     """Local id, unique within the referral."""
     raw: Annotated[str, Field(min_length=1, max_length=64)]
     """The number as seen on the platform, e.g. "07700 900123". Never rewritten."""
-    e164: E164Number | None = None
+    e164: Omittable[E164Number] = None
     """The number in E.164, e.g. ``+447700900123``. The SDK fills it in where the raw value
     can be normalised; a raw value that cannot be normalised is still accepted."""
     extensions: Extensions = Field(default_factory=dict)
@@ -487,22 +478,24 @@ class Payment(StriveModel):
     """``true`` for an attempt that was declined or abandoned."""
     method: PaymentMethod
     """How the payment was (to be) made."""
-    payer_name: ShortText | None = None
+    payer_name: Omittable[ShortText] = None
     """The payer's name as given to the payment provider."""
-    payer_person_ref: LocalId | None = None
+    payer_person_ref: Omittable[LocalId] = None
     """Local id of the person who paid."""
-    account_ref: LocalId | None = None
+    account_ref: Omittable[LocalId] = None
     """Local id of the account paid for."""
     advert_refs: Refs = Field(default_factory=list)
     """Local ids of the adverts paid for."""
-    card_fingerprint: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:/+=-]{8,128}$")] | None = None
+    card_fingerprint: Omittable[Annotated[str, Field(pattern=r"^[A-Za-z0-9._:/+=-]{8,128}$")]] = (
+        None
+    )
     """A stable token or fingerprint of the card from the payment provider. NEVER a card
     number: a value that looks like one is rejected (rule ``card_number_forbidden``)."""
-    card_last4: Annotated[str, Field(pattern=r"^[0-9]{4}$")] | None = None
+    card_last4: Omittable[Annotated[str, Field(pattern=r"^[0-9]{4}$")]] = None
     """Last four digits of the card, where the provider shows them."""
-    billing_country: CountryCode | None = None
+    billing_country: Omittable[CountryCode] = None
     """Billing country, ISO 3166-1 alpha-2."""
-    amount: Money | None = None
+    amount: Omittable[Money] = None
     """Amount and currency."""
     extensions: Extensions = Field(default_factory=dict)
 
@@ -516,15 +509,15 @@ class TechnicalEvent(StriveModel):
     """What happened."""
     occurred_at: Timestamp
     """When it happened."""
-    ip_address: IPAddress | None = None
+    ip_address: Omittable[IPAddress] = None
     """Source IPv4 or IPv6 address."""
-    port: Annotated[int, Field(ge=0, le=65535)] | None = None
+    port: Omittable[Annotated[int, Field(ge=0, le=65535)]] = None
     """Source port (needed to identify a subscriber behind carrier-grade NAT)."""
-    device_id: ShortText | None = None
+    device_id: Omittable[ShortText] = None
     """The ASW's device identifier or fingerprint."""
-    user_agent: Text | None = None
+    user_agent: Omittable[Text] = None
     """HTTP User-Agent, as received."""
-    account_ref: LocalId | None = None
+    account_ref: Omittable[LocalId] = None
     """Local id of the account concerned."""
     extensions: Extensions = Field(default_factory=dict)
 
@@ -544,9 +537,9 @@ class CustomerReport(StriveModel):
     """The customer's words, unedited."""
     advert_refs: Refs = Field(default_factory=list)
     """Adverts the report is about."""
-    account_ref: LocalId | None = None
+    account_ref: Omittable[LocalId] = None
     """The account the report is about."""
-    reporter_person_ref: LocalId | None = None
+    reporter_person_ref: Omittable[LocalId] = None
     """The reporting customer, as a person with the role ``reporting_customer``."""
     extensions: Extensions = Field(default_factory=dict)
 
@@ -564,7 +557,7 @@ class Attachment(StriveModel):
     """Media type, e.g. ``image/jpeg``."""
     relevance: Text
     """Why the file matters to the referral."""
-    description: Text | None = None
+    description: Omittable[Text] = None
     """What the file shows."""
     extensions: Extensions = Field(default_factory=dict)
 
@@ -628,7 +621,7 @@ class Referral(StriveModel):
         default_factory=list
     )
     """Evidence files, described here and sent separately."""
-    supplements: Supplement | None = None
+    supplements: Omittable[Supplement] = None
     """Set when this referral adds to, answers or corrects an earlier one."""
     handling: Handling
     """Protective marking, lawful basis and declaration."""

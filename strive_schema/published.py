@@ -37,13 +37,10 @@ _RST_LITERAL = re.compile(r"``([^`]+)``")
 class _StriveSchemaGenerator(GenerateJsonSchema):
     """Pydantic's generator, adjusted to what the models accept.
 
-    * Optional members are omitted, never null (the models reject null), so the ``null``
-      branch pydantic adds for ``X | None`` is dropped, with its ``default: null``.
+    * Optional members are omitted, never null: they are declared ``Omittable[X] = None``,
+      which pydantic validates as ``X``, so the ``default: null`` it would publish is dropped.
     * Member titles derived from Python names add nothing; descriptions say what matters.
     """
-
-    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
-        return self.generate_inner(schema["schema"])
 
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
         generated = super().default_schema(schema)
