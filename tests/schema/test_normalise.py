@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strive_schema.normalise import fold_name, normalise_email, normalise_phone
+from strive_schema.normalise import (
+    _normalise_email_by_library,
+    fold_name,
+    normalise_email,
+    normalise_phone,
+)
 
 
 @pytest.mark.parametrize(
@@ -67,3 +72,55 @@ def test_normalisers_never_raise(raw: str) -> None:
     email = normalise_email(raw)
     assert email is None or email == email.lower()
     fold_name(raw)
+
+
+# Addresses near the edges of the fast path for plain ASCII addresses: case, dots, hyphens,
+# "--", Punycode, special-use and numeric top-level labels, overlong parts.
+_LABEL = st.from_regex(
+    r"\A(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]{0,64}[A-Za-z0-9]|xn--[a-z0-9]{2,8}|-x)\Z"
+)
+_TLD = (
+    st.sampled_from(
+        ["com", "ORG", "uk", "example", "test", "local", "LocalHost", "onion", "arpa", "invalid"]
+    )
+    | _LABEL
+)
+_LOCAL = st.from_regex(r"\A[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,70}\Z")
+_ADDRESS = st.builds(
+    lambda local, labels, tld: f"{local}@{'.'.join([*labels, tld])}",
+    _LOCAL,
+    st.lists(_LABEL, min_size=0, max_size=5),
+    _TLD,
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(_ADDRESS, st.text(max_size=40)))
+def test_the_plain_address_fast_path_agrees_with_email_validator(raw: str) -> None:
+    assert normalise_email(raw) == _normalise_email_by_library(raw.strip())
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "a" * 64 + "@example.com",
+        "a" * 65 + "@example.com",
+        "a@" + "b" * 63 + ".com",
+        "a@" + "b" * 64 + ".com",
+        "a@" + ".".join(["b" * 60] * 4) + ".com",
+        "a" * 64 + "@" + ".".join(["b" * 60] * 4) + ".com",
+        "a" * 60 + "@" + ".".join(["b" * 60] * 3) + ".com",
+        "x@ab--c.com",
+        "x@xn--bcher-kva.example",
+        "a..b@example.com",
+        ".a@example.com",
+        "a.@example.com",
+        "a@x.c",
+        "a@1.2",
+        "a@example",
+        "a@x.onion",
+        "a@x.test",
+    ],
+)
+def test_the_fast_path_agrees_at_its_edges(raw: str) -> None:
+    assert normalise_email(raw) == _normalise_email_by_library(raw)
