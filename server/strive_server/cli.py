@@ -10,16 +10,20 @@ import json
 import os
 import sys
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 import uvicorn
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from strive_schema.errors import KeyFormatError
 from strive_schema.keys import PublicKey, SigningKey
 from strive_server.core.config import Settings
 from strive_server.core.logging import configure_logging
+from strive_server.core.security import hash_token
 from strive_server.db import tables
 from strive_server.db.engine import make_engine, make_sessionmaker, migrate
 from strive_server.problems import Problem
@@ -32,10 +36,13 @@ CLI_ACTOR = Actor("admin", "cli")
 DEMO_DIR = Path(".strive/demo")
 
 
+def _settings(url: str | None) -> Settings:
+    return Settings() if url is None else Settings(database_url=url)
+
+
 def _database(url: str | None) -> sessionmaker[Session]:
     """Open (creating or migrating as needed) the database named by --db or the settings."""
-    settings = Settings() if url is None else Settings(database_url=url)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(_settings(url).database_url)
     migrate(engine)
     return make_sessionmaker(engine)
 
@@ -48,11 +55,17 @@ def _read_public_key(path: Path) -> PublicKey:
 
 
 def _run(sessions: sessionmaker[Session], action: object) -> object:
+    """Run ``action`` in one transaction, then close the pool's connections (a command runs a
+    few actions; it holds no database connection between them)."""
     try:
         with sessions() as session, session.begin():
             return action(session)  # type: ignore[operator]
     except Problem as problem:
         raise click.ClickException(f"{problem.code}: {problem.detail}") from None
+    finally:
+        bind = sessions.kw.get("bind")
+        if isinstance(bind, Engine):
+            bind.dispose()
 
 
 _DB = click.option(
@@ -119,14 +132,26 @@ def revoke_key(asw_id: str, key_id: str, database_url: str | None) -> None:
     "--role", required=True, type=click.Choice(["analyst", "supervisor", "auditor", "admin"])
 )
 @click.option("--name", required=True, help="Who holds the token (kept in the audit trail).")
+@click.option(
+    "--expires-in-days",
+    type=click.IntRange(1, 366),
+    default=None,
+    help="Days until the token stops working (default: STRIVE_TOKEN_LIFETIME_DAYS, 90).",
+)
 @_DB
-def create_token(role: str, name: str, database_url: str | None) -> None:
+def create_token(
+    role: str, name: str, expires_in_days: int | None, database_url: str | None
+) -> None:
     """Create a bearer token; prints only the token. Only its hash is stored."""
+    days = expires_in_days or _settings(database_url).token_lifetime_days
     result = _run(
         _database(database_url),
-        lambda s: admin.create_token(s, name=name, role=role, actor=CLI_ACTOR),
+        lambda s: admin.create_token(
+            s, name=name, role=role, lifetime=timedelta(days=days), actor=CLI_ACTOR
+        ),
     )
     assert isinstance(result, tuple)
+    click.echo(f"token {result[0]} expires at {result[2].isoformat()}", err=True)
     click.echo(result[1])
 
 
@@ -169,7 +194,34 @@ def list_asws(database_url: str | None) -> None:
     click.echo(json.dumps(rows, indent=2))
 
 
-def _demo(sessions: sessionmaker[Session], url: str) -> None:
+DEMO_ROLES = ("analyst", "supervisor", "auditor")
+
+
+def _demo_tokens_current(tokens_file: Path, sessions: sessionmaker[Session]) -> bool:
+    """Whether the demo tokens file holds tokens this database knows, unrevoked, with a day or
+    more to run (the database may be newer than the file)."""
+    try:
+        tokens = json.loads(tokens_file.read_bytes())
+        hashes = {hash_token(tokens[role]) for role in DEMO_ROLES}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    horizon = datetime.now(UTC) + timedelta(days=1)
+    live = _run(
+        sessions,
+        lambda s: s.scalar(
+            sa.select(sa.func.count())
+            .select_from(tables.Token)
+            .where(
+                tables.Token.token_hash.in_(hashes),
+                tables.Token.revoked_at.is_(None),
+                tables.Token.expires_at > horizon,
+            )
+        ),
+    )
+    return live == len(DEMO_ROLES)
+
+
+def _demo(sessions: sessionmaker[Session], url: str, lifetime: timedelta) -> None:
     """Prepare demo ASWs for the published examples, and demo tokens, and say how to use them."""
     examples = sorted(Path("spec/examples").glob("*.json"))
     by_asw: dict[str, list[str]] = defaultdict(list)
@@ -224,21 +276,25 @@ def _demo(sessions: sessionmaker[Session], url: str) -> None:
             err=True,
         )
     tokens_file = DEMO_DIR / "tokens.json"
-    if not tokens_file.exists():
+    if not _demo_tokens_current(tokens_file, sessions):
         tokens = {}
-        for role in ("analyst", "supervisor", "auditor"):
+        for role in DEMO_ROLES:
             result = _run(
                 sessions,
                 lambda s, role=role: admin.create_token(
-                    s, name=f"demo-{role}", role=role, actor=CLI_ACTOR
+                    s, name=f"demo-{role}", role=role, lifetime=lifetime, actor=CLI_ACTOR
                 ),
             )
             assert isinstance(result, tuple)
             tokens[role] = result[1]
+            tokens["expires_at"] = result[2].isoformat()
         DEMO_DIR.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tokens_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        partial = tokens_file.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as token_stream:
             token_stream.write(json.dumps(tokens, indent=2).encode())
+        partial.replace(tokens_file)
     click.echo(
         f"\n  Demo bearer tokens (analyst, supervisor, auditor) are in {tokens_file}.\n"
         f'  Try: curl -H "Authorization: Bearer $(python3 -c "import json;'
@@ -281,7 +337,7 @@ def serve_command(database_url: str | None, host: str, port: int, workers: int, 
     settings.signing_key  # noqa: B018 - create the receipt key once, before the workers start
     url = f"http://{host}:{port}"
     if demo:
-        _demo(sessions, url)
+        _demo(sessions, url, timedelta(days=settings.token_lifetime_days))
     click.echo(
         f"Strive receiver {settings.receiver_id} on {url} "
         f"(database {settings.database_url.split('@')[-1]}, {workers} worker(s))",

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +86,10 @@ class Receiver:
     def token(self, role: str, name: str | None = None) -> str:
         if role not in self.tokens or name is not None:
             with self.session() as session, session.begin():
-                _, token = admin.create_token(
-                    session, name=name or f"test-{role}", role=role, actor=SETUP
-                )
+                _, token, _ = admin.create_token(
+                    session, name=name or f"test-{role}", role=role, lifetime=timedelta(days=1),
+                    actor=SETUP,
+                )  # fmt: skip
             if name is not None:
                 return token
             self.tokens[role] = token

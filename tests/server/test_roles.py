@@ -30,7 +30,10 @@ from .conftest import SETUP, Receiver, fresh_referral
 ASW = "example-adverts"
 OTHER = "demo-classifieds"
 ROLES = ("analyst", "supervisor", "auditor", "admin")
-CALLERS = ("no_token", "basic_auth", "garbage_token", "revoked_token", "asw_signature", *ROLES)
+CALLERS = (
+    "no_token", "basic_auth", "garbage_token", "revoked_token", "expired_token", "asw_signature",
+    *ROLES,
+)  # fmt: skip
 CONTENT = "Whitechapel"  # a word of the submitted narrative's adverts: referral content
 
 
@@ -72,7 +75,9 @@ def _revocable_key(receiver: Receiver) -> str:
 
 def _revocable_token(receiver: Receiver) -> str:
     with receiver.session() as session, session.begin():
-        token_id, _ = admin.create_token(session, name="to-revoke", role="analyst", actor=SETUP)
+        token_id, _, _ = admin.create_token(
+            session, name="to-revoke", role="analyst", lifetime=timedelta(days=1), actor=SETUP
+        )
     return f"/v1/admin/tokens/{token_id}"
 
 
@@ -158,7 +163,7 @@ def expected(endpoint: Endpoint, caller: str) -> tuple[int, str | None]:
     if endpoint.asw or caller in ("no_token", "basic_auth", "asw_signature"):
         # No bearer token where one is needed, or no signature where one is needed.
         return 401, "authentication_required"
-    if caller in ("garbage_token", "revoked_token"):
+    if caller in ("garbage_token", "revoked_token", "expired_token"):
         return 401, "token_invalid"
     return 403, "forbidden"
 
@@ -188,6 +193,15 @@ def revoked_token(receiver: Receiver) -> str:
     return token
 
 
+def expired_token(receiver: Receiver) -> str:
+    """An admin token (the most a stolen token could give) one second past its end."""
+    token = receiver.token("admin", name="expired")
+    with receiver.session() as session, session.begin():
+        row = session.scalars(sa.select(tables.Token).where(tables.Token.name == "expired")).one()
+        row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    return token
+
+
 def test_every_endpoint_admits_exactly_its_roles(receiver: Receiver) -> None:
     receiver.register_asw(ASW)
     receiver.register_asw(OTHER)
@@ -205,6 +219,7 @@ def test_every_endpoint_admits_exactly_its_roles(receiver: Receiver) -> None:
     bearer = {role: receiver.token(role) for role in ROLES}
     bearer["garbage_token"] = "strv_" + secrets.token_urlsafe(32)
     bearer["revoked_token"] = revoked_token(receiver)
+    bearer["expired_token"] = expired_token(receiver)
     failures = []
     with httpx.Client(timeout=30) as http:
         for endpoint in ENDPOINTS:
@@ -390,6 +405,38 @@ def test_revoking_a_token_takes_effect_at_once(receiver: Receiver) -> None:
             sa.select(tables.AuditEvent.action).where(tables.AuditEvent.action.like("token.%"))
         ).all()
     assert actions.count("token.revoked") == 1
+
+
+def test_tokens_expire(receiver: Receiver) -> None:
+    receiver.register_asw(ASW)
+    [referral_id] = submit_pool(receiver, 1)
+    with receiver.http("admin") as http:
+        default = http.post("/v1/admin/tokens", json={"name": "DC Default", "role": "analyst"})
+        week = http.post(
+            "/v1/admin/tokens", json={"name": "DC Week", "role": "analyst", "expires_in_days": 7}
+        )
+        refused = [
+            http.post("/v1/admin/tokens", json={"name": "n", "role": "analyst", "expires_in_days": d})
+            for d in (0, -1, 367, "never")
+        ]  # fmt: skip
+    now = datetime.now(UTC)
+    for response, days in ((default, 90), (week, 7)):
+        assert response.status_code == 201
+        expires_at = datetime.fromisoformat(response.json()["expires_at"])
+        assert abs(expires_at - (now + timedelta(days=days))) < timedelta(minutes=1)
+    for response in refused:
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["pointer"] == "/expires_in_days"
+    token = week.json()["token"]
+    with httpx.Client(base_url=receiver.url, headers={"Authorization": f"Bearer {token}"}) as dc:
+        assert dc.get(f"/v1/referrals/{referral_id}").status_code == 200
+        with receiver.session() as session, session.begin():
+            row = session.get(tables.Token, week.json()["id"])
+            assert row is not None
+            row.expires_at = datetime.now(UTC)  # the moment it ends, it is refused
+        refused_read = dc.get(f"/v1/referrals/{referral_id}")
+        assert (refused_read.status_code, refused_read.json()["code"]) == (401, "token_invalid")
+        assert "expired" in refused_read.json()["detail"]
 
 
 def test_bearer_tokens_are_never_stored_in_clear(receiver: Receiver) -> None:

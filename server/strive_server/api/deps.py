@@ -172,11 +172,16 @@ def bearer_user(request: Request, sessions: SessionsDep) -> User:
         row = session.scalars(
             sa.select(tables.Token).where(tables.Token.token_hash == digest)
         ).one_or_none()
-    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
+    if (
+        row is None
+        or row.revoked_at is not None
+        or row.expires_at <= datetime.now(UTC)
+        or not hmac.compare_digest(row.token_hash, digest)
+    ):
         raise Problem(
             401,
             ProblemCode.TOKEN_INVALID,
-            "the token is unknown or revoked",
+            "the token is unknown, revoked or expired",
             headers={"WWW-Authenticate": 'Bearer realm="strive", error="invalid_token"'},
         )
     return User(row.id, row.name, row.role)

@@ -133,12 +133,20 @@ class AswKeyCreate(_Body):
 class TokenCreate(_Body):
     name: str = Field(min_length=1, max_length=200)
     role: Literal["analyst", "supervisor", "auditor", "admin"]
+    expires_in_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=366,
+        description="Days until the token stops working (default: the receiver's "
+        "STRIVE_TOKEN_LIFETIME_DAYS, 90 unless configured).",
+    )
 
 
 class TokenCreated(BaseModel):
     id: int
     name: str
     role: str
+    expires_at: datetime
     token: str = Field(description="Shown once; only its hash is stored.")
 
 

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     over_correlation_threshold: int = Field(default=50, ge=2)
     """A selector carried by more referrals than this stops linking them (it is still shown):
     a payment processor's number or a shared hosting IP would otherwise join everything."""
+    token_lifetime_days: int = Field(default=90, ge=1, le=366)
+    """How long a new bearer token is valid when its creator does not say (``--expires-in-days``).
+    A token that leaks stops working by itself; holders get a new one before it expires."""
     log_level: str = "INFO"
 
     @cached_property

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from strive_server.problems import Problem
 from strive_server.services.audit import Actor, record_event
 
 __all__ = [
+    "MAX_TOKEN_LIFETIME",
     "add_key",
     "create_token",
     "exclude_selector",
@@ -101,20 +103,38 @@ def revoke_key(session: Session, *, asw_id: str, key_id: str, actor: Actor) -> N
         )
 
 
-def create_token(session: Session, *, name: str, role: str, actor: Actor) -> tuple[int, str]:
-    """Create a bearer token; return its id and the token, which is shown only now."""
+MAX_TOKEN_LIFETIME: Final = timedelta(days=366)
+
+
+def create_token(
+    session: Session, *, name: str, role: str, lifetime: timedelta, actor: Actor
+) -> tuple[int, str, datetime]:
+    """Create a bearer token valid for ``lifetime`` (at most a year); return its id, the
+    token, which is shown only now, and when it expires."""
     if role not in ROLES:
         raise Problem(422, ProblemCode.REQUEST_INVALID, f"role must be one of {', '.join(ROLES)}")
+    if not timedelta(0) < lifetime <= MAX_TOKEN_LIFETIME:
+        raise Problem(
+            422, ProblemCode.REQUEST_INVALID, "a token's lifetime is between a second and 366 days"
+        )
     token = "strv_" + secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
     row = tables.Token(
-        name=name, role=role, token_hash=hash_token(token), created_at=datetime.now(UTC)
+        name=name,
+        role=role,
+        token_hash=hash_token(token),
+        created_at=now,
+        expires_at=now + lifetime,
     )
     session.add(row)
     session.flush()
     record_event(
-        session, actor=actor, action="token.created", detail={"token_id": row.id, "role": role}
+        session,
+        actor=actor,
+        action="token.created",
+        detail={"token_id": row.id, "role": role, "expires_at": row.expires_at.isoformat()},
     )
-    return row.id, token
+    return row.id, token, row.expires_at
 
 
 def revoke_token(session: Session, *, token_id: int, actor: Actor) -> None:

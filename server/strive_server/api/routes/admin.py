@@ -3,11 +3,12 @@ content is reachable with an admin token."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter
 
-from strive_server.api.deps import SessionsDep, User, require_roles
+from strive_server.api.deps import SessionsDep, SettingsDep, User, require_roles
 from strive_server.api.schemas import (
     AswCreate,
     AswKeyCreate,
@@ -67,12 +68,18 @@ def revoke_asw_key(
     response_model=TokenCreated,
     summary="Create a bearer token; it is shown once",
 )
-def create_token(body: TokenCreate, user: AdminDep, sessions: SessionsDep) -> TokenCreated:
+def create_token(
+    body: TokenCreate, user: AdminDep, sessions: SessionsDep, settings: SettingsDep
+) -> TokenCreated:
+    days = body.expires_in_days or settings.token_lifetime_days
     with sessions() as session, session.begin():
-        token_id, token = admin.create_token(
-            session, name=body.name, role=body.role, actor=user.actor
-        )
-    return TokenCreated(id=token_id, name=body.name, role=body.role, token=token)
+        token_id, token, expires_at = admin.create_token(
+            session, name=body.name, role=body.role, lifetime=timedelta(days=days),
+            actor=user.actor,
+        )  # fmt: skip
+    return TokenCreated(
+        id=token_id, name=body.name, role=body.role, expires_at=expires_at, token=token
+    )
 
 
 @router.delete("/tokens/{token_id}", operation_id="revokeToken", summary="Revoke a token")
