@@ -142,6 +142,15 @@ def receiver(receiver_settings: Settings) -> Iterator[Receiver]:
         app.state.engine.dispose()
 
 
+def lower_threshold(receiver: Receiver, settings: Settings, threshold: int) -> None:
+    """Make values over-correlating sooner on the running receiver."""
+    object.__setattr__(
+        receiver.app.state,
+        "settings",
+        settings.model_copy(update={"over_correlation_threshold": threshold}),
+    )
+
+
 def fresh_referral(
     name: str = "sandbox-minimal.json", *, asw_id: str | None = None
 ) -> dict[str, Any]:

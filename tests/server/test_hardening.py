@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from strive_schema.keys import SigningKey
 from strive_server.db import tables
 
-from .conftest import Receiver, fresh_referral
+from .conftest import Receiver, fresh_referral, lower_threshold
 
 ASW = "example-adverts"
 
@@ -32,11 +32,7 @@ def cluster_of(receiver: Receiver, referral_id: str) -> Any:
 def test_sandbox_referrals_neither_link_nor_make_a_value_over_correlating(
     receiver: Receiver, receiver_settings: Any
 ) -> None:
-    object.__setattr__(
-        receiver.app.state,
-        "settings",
-        receiver_settings.model_copy(update={"over_correlation_threshold": 2}),
-    )
+    lower_threshold(receiver, receiver_settings, 2)
     receiver.register_asw(ASW)
     phone = [{"id": "ph", "raw": "07700 900777"}]
     flood = []

@@ -17,7 +17,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from ..conftest import load_example
-from .conftest import Receiver, fresh_referral
+from .conftest import Receiver, fresh_referral, lower_threshold
 
 OP_STRIVE = [
     "op-strive-1-london.json",
@@ -193,11 +193,7 @@ def test_the_markdown_summary_states_the_counts_like_the_seeds(
 def test_an_excluded_or_over_correlating_value_does_not_link(
     receiver: Receiver, receiver_settings: Any
 ) -> None:
-    object.__setattr__(
-        receiver.app.state,
-        "settings",
-        receiver_settings.model_copy(update={"over_correlation_threshold": 2}),
-    )
+    lower_threshold(receiver, receiver_settings, 2)
     receiver.register_asw("example-adverts")
     shared = {"id": "ph-shared", "raw": "07700 900999", "e164": "+447700900999"}
     ids = []
@@ -328,3 +324,62 @@ def test_the_triage_queue_filters_by_region_band_and_asw(
         i["referral_id"] for i in everything
     ]
     assert by_name == north_east  # a region name finds the same referrals as its code
+
+
+def test_a_supervisor_lets_a_flooded_value_link_again(
+    receiver: Receiver, receiver_settings: Any
+) -> None:
+    # One ASW floods a real network's number past the threshold (2 here); a supervisor who
+    # judges it a genuine link lets it link again: the clusters merge now, and later
+    # referrals carrying it join them.
+    lower_threshold(receiver, receiver_settings, 2)
+    receiver.register_asw("example-adverts")
+    receiver.register_asw("other-adverts")
+    shared = {"id": "ph-shared", "raw": "07700 900998", "e164": "+447700900998"}
+
+    def submit(asw_id: str) -> str:
+        document = fresh_referral(asw_id=asw_id)
+        document["is_test"] = False
+        document["phones"] = [shared]
+        with receiver.client(asw_id) as client:
+            client.submit_referral(document)
+        return str(document["referral_id"])
+
+    flood = [submit("example-adverts") for _ in range(3)]
+    genuine = submit("other-adverts")
+    assert len({links_of(receiver, rid)["cluster_id"] for rid in [*flood, genuine]}) == 3
+    body = {"kind": "phone", "value": "+44 7700 900998", "reason": "same handset, case 12"}
+    for role in ("analyst", "auditor", "admin"):  # supervisors only
+        with receiver.http(role) as http:
+            assert http.post("/v1/selectors/linking-allowed", json=body).status_code == 403
+    with receiver.http("supervisor") as http:
+        refused = [
+            http.post("/v1/selectors/linking-allowed", json={**body, "reason": ""}),
+            http.post("/v1/selectors/linking-allowed", json={**body, "kind": "region"}),
+            http.post("/v1/selectors/linking-allowed", json={**body, "value": "07700 900997"}),
+        ]
+        allowed = http.post("/v1/selectors/linking-allowed", json=body)
+        again = http.post("/v1/selectors/linking-allowed", json=body)
+    assert [r.status_code for r in refused] == [422, 422, 404]
+    assert refused[0].json()["errors"][0]["pointer"] == "/reason"
+    assert allowed.status_code == 200, allowed.text
+    result = allowed.json()
+    assert (result["value"], result["clusters_merged"], result["referrals_moved"]) == (
+        "+447700900998", 2, 2
+    )  # fmt: skip
+    assert (again.json()["clusters_merged"], again.json()["referrals_moved"]) == (0, 0)
+    later = submit("other-adverts")
+    clusters = {links_of(receiver, rid)["cluster_id"] for rid in [*flood, genuine, later]}
+    assert clusters == {result["cluster_id"]}
+    phone = next(s for s in links_of(receiver, later)["selectors"] if s["kind"] == "phone")
+    assert phone["over_correlating"] is False and phone["referrals_with_value"] == 5
+    with receiver.http("auditor") as http:
+        trail = http.get("/v1/audit", params={"limit": 500}).json()["items"]
+    events = [e for e in trail if e["action"] == "selector.linking_allowed"]
+    assert len(events) == 2 and events[0]["reason"] == body["reason"]
+    assert [e["detail"]["clusters_merged"] for e in events] == [2, 0]
+    assert "900998" not in json.dumps(trail)  # an HMAC stands in for the number
+    with receiver.http("analyst") as http:
+        cluster = http.get(f"/v1/clusters/{result['cluster_id']}").json()
+    assert cluster["counts"]["referrals"] == 5 and cluster["counts"]["asws"] == 2
+    assert [m["by"] for m in cluster["merges"]] == ["phone", "phone"]

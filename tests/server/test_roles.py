@@ -107,6 +107,8 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/clusters/{cluster}/selectors", ANALYSTS),
     Endpoint("GET", "/v1/clusters/{cluster}/export", ANALYSTS),
     Endpoint("GET", "/v1/selectors?kind=phone&value=07700900101", ANALYSTS),
+    Endpoint("POST", "/v1/selectors/linking-allowed", SUPERVISOR,
+             body=lambda r: {"kind": "phone", "value": "07700900101", "reason": "r"}),
     Endpoint("GET", "/v1/audit", frozenset({"auditor"})),
     Endpoint("GET", "/v1/stats", frozenset({"auditor", "supervisor", "admin"})),
     Endpoint("GET", "/metrics", frozenset({"auditor", "admin"})),

@@ -150,6 +150,15 @@ class TokenCreated(BaseModel):
     token: str = Field(description="Shown once; only its hash is stored.")
 
 
+class SelectorLinkingAllow(_Body):
+    kind: Literal[
+        "phone", "email", "payer_name", "payment_card", "account", "image_hash", "ip_address",
+        "device",
+    ]  # fmt: skip
+    value: str = Field(min_length=1, max_length=400, description="As written; normalised.")
+    reason: str = Field(min_length=1, max_length=2000, description="Why the value is a link.")
+
+
 class SelectorExclusionCreate(_Body):
     kind: Literal[
         "phone", "email", "payer_name", "payment_card", "ip_address", "device", "postcode"

@@ -314,6 +314,8 @@ class SelectorStat(Base):
     value: Mapped[str] = mapped_column(sa.String(400), primary_key=True)
     referral_count: Mapped[int]
     over_correlating: Mapped[bool] = mapped_column(default=False)
+    linking_allowed: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    """A supervisor judged the value a genuine link: it is never over-correlating again."""
 
 
 class SelectorExclusion(Base):

@@ -303,6 +303,11 @@ def cluster_selectors(
     }
 
 
+def value_fingerprint(audit_key: bytes, kind: str, normalised: str) -> str:
+    """The keyed HMAC that stands in for a selector value in the audit trail."""
+    return hmac.new(audit_key, f"{kind}:{normalised}".encode(), hashlib.sha256).hexdigest()
+
+
 def normalised_selector(kind: str, value: str) -> str:
     """Normalise a value typed by a person the way ingested selectors are normalised."""
     if kind == "phone":
@@ -345,8 +350,7 @@ def search_selector(
     rows = session.execute(query.order_by(r.id).limit(limit + 1)).all()
     page = rows[:limit]
     stat = session.get(tables.SelectorStat, (kind, normalised))
-    fingerprint = hmac.new(audit_key, f"{kind}:{normalised}".encode(), hashlib.sha256)
-    detail = {"kind": kind, "value_hmac": fingerprint.hexdigest()}
+    detail = {"kind": kind, "value_hmac": value_fingerprint(audit_key, kind, normalised)}
     record_event(session, actor=actor, action="selector.searched", reason=reason, detail=detail)
     record_reads(
         session, actor=actor, action="selector.search_result", reason=reason, detail=detail,

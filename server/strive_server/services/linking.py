@@ -16,7 +16,7 @@ index look-up per selector of the new referral, plus the size of any clusters it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -24,11 +24,14 @@ from typing import Final
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from strive_schema.codes import ProblemCode
 from strive_server.db import tables
 from strive_server.db.upsert import insert_for
+from strive_server.problems import Problem
 from strive_server.services import triage
+from strive_server.services.audit import Actor, record_event
 
-__all__ = ["LINKING_KINDS", "LinkResult", "StoredSelector", "link_referral"]
+__all__ = ["LINKING_KINDS", "LinkResult", "StoredSelector", "allow_linking", "link_referral"]
 
 LINKING_KINDS: Final = frozenset(
     {
@@ -81,7 +84,10 @@ def _count_selectors(
             index_elements=["kind", "value"],
             set_={
                 "referral_count": stat.referral_count + 1,
-                "over_correlating": (stat.referral_count + 1) > sa.bindparam("threshold"),
+                "over_correlating": sa.and_(
+                    (stat.referral_count + 1) > sa.bindparam("threshold"),
+                    sa.not_(stat.linking_allowed),
+                ),
             },
         )
         .returning(
@@ -155,24 +161,16 @@ def link_referral(
             for kind, value, cluster_id in sorted(rows, key=lambda r: (r[0], r[1], r[2] or 0)):
                 if cluster_id is not None:
                     found.setdefault(cluster_id, seen_before[(kind, value)])
+    absorbed: list[tables.Cluster] = []
     if not found:
         cluster = tables.Cluster(
             created_at=now, updated_at=now, referral_count=0, counts={}, score=0
         )
         session.add(cluster)
         session.flush()
-        survivor, absorbed = cluster, []
+        survivor = cluster
     else:
-        # Lock the clusters in id order (no deadlock between two merging transactions), then
-        # keep the largest: moving the smaller ones keeps merging cheap (union by size).
-        candidates = session.scalars(
-            sa.select(tables.Cluster)
-            .where(tables.Cluster.id.in_(found))
-            .order_by(tables.Cluster.id)
-            .with_for_update()
-        ).all()
-        survivor = max(candidates, key=lambda c: (c.referral_count, -c.id))
-        absorbed = [c for c in candidates if c.id != survivor.id]
+        survivor, absorbed = _lock_for_merge(session, found)
     moved: list[int] = []
     for cluster in absorbed:
         moved += _merge(session, survivor=survivor, absorbed=cluster, referral=referral,
@@ -195,6 +193,49 @@ def link_referral(
         tuple(c.id for c in absorbed),
         tuple(sorted({s.kind for s in found.values()})),
     )
+
+
+def _lock_for_merge(
+    session: Session, cluster_ids: Iterable[int]
+) -> tuple[tables.Cluster, list[tables.Cluster]]:
+    """Lock the clusters in id order (no deadlock between two merging transactions) and
+    return the largest, which survives, and the others: moving the smaller ones keeps merging
+    cheap (union by size, ties to the oldest)."""
+    candidates = session.scalars(
+        sa.select(tables.Cluster)
+        .where(tables.Cluster.id.in_(list(cluster_ids)))
+        .order_by(tables.Cluster.id)
+        .with_for_update()
+    ).all()
+    survivor = max(candidates, key=lambda c: (c.referral_count, -c.id))
+    return survivor, [c for c in candidates if c.id != survivor.id]
+
+
+def _lock_carrier_clusters(
+    session: Session, kind: str, value: str
+) -> tuple[dict[int, int], tables.Cluster | None, list[tables.Cluster]]:
+    """Find and lock the clusters of the live referrals carrying a value: for each, the first
+    selector row carrying it; then the survivor and the others, as for a merge. A merge by a
+    concurrent ingest between finding and locking is seen (an absorbed cluster) and the
+    search repeated, holding the locks it took."""
+    for _ in range(3):
+        carriers = session.execute(
+            sa.select(tables.Referral.cluster_id, sa.func.min(tables.Selector.id))
+            .join(tables.Selector, tables.Selector.referral_pk == tables.Referral.id)
+            .where(
+                tables.Selector.kind == kind,
+                tables.Selector.value == value,
+                tables.Referral.cluster_id.is_not(None),
+            )
+            .group_by(tables.Referral.cluster_id)
+        ).all()
+        first_selector = {cluster: int(selector) for cluster, selector in carriers if cluster}
+        if not first_selector:
+            return {}, None, []
+        survivor, absorbed = _lock_for_merge(session, first_selector)
+        if all(c.merged_into is None for c in (survivor, *absorbed)):
+            return first_selector, survivor, absorbed
+    raise Problem(409, ProblemCode.CONFLICT, "the clusters are changing; try again")
 
 
 def _merge(
@@ -267,3 +308,61 @@ def _add_values(
     for kind in inserted:
         added[kind] = added.get(kind, 0) + 1
     return added
+
+
+def allow_linking(
+    session: Session,
+    *,
+    kind: str,
+    value: str,
+    value_hmac: str,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+) -> dict[str, object]:
+    """A supervisor's decision that an over-correlating value is a genuine link after all
+    (spec/linking.md, "Noise control"): it links again, whatever its count, and the clusters
+    of the referrals already carrying it are merged now, each merge recorded like any other.
+
+    Over-correlation protects analysts from a value that joins everything, but an ASW could
+    also push a real network's number over the threshold on purpose; this is the way back.
+    ``value`` is normalised; the audit event holds ``value_hmac``, never the value.
+    """
+    if kind not in LINKING_KINDS:
+        raise Problem(422, ProblemCode.REQUEST_INVALID, f"{kind} values never link referrals")
+    if session.get(tables.SelectorExclusion, (kind, value)) is not None:
+        raise Problem(
+            422, ProblemCode.REQUEST_INVALID,
+            "an administrator excluded this value from linking; remove the exclusion first",
+        )  # fmt: skip
+    # Locking the value's count first queues this behind (and ahead of) ingests carrying it.
+    stat = session.get(tables.SelectorStat, (kind, value), with_for_update=True)
+    if stat is None:
+        raise Problem(404, ProblemCode.NOT_FOUND, "no referral carries this value")
+    stat.linking_allowed = True
+    stat.over_correlating = False
+    first_selector, survivor, absorbed = _lock_carrier_clusters(session, kind, value)
+    moved: list[int] = []
+    for cluster in absorbed:
+        assert survivor is not None
+        selector = session.get_one(tables.Selector, first_selector[cluster.id])
+        referral = session.get_one(tables.Referral, selector.referral_pk)
+        moved += _merge(
+            session, survivor=survivor, absorbed=cluster, referral=referral,
+            selector=StoredSelector(selector.id, kind, value), now=now,
+        )  # fmt: skip
+    if survivor is not None and moved:
+        survivor.updated_at = now
+        triage.rescore_cluster(session, survivor, rerank=moved)
+    merged = len(absorbed)
+    record_event(
+        session, actor=actor, action="selector.linking_allowed", reason=reason,
+        detail={"kind": kind, "value_hmac": value_hmac, "clusters_merged": merged},
+    )  # fmt: skip
+    return {
+        "kind": kind,
+        "value": value,
+        "cluster_id": survivor.id if survivor is not None else None,
+        "clusters_merged": merged,
+        "referrals_moved": len(moved),
+    }

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
 from strive_server.api.deps import SessionsDep, SettingsDep, User, require_roles
-from strive_server.services import intelligence, packages
+from strive_server.api.schemas import SelectorLinkingAllow
+from strive_server.services import intelligence, linking, packages
 from strive_server.services.casework import find_referral
 
 router = APIRouter(tags=["intelligence"])
 
 AnalystDep = Annotated[User, require_roles("analyst", "supervisor")]
+SupervisorDep = Annotated[User, require_roles("supervisor")]
 Limit = Annotated[int, Query(ge=1, le=intelligence.MAX_PAGE)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 Reason = Annotated[str | None, Header(alias="Strive-Reason", max_length=2000)]
@@ -157,4 +160,21 @@ def search_selector(
         return intelligence.search_selector(
             session, actor=user.actor, kind=kind, value=value, reason=reason, cursor=cursor,
             limit=limit, audit_key=settings.audit_hmac_key,
+        )  # fmt: skip
+
+
+@router.post(
+    "/v1/selectors/linking-allowed",
+    operation_id="allowSelectorLinking",
+    summary="Let an over-correlating value link referrals again; supervisors",
+)
+def allow_selector_linking(
+    body: SelectorLinkingAllow, user: SupervisorDep, sessions: SessionsDep, settings: SettingsDep
+) -> dict[str, Any]:
+    value = intelligence.normalised_selector(body.kind, body.value)
+    fingerprint = intelligence.value_fingerprint(settings.audit_hmac_key, body.kind, value)
+    with sessions() as session, session.begin():
+        return linking.allow_linking(
+            session, kind=body.kind, value=value, value_hmac=fingerprint, reason=body.reason,
+            actor=user.actor, now=datetime.now(UTC),
         )  # fmt: skip
