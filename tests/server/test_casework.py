@@ -342,6 +342,44 @@ def test_a_request_is_answered_once(receiver: Receiver) -> None:
     assert listed["items"][0]["answer_referral_id"] == first["referral_id"]
 
 
+def test_a_request_withdrawn_by_an_analyst_can_no_longer_be_answered(receiver: Receiver) -> None:
+    receiver.register_asw(ASW)
+    referral_id, other_id = submit(receiver), submit(receiver)
+    with receiver.http("analyst") as http:
+        request_id = http.post(
+            f"/v1/referrals/{referral_id}/information-requests", json={"question": "More?"}
+        ).json()["id"]
+        path = f"/v1/referrals/{referral_id}/information-requests/{request_id}/withdrawal"
+        wrong_referral = http.post(
+            f"/v1/referrals/{other_id}/information-requests/{request_id}/withdrawal",
+            json={"reason": "sent in error"},
+        )
+        no_reason = http.post(path, json={})
+        withdrawn = http.post(path, json={"reason": "asked of the wrong ASW"})
+        again = http.post(path, json={"reason": "twice"})
+    assert (wrong_referral.status_code, wrong_referral.json()["code"]) == (404, "not_found")
+    assert no_reason.status_code == 422
+    assert no_reason.json()["errors"][0]["pointer"] == "/reason"
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert (withdrawn.json()["id"], withdrawn.json()["state"]) == (request_id, "withdrawn")
+    assert (again.status_code, again.json()["code"]) == (409, "conflict")
+    with receiver.client(ASW) as client:
+        assert client.list_information_requests().items == []  # open ones only, by default
+        [request] = client.list_information_requests(state="withdrawn").items
+        assert (request.id, request.state) == (request_id, "withdrawn")
+        with pytest.raises(ReferralRejected) as refused:
+            client.answer_information_request(request, fresh_referral(asw_id=ASW))
+    assert (refused.value.status, refused.value.code) == (422, "information_request_unknown")
+    with receiver.session() as session:
+        events = session.scalars(
+            sa.select(tables.AuditEvent).where(
+                tables.AuditEvent.action == "information_request.withdrawn"
+            )
+        ).all()
+        assert [(e.actor, e.reason) for e in events] == [("test-analyst", "asked of the wrong ASW")]
+        assert session.scalar(sa.select(sa.func.count()).select_from(tables.Referral)) == 2
+
+
 def test_information_requests_page_in_the_order_they_were_made(receiver: Receiver) -> None:
     receiver.register_asw(ASW)
     referral_id = submit(receiver)

@@ -23,7 +23,7 @@ from strive_schema.keys import SigningKey
 from strive_server.api.app import create_app
 from strive_server.core.config import Settings
 from strive_server.db import tables
-from strive_server.services import admin
+from strive_server.services import admin, casework
 
 from .conftest import SETUP, Receiver, fresh_referral
 
@@ -100,6 +100,7 @@ ENDPOINTS = [
     Endpoint("POST", "/v1/referrals/{id}/information-requests", ANALYSTS, success=201,
              body=lambda r: {"question": "q"}, fresh_referral_in="received"),
     Endpoint("GET", "/v1/referrals/{id}/information-requests", ANALYSTS),
+    Endpoint("POST", "{withdrawable_request}", ANALYSTS, body=lambda r: {"reason": "r"}),
     Endpoint("GET", "/v1/triage", ANALYSTS),
     Endpoint("GET", "/v1/referrals/{id}/links", ANALYSTS),
     Endpoint("GET", "/v1/clusters/{cluster}", ANALYSTS),
@@ -154,8 +155,12 @@ def test_the_table_names_every_route(tmp_path: Path) -> None:
     tabled |= {
         ("DELETE", "/v1/admin/asws/{asw_id}/keys/{key_id}"),
         ("DELETE", "/v1/admin/tokens/{token_id}"),
+        ("POST", "/v1/referrals/{referral_id}/information-requests/{request_id}/withdrawal"),
     }
-    tabled -= {("DELETE", "{revocable_key}"), ("DELETE", "{revocable_token}")}
+    tabled -= {
+        ("DELETE", "{revocable_key}"), ("DELETE", "{revocable_token}"),
+        ("POST", "{withdrawable_request}"),
+    }  # fmt: skip
     assert routes - PUBLIC == tabled
 
 
@@ -204,6 +209,17 @@ def expired_token(receiver: Receiver) -> str:
     return token
 
 
+def _withdrawable_request(receiver: Receiver, referral_id: str) -> str:
+    with receiver.session() as session, session.begin():
+        row = session.scalars(
+            sa.select(tables.Referral).where(tables.Referral.referral_id == referral_id)
+        ).one()
+        request = casework.create_information_request(
+            session, row, question="q", due_by=None, actor=SETUP
+        )
+    return f"/v1/referrals/{referral_id}/information-requests/{request.id}/withdrawal"
+
+
 def test_every_endpoint_admits_exactly_its_roles(receiver: Receiver) -> None:
     receiver.register_asw(ASW)
     receiver.register_asw(OTHER)
@@ -235,11 +251,14 @@ def test_every_endpoint_admits_exactly_its_roles(receiver: Receiver) -> None:
                     cluster=cluster,
                     revocable_key="{revocable_key}",
                     revocable_token="{revocable_token}",
+                    withdrawable_request="{withdrawable_request}",
                 )
                 if path == "{revocable_key}":
                     path = _revocable_key(receiver)
                 elif path == "{revocable_token}":
                     path = _revocable_token(receiver)
+                elif path == "{withdrawable_request}":
+                    path = _withdrawable_request(receiver, shared)
                 url = receiver.url + path
                 body = json.dumps(endpoint.body(receiver)).encode() if endpoint.body else b""
                 headers = {"Content-Type": "application/json"} if body else {}

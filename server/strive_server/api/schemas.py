@@ -120,6 +120,10 @@ class InformationRequestCreate(_Body):
     due_by: datetime | None = None
 
 
+class InformationRequestWithdrawal(_Body):
+    reason: str = Field(min_length=1, max_length=2000, description="Why; kept in the audit.")
+
+
 class AswCreate(_Body):
     asw_id: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
     name: str = Field(min_length=1, max_length=200)

@@ -41,6 +41,7 @@ __all__ = [
     "referral_information_requests",
     "transition",
     "verify_evidence",
+    "withdraw_information_request",
 ]
 
 
@@ -416,6 +417,33 @@ def create_information_request(
         actor=actor,
         action="information_request.created",
         referral_pk=row.id,
+        detail={"information_request_id": request.id},
+    )
+    return request
+
+
+def withdraw_information_request(
+    session: Session, row: tables.Referral, request_id: str, *, reason: str, actor: Actor
+) -> tables.InformationRequest:
+    """Withdraw an open request (asked in error, or overtaken by events): the ASW sees it as
+    ``withdrawn`` and can no longer answer it.
+
+    Raises:
+        Problem: 404 ``not_found`` when the referral has no such request; 409 ``conflict``
+            when it is no longer open (answered or already withdrawn).
+    """
+    request = session.get(tables.InformationRequest, request_id, with_for_update=True)
+    if request is None or request.referral_pk != row.id:
+        raise Problem(404, ProblemCode.NOT_FOUND, "this referral has no such request")
+    if request.state != "open":
+        raise Problem(409, ProblemCode.CONFLICT, f"the request is {request.state}, not open")
+    request.state = "withdrawn"
+    record_event(
+        session,
+        actor=actor,
+        action="information_request.withdrawn",
+        referral_pk=row.id,
+        reason=reason,
         detail={"information_request_id": request.id},
     )
     return request

@@ -13,6 +13,7 @@ from strive_server.api.schemas import (
     FeedbackCreate,
     InformationRequestCreate,
     InformationRequestView,
+    InformationRequestWithdrawal,
     OutcomeCreate,
     TransitionCreate,
 )
@@ -163,6 +164,26 @@ def create_information_request(
             session, row, question=body.question, due_by=body.due_by, actor=user.actor
         )
         session.flush()
+        return InformationRequestView.model_validate(
+            casework.information_request_view(session, request)
+        )
+
+
+@router.post(
+    "/v1/referrals/{referral_id}/information-requests/{request_id}/withdrawal",
+    operation_id="withdrawInformationRequest",
+    summary="Withdraw an open request for information; the ASW can no longer answer it",
+    response_model=InformationRequestView,
+)
+def withdraw_information_request(
+    referral_id: str, request_id: str, body: InformationRequestWithdrawal, user: AnalystDep,
+    sessions: SessionsDep, asw_id: AswQuery = None,
+) -> InformationRequestView:  # fmt: skip
+    with sessions() as session, session.begin():
+        row = casework.find_referral(session, referral_id, asw_id=asw_id, for_update=True)
+        request = casework.withdraw_information_request(
+            session, row, request_id, reason=body.reason, actor=user.actor
+        )
         return InformationRequestView.model_validate(
             casework.information_request_view(session, request)
         )
