@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from strive_schema.codes import ProblemCode
 from strive_schema.normalise import fold_name, normalise_email, normalise_phone
 from strive_server.db import tables
+from strive_server.db.queries import kind_value_in
 from strive_server.problems import Problem
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.triage import describe
@@ -287,7 +288,7 @@ def cluster_selectors(
         for k, v in session.execute(
             sa.select(stat.kind, stat.value).where(
                 stat.over_correlating.is_(True),
-                sa.tuple_(stat.kind, stat.value).in_([(k, v) for k, v, _ in page] or [("", "")]),
+                kind_value_in(stat.kind, stat.value, ((k, v) for k, v, _ in page)),
             )
         )
     }

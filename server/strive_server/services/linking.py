@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from strive_schema.codes import ProblemCode
 from strive_server.db import tables
+from strive_server.db.queries import kind_value_in
 from strive_server.db.upsert import insert_for
 from strive_server.problems import Problem
 from strive_server.services import triage
@@ -116,7 +117,7 @@ def _excluded(session: Session, selectors: Sequence[StoredSelector]) -> set[tupl
     pairs = [(s.kind, s.value) for s in selectors]
     rows = session.execute(
         sa.select(tables.SelectorExclusion.kind, tables.SelectorExclusion.value).where(
-            sa.tuple_(tables.SelectorExclusion.kind, tables.SelectorExclusion.value).in_(pairs)
+            kind_value_in(tables.SelectorExclusion.kind, tables.SelectorExclusion.value, pairs)
         )
     ).all()
     return {(kind, value) for kind, value in rows}
@@ -152,7 +153,7 @@ def link_referral(
                 sa.select(tables.Selector.kind, tables.Selector.value, tables.Referral.cluster_id)
                 .join(tables.Referral, tables.Referral.id == tables.Selector.referral_pk)
                 .where(
-                    sa.tuple_(tables.Selector.kind, tables.Selector.value).in_(list(seen_before)),
+                    kind_value_in(tables.Selector.kind, tables.Selector.value, seen_before),
                     tables.Referral.id != referral.id,
                     tables.Referral.cluster_id.is_not(None),
                 )
