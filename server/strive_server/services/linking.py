@@ -322,7 +322,7 @@ def allow_linking(
     now: datetime,
 ) -> dict[str, object]:
     """A supervisor's decision that an over-correlating value is a genuine link after all
-    (spec/linking.md, "Noise control"): it links again, whatever its count, and the clusters
+    (spec/linking.md, "Clusters", step 3): it links again, whatever its count, and the clusters
     of the referrals already carrying it are merged now, each merge recorded like any other.
 
     Over-correlation protects analysts from a value that joins everything, but an ASW could
