@@ -277,17 +277,17 @@ def _demo(sessions: sessionmaker[Session], url: str, lifetime: timedelta) -> Non
         )
     tokens_file = DEMO_DIR / "tokens.json"
     if not _demo_tokens_current(tokens_file, sessions):
-        tokens = {}
-        for role in DEMO_ROLES:
-            result = _run(
-                sessions,
-                lambda s, role=role: admin.create_token(
-                    s, name=f"demo-{role}", role=role, lifetime=lifetime, actor=CLI_ACTOR
-                ),
-            )
-            assert isinstance(result, tuple)
-            tokens[role] = result[1]
-            tokens["expires_at"] = result[2].isoformat()
+
+        def create(session: Session) -> dict[str, str]:  # one transaction: all three or none
+            tokens: dict[str, str] = {}
+            for role in DEMO_ROLES:
+                _, tokens[role], expires_at = admin.create_token(
+                    session, name=f"demo-{role}", role=role, lifetime=lifetime, actor=CLI_ACTOR
+                )
+            tokens["expires_at"] = expires_at.isoformat()
+            return tokens
+
+        tokens = _run(sessions, create)
         DEMO_DIR.mkdir(parents=True, exist_ok=True)
         partial = tokens_file.with_suffix(".partial")
         partial.unlink(missing_ok=True)

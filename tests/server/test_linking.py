@@ -383,3 +383,13 @@ def test_a_supervisor_lets_a_flooded_value_link_again(
         cluster = http.get(f"/v1/clusters/{result['cluster_id']}").json()
     assert cluster["counts"]["referrals"] == 5 and cluster["counts"]["asws"] == 2
     assert [m["by"] for m in cluster["merges"]] == ["phone", "phone"]
+
+
+def test_the_api_offers_exactly_the_linking_kinds_to_allow() -> None:
+    from typing import get_args
+
+    from strive_server.api.schemas import SelectorLinkingAllow
+    from strive_server.services.linking import LINKING_KINDS
+
+    offered = get_args(SelectorLinkingAllow.model_fields["kind"].annotation)
+    assert set(offered) == LINKING_KINDS

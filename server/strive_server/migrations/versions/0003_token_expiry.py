@@ -32,7 +32,9 @@ def upgrade() -> None:
                 "expires_at", strive_server.db.tables.UTCDateTime(timezone=True), nullable=True
             )
         )
-    tokens = sa.table("tokens", sa.column("expires_at", sa.DateTime(timezone=True)))
+    tokens = sa.table(
+        "tokens", sa.column("expires_at", strive_server.db.tables.UTCDateTime(timezone=True))
+    )
     op.execute(tokens.update().values(expires_at=datetime.now(UTC) + _GRACE))
     with op.batch_alter_table("tokens") as batch:
         batch.alter_column(
