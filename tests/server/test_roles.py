@@ -146,7 +146,8 @@ def _template(path: str) -> str:
 def test_the_table_names_every_route(tmp_path: Path) -> None:
     """A new endpoint fails here until someone decides who may call it."""
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'routes.db'}",
-                              signing_key_file=tmp_path / "key.pem"))  # fmt: skip
+                              signing_key_file=tmp_path / "key.pem",
+                              audit_key_file=tmp_path / "audit.key"))  # fmt: skip
     routes = {
         (method.upper(), path) for path, item in app.openapi()["paths"].items() for method in item
     }
