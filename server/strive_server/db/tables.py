@@ -15,17 +15,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "ApprovalRequest",
     "Asw",
     "AswKey",
-    "ApprovalRequest",
     "AuditEvent",
     "Base",
     "Cluster",
     "ClusterMerge",
     "ClusterValue",
-    "QuotaWindow",
     "Feedback",
     "InformationRequest",
+    "QuotaWindow",
     "RateWindow",
     "Referral",
     "ReferralIndicator",
