@@ -130,6 +130,8 @@ def receiver_settings(database_url: str, tmp_path: Path) -> Settings:
         signing_key_file=tmp_path / "receiver_key.pem",
         audit_key_file=tmp_path / "audit_hmac.key",
         rate_limit_per_minute=1000,
+        refused_submission_limit_per_minute=1000,
+        signed_read_limit_per_minute=1000,
     )
 
 
