@@ -3,6 +3,8 @@ referral content nor make a key that signs in an ASW's name."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -213,3 +215,21 @@ def test_auditor_tokens_need_no_second_person(receiver: Receiver) -> None:
     with receiver.http("admin") as alice:
         created = alice.post("/v1/admin/tokens", json={"name": "A. Auditor", "role": "auditor"})
     assert created.status_code == 201 and created.json()["token"].startswith("strv_")
+
+
+def test_two_admins_approving_at_once_create_one_token(receiver: Receiver) -> None:
+    asked = ask_for_analyst(receiver)
+    approvers = [receiver.token("admin", name=name) for name in ("Bob Admin", "Carol Admin")]
+    barrier = threading.Barrier(len(approvers))
+
+    def approve(token: str) -> httpx.Response:
+        with as_token(receiver, token) as http:
+            barrier.wait()
+            return http.post(f"/v1/admin/approval-requests/{asked['id']}/approve")
+
+    with ThreadPoolExecutor(len(approvers)) as pool:
+        responses = list(pool.map(approve, approvers))
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    assert [problem(r) for r in responses if r.status_code == 409] == [(409, "approval_closed")]
+    with receiver.session() as session:
+        assert session.scalar(sa.select(sa.func.count()).where(tables.Token.role == "analyst")) == 1
