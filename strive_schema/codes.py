@@ -134,3 +134,6 @@ class ProblemCode(StrEnum):
     OUTCOME_REQUIRED = "outcome_required"
     CONFLICT = "conflict"
     INTERNAL_ERROR = "internal_error"
+    APPROVAL_BY_REQUESTER = "approval_by_requester"
+    APPROVAL_EXPIRED = "approval_expired"
+    APPROVAL_CLOSED = "approval_closed"

@@ -36,6 +36,32 @@ def minimal() -> dict[str, Any]:
 STRIVE = str(Path(sys.executable).parent / "strive")
 
 
+def _working_copy_state(folder: Path) -> set[str]:
+    """The files under ``folder`` (a receiver's key folder), with their sizes and times."""
+    if not folder.exists():
+        return set()
+    return {
+        f"{path.relative_to(folder)}:{path.stat().st_size}:{path.stat().st_mtime_ns}"
+        for path in folder.rglob("*")
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tests_leave_the_working_copy_alone() -> Iterator[None]:
+    """Fail the run when a test wrote a receiver's files (``.strive/``: keys, demo tokens) into
+    the repository or the current directory: tests write only under their temporary
+    directories."""
+    folders = {ROOT / ".strive", Path.cwd() / ".strive"}
+    before = {folder: _working_copy_state(folder) for folder in folders}
+    yield
+    changed = {
+        str(folder): sorted(_working_copy_state(folder) - before[folder]) for folder in folders
+    }
+    changed = {folder: files for folder, files in changed.items() if files}
+    if changed:
+        pytest.fail(f"tests wrote into the working copy: {changed}", pytrace=False)
+
+
 @contextmanager
 def strive_serve(args: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> Iterator[str]:
     """Run `strive serve ARGS --port P` as a real process on a free loopback port until it is

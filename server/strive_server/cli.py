@@ -28,7 +28,7 @@ from strive_server.db import tables
 from strive_server.db.engine import make_engine, make_sessionmaker, migrate
 from strive_server.problems import Problem
 from strive_server.services import admin
-from strive_server.services.audit import Actor
+from strive_server.services.audit import Actor, record_event
 
 __all__ = ["admin_group", "serve_command"]
 
@@ -84,34 +84,77 @@ def admin_group() -> None:
     """Administer the receiver: ASWs, their keys, and law-enforcement tokens."""
 
 
+_REQUESTER = click.option(
+    "--requester",
+    required=True,
+    help="Your name: a different operator approves the request (dual control).",
+)
+
+
+def _operator(name: str) -> admin.Person:
+    name = name.strip()
+    if not name:
+        raise click.BadParameter("name the person", param_hint="--requester/--approver")
+    return admin.Person(name, None, Actor("admin", name))
+
+
+def _ttl(database_url: str | None) -> timedelta:
+    return timedelta(hours=_settings(database_url).approval_request_hours)
+
+
+def _announce(row: tables.ApprovalRequest, what: str) -> None:
+    """The request id on standard output; what it asks and how to approve it on standard
+    error."""
+    click.echo(
+        f"approval request {row.id}: {what}; another operator approves it before "
+        f"{row.expires_at.isoformat()} with: strive admin approve {row.id} --approver NAME",
+        err=True,
+    )
+    click.echo(row.id)
+
+
 @admin_group.command("register-asw")
 @click.option("--asw-id", required=True)
 @click.option("--name", required=True)
 @_PUBLIC_KEY
+@_REQUESTER
 @_DB
-def register_asw(asw_id: str, name: str, public_key: Path, database_url: str | None) -> None:
-    """Register an ASW with its first public key; prints the key id."""
+def register_asw(
+    asw_id: str, name: str, public_key: Path, requester: str, database_url: str | None
+) -> None:
+    """Ask to register an ASW with its first public key; prints the request id. Another
+    operator completes it with `strive admin approve`."""
     key = _read_public_key(public_key)
-    sessions = _database(database_url)
-    _run(
-        sessions,
-        lambda s: admin.register_asw(s, asw_id=asw_id, name=name, public_key=key, actor=CLI_ACTOR),
-    )
-    click.echo(key.key_id)
+    person = _operator(requester)
+    row = _run(
+        _database(database_url),
+        lambda s: admin.request_asw_registration(
+            s, asw_id=asw_id, name=name, public_key=key, requester=person,
+            ttl=_ttl(database_url),
+        ),
+    )  # fmt: skip
+    assert isinstance(row, tables.ApprovalRequest)
+    _announce(row, f"register ASW {asw_id} with key {key.key_id}")
 
 
 @admin_group.command("add-key")
 @click.option("--asw-id", required=True)
 @_PUBLIC_KEY
+@_REQUESTER
 @_DB
-def add_key(asw_id: str, public_key: Path, database_url: str | None) -> None:
-    """Add a public key to an ASW (rotation); prints the key id."""
+def add_key(asw_id: str, public_key: Path, requester: str, database_url: str | None) -> None:
+    """Ask to add a public key to an ASW (rotation); prints the request id. Another operator
+    completes it with `strive admin approve`."""
     key = _read_public_key(public_key)
-    _run(
+    person = _operator(requester)
+    row = _run(
         _database(database_url),
-        lambda s: admin.add_key(s, asw_id=asw_id, public_key=key, actor=CLI_ACTOR),
+        lambda s: admin.request_key(
+            s, asw_id=asw_id, public_key=key, requester=person, ttl=_ttl(database_url)
+        ),
     )
-    click.echo(key.key_id)
+    assert isinstance(row, tables.ApprovalRequest)
+    _announce(row, f"add key {key.key_id} to ASW {asw_id}")
 
 
 @admin_group.command("revoke-key")
@@ -138,21 +181,115 @@ def revoke_key(asw_id: str, key_id: str, database_url: str | None) -> None:
     default=None,
     help="Days until the token stops working (default: STRIVE_TOKEN_LIFETIME_DAYS, 90).",
 )
+@click.option(
+    "--requester",
+    default=None,
+    help="Your name. Analyst, supervisor and admin tokens need it: they are created when a "
+    "different operator approves the request (dual control).",
+)
 @_DB
 def create_token(
-    role: str, name: str, expires_in_days: int | None, database_url: str | None
+    role: str,
+    name: str,
+    expires_in_days: int | None,
+    requester: str | None,
+    database_url: str | None,
 ) -> None:
-    """Create a bearer token; prints only the token. Only its hash is stored."""
-    days = expires_in_days or _settings(database_url).token_lifetime_days
-    result = _run(
-        _database(database_url),
-        lambda s: admin.create_token(
-            s, name=name, role=role, lifetime=timedelta(days=days), actor=CLI_ACTOR
-        ),
-    )
+    """Create an auditor token, or ask for an analyst, supervisor or admin token, which
+    `strive admin approve` creates. A token is printed alone on standard output; only its
+    hash is stored. The very first admin token (when no admin token works) needs no
+    approval."""
+    lifetime = timedelta(days=expires_in_days or _settings(database_url).token_lifetime_days)
+    actor = CLI_ACTOR if requester is None else _operator(requester).actor
+
+    def create(session: Session) -> tuple[int, str, datetime] | tables.ApprovalRequest:
+        if not admin.needs_dual_control(role):
+            return admin.create_token(session, name=name, role=role, lifetime=lifetime, actor=actor)
+        if role == "admin" and admin.live_admin_tokens(session) == 0:
+            created = admin.create_token(
+                session, name=name, role=role, lifetime=lifetime, actor=actor
+            )
+            record_event(
+                session, actor=actor, action="token.bootstrapped",
+                detail={"token_id": created[0], "role": role},
+            )  # fmt: skip
+            return created
+        if requester is None:
+            raise click.UsageError(
+                f"a {role} token needs a second person: give --requester YOUR_NAME, then "
+                "another operator runs `strive admin approve REQUEST_ID --approver THEIR_NAME`"
+            )
+        return admin.request_token(
+            session, name=name, role=role, lifetime=lifetime, requester=_operator(requester),
+            ttl=_ttl(database_url),
+        )  # fmt: skip
+
+    result = _run(_database(database_url), create)
+    if isinstance(result, tables.ApprovalRequest):
+        _announce(result, f"create a {role} token for {name}")
+        return
     assert isinstance(result, tuple)
     click.echo(f"token {result[0]} expires at {result[2].isoformat()}", err=True)
     click.echo(result[1])
+
+
+_REQUEST_ID = click.argument("request_id", type=click.IntRange(1, 2**31 - 1))
+
+
+@admin_group.command("approve")
+@_REQUEST_ID
+@click.option("--approver", required=True, help="Your name: not the requester's.")
+@_DB
+def approve(request_id: int, approver: str, database_url: str | None) -> None:
+    """Approve another operator's or admin's request and carry it out. Prints the new token
+    alone (token requests) or the key id (ASW and key requests) on standard output."""
+    person = _operator(approver)
+    approval = _run(
+        _database(database_url),
+        lambda s: admin.approve_request(s, request_id=request_id, approver=person),
+    )
+    assert isinstance(approval, admin.Approval)
+    if approval.token is not None:
+        token_id, token, expires_at = approval.token
+        click.echo(f"token {token_id} expires at {expires_at.isoformat()}", err=True)
+        click.echo(token)
+    else:
+        click.echo(f"approved request {request_id}", err=True)
+        click.echo(approval.request.result["key_id"])
+
+
+@admin_group.command("reject")
+@_REQUEST_ID
+@click.option("--by", "by", required=True, help="Your name.")
+@_DB
+def reject(request_id: int, by: str, database_url: str | None) -> None:
+    """Refuse a pending request (or withdraw your own)."""
+    person = _operator(by)
+    _run(
+        _database(database_url),
+        lambda s: admin.reject_request(s, request_id=request_id, by=person),
+    )
+    click.echo(f"rejected request {request_id}", err=True)
+
+
+@admin_group.command("list-requests")
+@click.option(
+    "--state",
+    type=click.Choice(["pending", "approved", "rejected", "expired", "all"]),
+    default="pending",
+    show_default=True,
+)
+@_DB
+def list_requests(state: str, database_url: str | None) -> None:
+    """List approval requests (dual control) as JSON, newest first."""
+    rows = _run(
+        _database(database_url),
+        lambda s: [
+            admin.approval_view(row)
+            for row in admin.list_requests(s, state=None if state == "all" else state)  # type: ignore[arg-type]
+        ],
+    )
+    click.echo(json.dumps(rows, indent=2, default=str))
 
 
 @admin_group.command("revoke-token")

@@ -128,7 +128,10 @@ def receiver_settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         receiver_id=RECEIVER_ID,
         signing_key_file=tmp_path / "receiver_key.pem",
+        audit_key_file=tmp_path / "audit_hmac.key",
         rate_limit_per_minute=1000,
+        refused_submission_limit_per_minute=1000,
+        signed_read_limit_per_minute=1000,
     )
 
 

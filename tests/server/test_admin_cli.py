@@ -9,6 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from strive_schema.keys import SigningKey
 from strive_server.cli import DEMO_ROLES, _demo_tokens_current, admin_group
 from strive_server.core.security import hash_token
 from strive_server.db import tables
@@ -87,3 +88,82 @@ def test_demo_tokens_are_renewed_when_they_would_not_work(
         assert not _demo_tokens_current(other, sessions)
     finally:
         engine.dispose()
+
+
+def cli(database_url: str, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(admin_group, [*args, "--db", database_url])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_content_tokens_need_a_second_operator(database_url: str) -> None:
+    code, stdout, stderr = cli(database_url, "create-token", "--role", "analyst", "--name", "DC")
+    assert code == 2 and "--requester" in stderr and stdout == ""
+    code, stdout, stderr = cli(
+        database_url, "create-token", "--role", "analyst", "--name", "DC", "--requester", "alice"
+    )
+    assert code == 0, stderr
+    request_id = stdout.strip()
+    assert request_id.isdigit() and "strive admin approve" in stderr
+    for same in ("alice", " ALICE "):  # the requester, however spelt, cannot approve
+        code, stdout, stderr = cli(database_url, "approve", request_id, "--approver", same)
+        assert code == 1 and "approval_by_requester" in stderr and stdout == ""
+    code, stdout, stderr = cli(database_url, "approve", request_id, "--approver", "bob")
+    assert code == 0, stderr
+    token = stdout.strip()
+    assert token.startswith("strv_") and stdout == token + "\n"
+    code, stdout, stderr = cli(database_url, "approve", request_id, "--approver", "carol")
+    assert code == 1 and "approval_closed" in stderr and stdout == ""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(
+                sa.select(tables.Token.role, tables.Token.name).where(
+                    tables.Token.token_hash == hash_token(token)
+                )
+            ).one()
+            assert tuple(row) == ("analyst", "DC")
+            actors = connection.execute(
+                sa.select(tables.AuditEvent.action, tables.AuditEvent.actor)
+            ).all()
+        assert ("approval.requested", "alice") in actors
+        assert ("token.created", "bob") in actors
+    finally:
+        engine.dispose()
+
+
+def test_cli_bootstraps_only_the_first_admin_token(database_url: str) -> None:
+    code, stdout, stderr = cli(database_url, "create-token", "--role", "admin", "--name", "Root")
+    assert code == 0 and stdout.strip().startswith("strv_"), stderr
+    code, stdout, stderr = cli(database_url, "create-token", "--role", "admin", "--name", "Two")
+    assert code == 2 and "--requester" in stderr and stdout == ""
+
+
+def test_cli_asw_keys_need_a_second_operator(database_url: str, tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    public = tmp_path / "asw.pem"
+    public.write_bytes(key.public_key.to_pem())
+    code, stdout, stderr = cli(
+        database_url, "register-asw", "--asw-id", "asw-1", "--name", "ASW 1",
+        "--public-key", str(public), "--requester", "alice",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert key.public_key.key_id in stderr
+    assert json.loads(cli(database_url, "list-asws")[1]) == []
+    pending = json.loads(cli(database_url, "list-requests")[1])
+    assert [(r["action"], r["asw_id"]) for r in pending] == [("asw.register", "asw-1")]
+    code, approved, stderr = cli(database_url, "approve", stdout.strip(), "--approver", "bob")
+    assert code == 0 and approved.strip() == key.public_key.key_id, stderr
+    assert [a["asw_id"] for a in json.loads(cli(database_url, "list-asws")[1])] == ["asw-1"]
+    rotated = SigningKey.generate()
+    public.write_bytes(rotated.public_key.to_pem())
+    code, stdout, stderr = cli(
+        database_url, "add-key", "--asw-id", "asw-1", "--public-key", str(public),
+        "--requester", "bob",
+    )  # fmt: skip
+    assert code == 0, stderr
+    code, _, stderr = cli(database_url, "reject", stdout.strip(), "--by", "alice")
+    assert code == 0, stderr
+    code, _, stderr = cli(database_url, "approve", stdout.strip(), "--approver", "alice")
+    assert code == 1 and "approval_closed" in stderr
+    [asw] = json.loads(cli(database_url, "list-asws")[1])
+    assert [k["key_id"] for k in asw["keys"]] == [key.public_key.key_id]

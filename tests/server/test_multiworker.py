@@ -45,29 +45,18 @@ def served(
         STRIVE_SIGNING_KEY_FILE=str(tmp_path / "receiver.pem"),
         STRIVE_DATABASE_URL=database_url,
     )
-    key_id = strive(
-        "admin",
-        "register-asw",
-        "--asw-id",
-        ASW,
-        "--name",
-        "Example",
-        "--public-key",
-        str(public),
-        env=env,
-    )
+    # Dual control: one operator asks, another approves.
+    request_id = strive(
+        "admin", "register-asw", "--asw-id", ASW, "--name", "Example",
+        "--public-key", str(public), "--requester", "alice", env=env,
+    )  # fmt: skip
+    key_id = strive("admin", "approve", request_id, "--approver", "bob", env=env)
     assert key_id == key.key_id
-    token = strive(
-        "admin",
-        "create-token",
-        "--role",
-        "supervisor",
-        "--name",
-        "sup",
-        "--db",
-        database_url,
-        env=env,
-    )
+    request_id = strive(
+        "admin", "create-token", "--role", "supervisor", "--name", "sup",
+        "--requester", "alice", "--db", database_url, env=env,
+    )  # fmt: skip
+    token = strive("admin", "approve", request_id, "--approver", "bob", env=env)
     assert token.startswith("strv_") and "\n" not in token
     with strive_serve(["--db", database_url, "--workers", "2"], env=env, cwd=tmp_path,
                       log=tmp_path / "serve.log") as url:  # fmt: skip

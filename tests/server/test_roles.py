@@ -81,6 +81,29 @@ def _revocable_token(receiver: Receiver) -> str:
     return f"/v1/admin/tokens/{token_id}"
 
 
+def _pending_request(receiver: Receiver, suffix: str) -> str:
+    """A token request by an admin other than the caller, so the caller may decide it."""
+    with receiver.session() as session, session.begin():
+        row = admin.request_token(
+            session, name="new", role="analyst", lifetime=timedelta(days=1),
+            requester=admin.Person("Another Admin", None, SETUP), ttl=timedelta(hours=1),
+        )  # fmt: skip
+    return f"/v1/admin/approval-requests/{row.id}{suffix}"
+
+
+def approved_token(receiver: Receiver, body: dict[str, Any]) -> httpx.Response:
+    """Create a dual-control token over the API: one admin asks, a second approves."""
+    with receiver.http("admin") as http:
+        asked = http.post("/v1/admin/tokens", json=body)
+    assert asked.status_code == 202, asked.text
+    second = receiver.tokens.get("second-admin") or receiver.token("admin", name="Second Admin")
+    receiver.tokens["second-admin"] = second
+    with httpx.Client(base_url=receiver.url, headers={"Authorization": f"Bearer {second}"}) as b:
+        approved = b.post(f"/v1/admin/approval-requests/{asked.json()['id']}/approve")
+    assert approved.status_code == 200, approved.text
+    return httpx.Response(201, json=approved.json()["token"])
+
+
 ANALYSTS = frozenset({"analyst", "supervisor"})
 SUPERVISOR = frozenset({"supervisor"})
 ADMIN = frozenset({"admin"})
@@ -114,12 +137,18 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/stats", frozenset({"auditor", "supervisor", "admin"})),
     Endpoint("GET", "/metrics", frozenset({"auditor", "admin"})),
     Endpoint("GET", "/v1/admin/asws", ADMIN),
-    Endpoint("POST", "/v1/admin/asws", ADMIN, success=201, body=_new_asw),
-    Endpoint("POST", f"/v1/admin/asws/{OTHER}/keys", ADMIN, success=201, body=_new_key),
+    Endpoint("POST", "/v1/admin/asws", ADMIN, success=202, body=_new_asw),
+    Endpoint("POST", f"/v1/admin/asws/{OTHER}/keys", ADMIN, success=202, body=_new_key),
     Endpoint("DELETE", "{revocable_key}", ADMIN),
     Endpoint("POST", "/v1/admin/tokens", ADMIN, success=201,
              body=lambda r: {"name": "new", "role": "auditor"}),
+    Endpoint("POST", "/v1/admin/tokens", ADMIN, success=202,
+             body=lambda r: {"name": "new", "role": "analyst"}),
     Endpoint("DELETE", "{revocable_token}", ADMIN),
+    Endpoint("GET", "/v1/admin/approval-requests", ADMIN),
+    Endpoint("GET", "{approval_request}", ADMIN),
+    Endpoint("POST", "{approvable_request}", ADMIN),
+    Endpoint("POST", "{rejectable_request}", ADMIN),
     Endpoint("POST", "/v1/admin/selector-exclusions", ADMIN, success=201,
              body=lambda r: {"kind": "phone", "value": "0800 000 0000", "reason": "support"}),
     Endpoint("GET", "/v1/referrals/{id}/status", frozenset({"asw_signature"}), asw=True),
@@ -146,7 +175,8 @@ def _template(path: str) -> str:
 def test_the_table_names_every_route(tmp_path: Path) -> None:
     """A new endpoint fails here until someone decides who may call it."""
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'routes.db'}",
-                              signing_key_file=tmp_path / "key.pem"))  # fmt: skip
+                              signing_key_file=tmp_path / "key.pem",
+                              audit_key_file=tmp_path / "audit.key"))  # fmt: skip
     routes = {
         (method.upper(), path) for path, item in app.openapi()["paths"].items() for method in item
     }
@@ -156,10 +186,14 @@ def test_the_table_names_every_route(tmp_path: Path) -> None:
         ("DELETE", "/v1/admin/asws/{asw_id}/keys/{key_id}"),
         ("DELETE", "/v1/admin/tokens/{token_id}"),
         ("POST", "/v1/referrals/{referral_id}/information-requests/{request_id}/withdrawal"),
+        ("GET", "/v1/admin/approval-requests/{request_id}"),
+        ("POST", "/v1/admin/approval-requests/{request_id}/approve"),
+        ("POST", "/v1/admin/approval-requests/{request_id}/reject"),
     }
     tabled -= {
         ("DELETE", "{revocable_key}"), ("DELETE", "{revocable_token}"),
-        ("POST", "{withdrawable_request}"),
+        ("POST", "{withdrawable_request}"), ("GET", "{approval_request}"),
+        ("POST", "{approvable_request}"), ("POST", "{rejectable_request}"),
     }  # fmt: skip
     assert routes - PUBLIC == tabled
 
@@ -252,6 +286,9 @@ def test_every_endpoint_admits_exactly_its_roles(receiver: Receiver) -> None:
                     revocable_key="{revocable_key}",
                     revocable_token="{revocable_token}",
                     withdrawable_request="{withdrawable_request}",
+                    approval_request="{approval_request}",
+                    approvable_request="{approvable_request}",
+                    rejectable_request="{rejectable_request}",
                 )
                 if path == "{revocable_key}":
                     path = _revocable_key(receiver)
@@ -259,6 +296,12 @@ def test_every_endpoint_admits_exactly_its_roles(receiver: Receiver) -> None:
                     path = _revocable_token(receiver)
                 elif path == "{withdrawable_request}":
                     path = _withdrawable_request(receiver, shared)
+                elif path == "{approval_request}":
+                    path = _pending_request(receiver, "")
+                elif path == "{approvable_request}":
+                    path = _pending_request(receiver, "/approve")
+                elif path == "{rejectable_request}":
+                    path = _pending_request(receiver, "/reject")
                 url = receiver.url + path
                 body = json.dumps(endpoint.body(receiver)).encode() if endpoint.body else b""
                 headers = {"Content-Type": "application/json"} if body else {}
@@ -401,8 +444,7 @@ def test_a_signature_made_for_another_request_is_refused(receiver: Receiver) -> 
 def test_revoking_a_token_takes_effect_at_once(receiver: Receiver) -> None:
     receiver.register_asw(ASW)
     [referral_id] = submit_pool(receiver, 1)
-    with receiver.http("admin") as http:
-        created = http.post("/v1/admin/tokens", json={"name": "DC Leaver", "role": "analyst"})
+    created = approved_token(receiver, {"name": "DC Leaver", "role": "analyst"})
     assert created.status_code == 201
     token, token_id = created.json()["token"], created.json()["id"]
     headers = {"Authorization": f"Bearer {token}"}
@@ -431,11 +473,9 @@ def test_revoking_a_token_takes_effect_at_once(receiver: Receiver) -> None:
 def test_tokens_expire(receiver: Receiver) -> None:
     receiver.register_asw(ASW)
     [referral_id] = submit_pool(receiver, 1)
+    default = approved_token(receiver, {"name": "DC Default", "role": "analyst"})
+    week = approved_token(receiver, {"name": "DC Week", "role": "analyst", "expires_in_days": 7})
     with receiver.http("admin") as http:
-        default = http.post("/v1/admin/tokens", json={"name": "DC Default", "role": "analyst"})
-        week = http.post(
-            "/v1/admin/tokens", json={"name": "DC Week", "role": "analyst", "expires_in_days": 7}
-        )
         refused = [
             http.post("/v1/admin/tokens", json={"name": "n", "role": "analyst", "expires_in_days": d})
             for d in (0, -1, 367, "never")
@@ -466,6 +506,8 @@ def test_bearer_tokens_are_never_stored_in_clear(receiver: Receiver) -> None:
     with receiver.http("admin") as http:
         tokens.append(http.post("/v1/admin/tokens", json={"name": "n", "role": "auditor"})
                       .json()["token"])  # fmt: skip
+    tokens.append(approved_token(receiver, {"name": "m", "role": "analyst"}).json()["token"])
+    tokens.append(receiver.tokens["second-admin"])
     with receiver.session() as session:
         rows = session.scalars(sa.select(tables.Token)).all()
         stored = {row.token_hash for row in rows}
@@ -474,7 +516,7 @@ def test_bearer_tokens_are_never_stored_in_clear(receiver: Receiver) -> None:
         dump = json.dumps(
             [
                 [str(value) for value in row]
-                for table in (tables.Token, tables.AuditEvent)
+                for table in (tables.Token, tables.AuditEvent, tables.ApprovalRequest)
                 for row in session.execute(sa.select(table.__table__)).all()
             ]
         )

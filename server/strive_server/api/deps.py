@@ -26,7 +26,7 @@ from strive_server.db import tables
 from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
 from strive_server.services.audit import Actor
-from strive_server.services.ratelimit import remember_nonce
+from strive_server.services.ratelimit import consume_signed_read_quota, remember_nonce
 
 logger = logging.getLogger("strive.server.auth")
 
@@ -105,7 +105,8 @@ class AswCaller:
 async def authenticated_asw(
     request: Request, settings: SettingsDep, sessions: SessionsDep
 ) -> AswCaller:
-    """Verify an ASW's signed request (RFC 9421 + RFC 9530) and remember its nonce."""
+    """Verify an ASW's signed request (RFC 9421 + RFC 9530), count it against the ASW's
+    signed-read quota (429 when spent) and remember its nonce."""
     body = await read_body(request, settings.max_envelope_bytes)
     claimed = request.headers.get("strive-asw-id")
     if not claimed:
@@ -132,6 +133,9 @@ async def authenticated_asw(
             )
         except VerificationError as exc:
             raise verification_problem(exc) from None
+        consume_signed_read_quota(
+            session, asw_id=claimed, now=now, limit=settings.signed_read_limit_per_minute
+        )  # verified first: nobody spends another ASW's quota; refused, nothing is stored
         remember_nonce(session, key_id=verified.key_id, nonce=verified.nonce, now=now)
         asw_id = next(r.asw_id for r in active if r.key_id == verified.key_id)
     return AswCaller(asw_id, verified.key_id)

@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     """How long a new bearer token is valid when its creator does not say (``--expires-in-days``).
     A token that leaks stops working by itself; holders get a new one before it expires."""
     log_level: str = "INFO"
+    approval_request_hours: int = Field(default=24, ge=1, le=168)
+    """How long a dual-control request (a content-reading or admin token, an ASW key) waits
+    for a second admin's approval before it expires."""
+    refused_submission_limit_per_minute: int = Field(default=120, ge=1)
+    """Authenticated submissions refused after the rate check (validation, conflicts) per ASW
+    per minute. They do not spend the acceptance quota; once this is spent the ASW's
+    submissions get 429 until the minute ends."""
+    signed_read_limit_per_minute: int = Field(default=600, ge=1)
+    """Signed reads (referral status, requests for information) per ASW per minute."""
 
     @cached_property
     def audit_hmac_key(self) -> bytes:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "ApprovalRequest",
     "Asw",
     "AswKey",
     "AuditEvent",
@@ -24,6 +25,7 @@ __all__ = [
     "ClusterValue",
     "Feedback",
     "InformationRequest",
+    "QuotaWindow",
     "RateWindow",
     "Referral",
     "ReferralIndicator",
@@ -342,3 +344,38 @@ class ClusterMerge(Base):
     referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"))
     selector_kind: Mapped[str] = mapped_column(sa.String(32))
     selector_id: Mapped[int | None] = mapped_column(sa.ForeignKey("selectors.id"))
+
+
+class ApprovalRequest(Base):
+    """An administrative action that needs a second person (dual control): a token that can
+    read referral content or approve, or an ASW key. It runs only when an admin other than
+    the requester approves it before ``expires_at``; the token's secret is never stored."""
+
+    __tablename__ = "approval_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(sa.String(32))
+    parameters: Mapped[dict[str, Any]]
+    """What to do: the token's holder, role and lifetime, or the ASW and its public JWK."""
+    state: Mapped[str] = mapped_column(sa.String(16), index=True)
+    requested_by: Mapped[str] = mapped_column(sa.String(200))
+    requested_by_token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tokens.id"))
+    requested_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(sa.String(200))
+    decided_by_token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tokens.id"))
+    decided_at: Mapped[datetime | None]
+    result: Mapped[dict[str, Any]]
+    """Identifiers of what approval created (token id, key id); never a secret."""
+
+
+class QuotaWindow(Base):
+    """Per-ASW counts per minute for the quotas other than accepted submissions: refused
+    submissions and signed reads (``quota``), counted in the database so all workers agree."""
+
+    __tablename__ = "quota_windows"
+
+    asw_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    quota: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    window: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    count: Mapped[int]

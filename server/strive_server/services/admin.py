@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -13,19 +14,31 @@ from sqlalchemy.orm import Session
 from strive_schema.codes import ProblemCode
 from strive_schema.errors import KeyFormatError
 from strive_schema.keys import PublicKey
-from strive_server.core.security import ROLES, hash_token
+from strive_server.core.security import DUAL_CONTROL_ROLES, ROLES, hash_token
 from strive_server.db import tables
 from strive_server.problems import Problem
 from strive_server.services.audit import Actor, record_event
 
 __all__ = [
     "MAX_TOKEN_LIFETIME",
+    "Approval",
+    "Person",
     "add_key",
+    "approval_view",
+    "approve_request",
     "create_token",
     "exclude_selector",
+    "get_request",
     "list_asws",
+    "list_requests",
+    "live_admin_tokens",
+    "needs_dual_control",
     "public_key_from_jwk",
     "register_asw",
+    "reject_request",
+    "request_asw_registration",
+    "request_key",
+    "request_token",
     "revoke_key",
     "revoke_token",
 ]
@@ -106,17 +119,25 @@ def revoke_key(session: Session, *, asw_id: str, key_id: str, actor: Actor) -> N
 MAX_TOKEN_LIFETIME: Final = timedelta(days=366)
 
 
-def create_token(
-    session: Session, *, name: str, role: str, lifetime: timedelta, actor: Actor
-) -> tuple[int, str, datetime]:
-    """Create a bearer token valid for ``lifetime`` (at most a year); return its id, the
-    token, which is shown only now, and when it expires."""
+def _check_token_request(role: str, lifetime: timedelta) -> None:
     if role not in ROLES:
         raise Problem(422, ProblemCode.REQUEST_INVALID, f"role must be one of {', '.join(ROLES)}")
     if not timedelta(0) < lifetime <= MAX_TOKEN_LIFETIME:
         raise Problem(
             422, ProblemCode.REQUEST_INVALID, "a token's lifetime is between a second and 366 days"
         )
+
+
+def create_token(
+    session: Session, *, name: str, role: str, lifetime: timedelta, actor: Actor
+) -> tuple[int, str, datetime]:
+    """Create a bearer token valid for ``lifetime`` (at most a year); return its id, the
+    token, which is shown only now, and when it expires.
+
+    This is the completion step: it applies no dual control. The API and the CLI create
+    tokens of a role in ``DUAL_CONTROL_ROLES`` only through :func:`approve_request`; tests and
+    ``strive serve --demo`` call it directly."""
+    _check_token_request(role, lifetime)
     token = "strv_" + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     row = tables.Token(
@@ -178,3 +199,335 @@ def exclude_selector(
             session, actor=actor, action="selector.excluded", reason=reason, detail={"kind": kind}
         )
     return kind, normalised
+
+
+# --- Dual control ------------------------------------------------------------------------------
+
+ApprovalAction = Literal["token.create", "asw.register", "asw.key_add"]
+ApprovalState = Literal["pending", "approved", "rejected", "expired"]
+
+
+def needs_dual_control(role: str) -> bool:
+    """Whether a token of ``role`` is created only with a second admin's approval."""
+    return role in DUAL_CONTROL_ROLES
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Who asks for or decides an approval request: an admin token's holder (``token_id``
+    set) or an operator of the local CLI, named on the command line (``token_id`` None)."""
+
+    name: str
+    token_id: int | None
+    actor: Actor
+
+    def is_same_as(self, name: str, token_id: int | None) -> bool:
+        """The same token, or the same holder name (compared without case or outer spaces):
+        one person's second token is still one person."""
+        if token_id is not None and token_id == self.token_id:
+            return True
+        return _person_key(name) == _person_key(self.name)
+
+
+def _person_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """An executed approval request; ``token`` holds a new token's secret, shown only now."""
+
+    request: tables.ApprovalRequest
+    token: tuple[int, str, datetime] | None = None
+
+
+def live_admin_tokens(session: Session, *, now: datetime | None = None) -> int:
+    """How many admin tokens are unrevoked and unexpired (zero: the CLI may bootstrap one)."""
+    now = now or datetime.now(UTC)
+    count = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(tables.Token)
+        .where(
+            tables.Token.role == "admin",
+            tables.Token.revoked_at.is_(None),
+            tables.Token.expires_at > now,
+        )
+    )
+    return int(count or 0)
+
+
+def _new_request(
+    session: Session,
+    *,
+    action: ApprovalAction,
+    parameters: dict[str, Any],
+    requester: Person,
+    ttl: timedelta,
+    audit_detail: dict[str, Any],
+) -> tables.ApprovalRequest:
+    now = datetime.now(UTC)
+    row = tables.ApprovalRequest(
+        action=action,
+        parameters=parameters,
+        state="pending",
+        requested_by=requester.name,
+        requested_by_token_id=requester.token_id,
+        requested_at=now,
+        expires_at=now + ttl,
+        result={},
+    )
+    session.add(row)
+    session.flush()
+    record_event(
+        session,
+        actor=requester.actor,
+        action="approval.requested",
+        detail={"request_id": row.id, "request_action": action, **audit_detail},
+    )
+    return row
+
+
+def request_token(
+    session: Session,
+    *,
+    name: str,
+    role: str,
+    lifetime: timedelta,
+    requester: Person,
+    ttl: timedelta,
+) -> tables.ApprovalRequest:
+    """Ask for a token of a dual-control role; a second admin's approval creates it.
+
+    Raises:
+        Problem: 422 ``request_invalid`` for an unknown role or a lifetime beyond a year, or
+            a role that needs no approval (create that token directly).
+    """
+    _check_token_request(role, lifetime)
+    if not needs_dual_control(role):
+        raise Problem(422, ProblemCode.REQUEST_INVALID, f"a {role} token needs no approval")
+    return _new_request(
+        session,
+        action="token.create",
+        parameters={"name": name, "role": role, "lifetime_seconds": int(lifetime.total_seconds())},
+        requester=requester,
+        ttl=ttl,
+        audit_detail={"role": role},
+    )
+
+
+def request_asw_registration(
+    session: Session,
+    *,
+    asw_id: str,
+    name: str,
+    public_key: PublicKey,
+    requester: Person,
+    ttl: timedelta,
+) -> tables.ApprovalRequest:
+    """Ask to register an ASW with its first key; a second admin's approval registers it.
+
+    Raises:
+        Problem: 409 ``conflict`` when the ASW or the key is already registered.
+    """
+    if session.get(tables.Asw, asw_id) is not None:
+        raise Problem(409, ProblemCode.CONFLICT, "this ASW is already registered")
+    if session.get(tables.AswKey, public_key.key_id) is not None:
+        raise Problem(409, ProblemCode.CONFLICT, "this key is already registered")
+    return _new_request(
+        session,
+        action="asw.register",
+        parameters={"asw_id": asw_id, "name": name, "public_jwk": public_key.to_jwk()},
+        requester=requester,
+        ttl=ttl,
+        audit_detail={"asw_id": asw_id, "key_id": public_key.key_id},
+    )
+
+
+def request_key(
+    session: Session, *, asw_id: str, public_key: PublicKey, requester: Person, ttl: timedelta
+) -> tables.ApprovalRequest:
+    """Ask to add a key to an ASW; a second admin's approval adds it.
+
+    Raises:
+        Problem: 404 ``not_found`` for an unknown ASW; 409 ``conflict`` when the key is
+            already registered.
+    """
+    if session.get(tables.Asw, asw_id) is None:
+        raise Problem(404, ProblemCode.NOT_FOUND, "no such ASW")
+    if session.get(tables.AswKey, public_key.key_id) is not None:
+        raise Problem(409, ProblemCode.CONFLICT, "this key is already registered")
+    return _new_request(
+        session,
+        action="asw.key_add",
+        parameters={"asw_id": asw_id, "public_jwk": public_key.to_jwk()},
+        requester=requester,
+        ttl=ttl,
+        audit_detail={"asw_id": asw_id, "key_id": public_key.key_id},
+    )
+
+
+def _state(row: tables.ApprovalRequest, now: datetime) -> ApprovalState:
+    if row.state == "pending" and row.expires_at <= now:
+        return "expired"
+    state: ApprovalState = row.state  # type: ignore[assignment]
+    return state
+
+
+def get_request(session: Session, *, request_id: int) -> tables.ApprovalRequest:
+    """One approval request.
+
+    Raises:
+        Problem: 404 ``not_found``.
+    """
+    row = session.get(tables.ApprovalRequest, request_id)
+    if row is None:
+        raise Problem(404, ProblemCode.NOT_FOUND, "no such approval request")
+    return row
+
+
+def list_requests(
+    session: Session, *, state: ApprovalState | None, limit: int = 200
+) -> list[tables.ApprovalRequest]:
+    """Approval requests, newest first; ``state`` None for all."""
+    now = datetime.now(UTC)
+    query = sa.select(tables.ApprovalRequest).order_by(tables.ApprovalRequest.id.desc())
+    request = tables.ApprovalRequest
+    if state == "pending":
+        query = query.where(request.state == "pending", request.expires_at > now)
+    elif state == "expired":
+        query = query.where(request.state == "pending", request.expires_at <= now)
+    elif state is not None:
+        query = query.where(request.state == state)
+    return list(session.scalars(query.limit(limit)))
+
+
+def _decide(
+    session: Session, *, request_id: int, decider: Person, state: Literal["approved", "rejected"]
+) -> tables.ApprovalRequest:
+    """Close a pending request, once: a concurrent second decision finds it closed."""
+    row = get_request(session, request_id=request_id)
+    now = datetime.now(UTC)
+    current = _state(row, now)
+    if current == "expired":
+        raise Problem(409, ProblemCode.APPROVAL_EXPIRED, "this approval request has expired")
+    if current != "pending":
+        raise Problem(409, ProblemCode.APPROVAL_CLOSED, f"this approval request is {current}")
+    request = tables.ApprovalRequest
+    closed = session.execute(
+        sa.update(request)
+        .where(request.id == request_id, request.state == "pending")
+        .values(
+            state=state,
+            decided_by=decider.name,
+            decided_by_token_id=decider.token_id,
+            decided_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if closed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Problem(409, ProblemCode.APPROVAL_CLOSED, "this approval request was decided")
+    session.refresh(row)
+    return row
+
+
+def approve_request(session: Session, *, request_id: int, approver: Person) -> Approval:
+    """Approve a pending request and carry it out, in the caller's transaction.
+
+    Raises:
+        Problem: 404 ``not_found``; 403 ``approval_by_requester`` when the approver is the
+            requester (the same token or holder name); 409 ``approval_expired``;
+            409 ``approval_closed`` when it was decided before or the requester's token no
+            longer works; what the action itself raises (e.g. 409 ``conflict``).
+    """
+    row = get_request(session, request_id=request_id)
+    if approver.is_same_as(row.requested_by, row.requested_by_token_id):
+        raise Problem(
+            403,
+            ProblemCode.APPROVAL_BY_REQUESTER,
+            "a second person must approve: the requester cannot approve their own request",
+        )
+    if row.requested_by_token_id is not None and _state(row, datetime.now(UTC)) == "pending":
+        token = session.get(tables.Token, row.requested_by_token_id)
+        if token is None or token.revoked_at is not None:
+            raise Problem(
+                409, ProblemCode.APPROVAL_CLOSED, "the requester's token has been revoked"
+            )
+    row = _decide(session, request_id=request_id, decider=approver, state="approved")
+    parameters = row.parameters
+    approval = Approval(row)
+    if row.action == "token.create":
+        lifetime = timedelta(seconds=int(parameters["lifetime_seconds"]))
+        created = create_token(
+            session, name=parameters["name"], role=parameters["role"], lifetime=lifetime,
+            actor=approver.actor,
+        )  # fmt: skip
+        row.result = {"token_id": created[0]}
+        approval = Approval(row, created)
+    elif row.action == "asw.register":
+        key = public_key_from_jwk(parameters["public_jwk"])
+        register_asw(
+            session, asw_id=parameters["asw_id"], name=parameters["name"], public_key=key,
+            actor=approver.actor,
+        )  # fmt: skip
+        row.result = {"asw_id": parameters["asw_id"], "key_id": key.key_id}
+    elif row.action == "asw.key_add":
+        key = public_key_from_jwk(parameters["public_jwk"])
+        add_key(session, asw_id=parameters["asw_id"], public_key=key, actor=approver.actor)
+        row.result = {"asw_id": parameters["asw_id"], "key_id": key.key_id}
+    else:  # pragma: no cover - actions are written only by this module
+        raise AssertionError(row.action)
+    record_event(
+        session,
+        actor=approver.actor,
+        action="approval.approved",
+        detail={
+            "request_id": row.id,
+            "request_action": row.action,
+            "requested_by": row.requested_by,
+            **row.result,
+        },
+    )
+    return approval
+
+
+def reject_request(session: Session, *, request_id: int, by: Person) -> tables.ApprovalRequest:
+    """Refuse a pending request (any admin), or withdraw one's own.
+
+    Raises:
+        Problem: 404 ``not_found``; 409 ``approval_expired`` or ``approval_closed``.
+    """
+    row = _decide(session, request_id=request_id, decider=by, state="rejected")
+    record_event(
+        session,
+        actor=by.actor,
+        action="approval.rejected",
+        detail={"request_id": row.id, "request_action": row.action},
+    )
+    return row
+
+
+def approval_view(row: tables.ApprovalRequest) -> dict[str, Any]:
+    """What an admin sees of a request: who asked, for what, and its state; no secret."""
+    parameters = row.parameters
+    view: dict[str, Any] = {
+        "id": row.id,
+        "action": row.action,
+        "state": _state(row, datetime.now(UTC)),
+        "requested_by": row.requested_by,
+        "requested_at": row.requested_at,
+        "expires_at": row.expires_at,
+        "decided_by": row.decided_by,
+        "decided_at": row.decided_at,
+    }
+    if row.action == "token.create":
+        view["token_name"] = parameters["name"]
+        view["role"] = parameters["role"]
+        view["token_lifetime_seconds"] = int(parameters["lifetime_seconds"])
+        view["token_id"] = row.result.get("token_id")
+    else:
+        key = PublicKey.from_jwk(parameters["public_jwk"])
+        view["asw_id"] = parameters["asw_id"]
+        view["asw_name"] = parameters.get("name")
+        view["key_id"] = key.key_id
+        view["public_key_jwk"] = parameters["public_jwk"]
+    return view

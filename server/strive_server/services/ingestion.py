@@ -41,7 +41,7 @@ from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.linking import StoredSelector, link_referral
-from strive_server.services.ratelimit import consume_submission_quota
+from strive_server.services.ratelimit import consume_submission_quota, refund_refused_submission
 from strive_server.services.selectors import extract_selectors
 from strive_server.services.triage import band_for, own_score
 
@@ -368,9 +368,14 @@ def ingest_envelope(
         except VerificationError as exc:
             raise verification_problem(exc) from None
         consume_submission_quota(
-            session, asw_id=asw_id, now=now, limit=settings.rate_limit_per_minute
-        )
-    referral = _check_referral(submission, asw_id, now)
+            session, asw_id=asw_id, now=now, limit=settings.rate_limit_per_minute,
+            refused_limit=settings.refused_submission_limit_per_minute,
+        )  # fmt: skip
+    try:
+        referral = _check_referral(submission, asw_id, now)
+    except Problem:
+        _refused(sessions, asw_id, now)
+        raise
     for attempt in range(1, STORE_ATTEMPTS + 1):
         try:
             with write_guard(sessions), sessions() as session, session.begin():
@@ -387,6 +392,9 @@ def ingest_envelope(
                     key_id=key_id,
                     now=now,
                 )
+        except Problem:  # a conflict, an unknown supplemented referral or request
+            _refused(sessions, asw_id, now)
+            raise
         except IntegrityError:
             # Another worker stored the same (ASW, referral id) between our read and insert.
             with write_guard(sessions), sessions() as session, session.begin():
@@ -405,6 +413,12 @@ def ingest_envelope(
                 extra={"event": "store_retried", "sqlstate": sqlstate, "attempt": attempt},
             )
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _refused(sessions: sessionmaker[Session], asw_id: str, now: datetime) -> None:
+    """A refused submission spends the refused quota, not the acceptance quota."""
+    with write_guard(sessions), sessions() as session, session.begin():
+        refund_refused_submission(session, asw_id=asw_id, now=now)
 
 
 def ingest_batch(

@@ -1,12 +1,18 @@
 """Administration over the API (admin tokens): ASWs, their keys, tokens. No referral
-content is reachable with an admin token."""
+content is reachable with an admin token.
+
+Dual control (spec/api.md, "Dual control"): registering an ASW, adding an ASW key and
+creating a token that reads referral content (or an admin token) only create a pending
+approval request; a different admin approves it, which carries it out.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Annotated, Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, Field
 
 from strive_server.api.deps import SessionsDep, SettingsDep, User, require_roles
 from strive_server.api.schemas import (
@@ -16,10 +22,47 @@ from strive_server.api.schemas import (
     TokenCreate,
     TokenCreated,
 )
+from strive_server.db.engine import write_guard
 from strive_server.services import admin
 
 router = APIRouter(tags=["admin"], prefix="/v1/admin")
 AdminDep = Annotated[User, require_roles("admin")]
+RequestId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+class ApprovalRequestView(BaseModel):
+    """A dual-control request: what it asks for, who asked, and whether it was decided."""
+
+    id: int
+    action: Literal["token.create", "asw.register", "asw.key_add"]
+    state: Literal["pending", "approved", "rejected", "expired"]
+    requested_by: str = Field(description="The requester's token holder name.")
+    requested_at: datetime
+    expires_at: datetime = Field(description="Not approved by then, it can no longer be.")
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    token_name: str | None = Field(default=None, description="token.create: the holder.")
+    role: str | None = Field(default=None, description="token.create: the role.")
+    token_lifetime_seconds: int | None = Field(
+        default=None, description="token.create: counted from approval."
+    )
+    token_id: int | None = Field(default=None, description="token.create, once approved.")
+    asw_id: str | None = None
+    asw_name: str | None = Field(default=None, description="asw.register: the ASW's name.")
+    key_id: str | None = Field(
+        default=None, description="The key's id (JWK thumbprint): check it with the ASW."
+    )
+    public_key_jwk: dict[str, str] | None = None
+
+
+class ApprovalResult(ApprovalRequestView):
+    """An approved request; ``token`` is a new token, shown only in this response."""
+
+    token: TokenCreated | None = None
+
+
+def _requester(user: User) -> admin.Person:
+    return admin.Person(user.name, user.token_id, user.actor)
 
 
 @router.get("/asws", operation_id="listAsws", summary="Registered ASWs and their key ids")
@@ -28,24 +71,42 @@ def list_asws(user: AdminDep, sessions: SessionsDep) -> list[dict[str, Any]]:
         return admin.list_asws(session)
 
 
-@router.post("/asws", operation_id="registerAsw", status_code=201, summary="Register an ASW")
-def register_asw(body: AswCreate, user: AdminDep, sessions: SessionsDep) -> dict[str, str]:
+@router.post(
+    "/asws",
+    operation_id="registerAsw",
+    status_code=202,
+    response_model=ApprovalRequestView,
+    summary="Ask to register an ASW with its first key (another admin approves)",
+)
+def register_asw(
+    body: AswCreate, user: AdminDep, sessions: SessionsDep, settings: SettingsDep
+) -> ApprovalRequestView:
     key = admin.public_key_from_jwk(body.public_key_jwk)
     with sessions() as session, session.begin():
-        key_id = admin.register_asw(
-            session, asw_id=body.asw_id, name=body.name, public_key=key, actor=user.actor
-        )
-    return {"asw_id": body.asw_id, "key_id": key_id}
+        row = admin.request_asw_registration(
+            session, asw_id=body.asw_id, name=body.name, public_key=key,
+            requester=_requester(user), ttl=timedelta(hours=settings.approval_request_hours),
+        )  # fmt: skip
+        return ApprovalRequestView.model_validate(admin.approval_view(row))
 
 
-@router.post("/asws/{asw_id}/keys", operation_id="addAswKey", status_code=201, summary="Add a key")
+@router.post(
+    "/asws/{asw_id}/keys",
+    operation_id="addAswKey",
+    status_code=202,
+    response_model=ApprovalRequestView,
+    summary="Ask to add a key to an ASW (another admin approves)",
+)
 def add_asw_key(
-    asw_id: str, body: AswKeyCreate, user: AdminDep, sessions: SessionsDep
-) -> dict[str, str]:
+    asw_id: str, body: AswKeyCreate, user: AdminDep, sessions: SessionsDep, settings: SettingsDep
+) -> ApprovalRequestView:
     key = admin.public_key_from_jwk(body.public_key_jwk)
     with sessions() as session, session.begin():
-        key_id = admin.add_key(session, asw_id=asw_id, public_key=key, actor=user.actor)
-    return {"asw_id": asw_id, "key_id": key_id}
+        row = admin.request_key(
+            session, asw_id=asw_id, public_key=key, requester=_requester(user),
+            ttl=timedelta(hours=settings.approval_request_hours),
+        )  # fmt: skip
+        return ApprovalRequestView.model_validate(admin.approval_view(row))
 
 
 @router.delete(
@@ -65,21 +126,105 @@ def revoke_asw_key(
     "/tokens",
     operation_id="createToken",
     status_code=201,
-    response_model=TokenCreated,
-    summary="Create a bearer token; it is shown once",
+    response_model=None,
+    responses={
+        201: {"model": TokenCreated, "description": "An auditor token, shown once"},
+        202: {
+            "model": ApprovalRequestView,
+            "description": "An analyst, supervisor or admin token waits for another admin's "
+            "approval; the approver receives it",
+        },
+    },
+    summary="Create a bearer token, or ask for one that needs a second admin",
 )
 def create_token(
-    body: TokenCreate, user: AdminDep, sessions: SessionsDep, settings: SettingsDep
-) -> TokenCreated:
-    days = body.expires_in_days or settings.token_lifetime_days
+    body: TokenCreate,
+    user: AdminDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    response: Response,
+) -> TokenCreated | ApprovalRequestView:
+    lifetime = timedelta(days=body.expires_in_days or settings.token_lifetime_days)
     with sessions() as session, session.begin():
+        if admin.needs_dual_control(body.role):
+            row = admin.request_token(
+                session, name=body.name, role=body.role, lifetime=lifetime,
+                requester=_requester(user), ttl=timedelta(hours=settings.approval_request_hours),
+            )  # fmt: skip
+            response.status_code = 202
+            return ApprovalRequestView.model_validate(admin.approval_view(row))
         token_id, token, expires_at = admin.create_token(
-            session, name=body.name, role=body.role, lifetime=timedelta(days=days),
-            actor=user.actor,
-        )  # fmt: skip
+            session, name=body.name, role=body.role, lifetime=lifetime, actor=user.actor
+        )
     return TokenCreated(
         id=token_id, name=body.name, role=body.role, expires_at=expires_at, token=token
     )
+
+
+@router.get(
+    "/approval-requests",
+    operation_id="listApprovalRequests",
+    response_model=list[ApprovalRequestView],
+    summary="Dual-control requests, newest first (at most 200)",
+)
+def list_approval_requests(
+    user: AdminDep,
+    sessions: SessionsDep,
+    state: Annotated[
+        Literal["pending", "approved", "rejected", "expired", "all"],
+        Query(description="Default: pending"),
+    ] = "pending",
+) -> list[ApprovalRequestView]:
+    with sessions() as session:
+        rows = admin.list_requests(session, state=None if state == "all" else state)
+        return [ApprovalRequestView.model_validate(admin.approval_view(row)) for row in rows]
+
+
+@router.get(
+    "/approval-requests/{request_id}",
+    operation_id="getApprovalRequest",
+    response_model=ApprovalRequestView,
+    summary="One dual-control request",
+)
+def get_approval_request(
+    request_id: RequestId, user: AdminDep, sessions: SessionsDep
+) -> ApprovalRequestView:
+    with sessions() as session:
+        row = admin.get_request(session, request_id=request_id)
+        return ApprovalRequestView.model_validate(admin.approval_view(row))
+
+
+@router.post(
+    "/approval-requests/{request_id}/approve",
+    operation_id="approveRequest",
+    response_model=ApprovalResult,
+    summary="Approve another admin's request and carry it out; a new token is shown once",
+)
+def approve_request(request_id: RequestId, user: AdminDep, sessions: SessionsDep) -> ApprovalResult:
+    with write_guard(sessions), sessions() as session, session.begin():
+        approval = admin.approve_request(session, request_id=request_id, approver=_requester(user))
+        result = ApprovalResult.model_validate(admin.approval_view(approval.request))
+    if approval.token is not None:
+        token_id, token, expires_at = approval.token
+        result.token = TokenCreated(
+            id=token_id, name=result.token_name or "", role=result.role or "",
+            expires_at=expires_at, token=token,
+        )  # fmt: skip
+    return result
+
+
+@router.post(
+    "/approval-requests/{request_id}/reject",
+    operation_id="rejectRequest",
+    response_model=ApprovalRequestView,
+    summary="Refuse a pending request (or withdraw one's own)",
+)
+def reject_request(
+    request_id: RequestId, user: AdminDep, sessions: SessionsDep
+) -> ApprovalRequestView:
+    with write_guard(sessions), sessions() as session, session.begin():
+        row = admin.reject_request(session, request_id=request_id, by=_requester(user))
+        return ApprovalRequestView.model_validate(admin.approval_view(row))
 
 
 @router.delete("/tokens/{token_id}", operation_id="revokeToken", summary="Revoke a token")
