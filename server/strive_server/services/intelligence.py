@@ -17,11 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from strive_schema.codes import ProblemCode
-from strive_schema.normalise import fold_name, normalise_email, normalise_phone
+from strive_schema.normalise import fold_name
 from strive_server.db import tables
 from strive_server.db.queries import kind_value_in
 from strive_server.problems import Problem
 from strive_server.services.audit import Actor, record_event
+from strive_server.services.selectors import bounded, normalise_typed
 from strive_server.services.triage import describe
 
 __all__ = [
@@ -310,16 +311,11 @@ def value_fingerprint(audit_key: bytes, kind: str, normalised: str) -> str:
 
 
 def normalised_selector(kind: str, value: str) -> str:
-    """Normalise a value typed by a person the way ingested selectors are normalised."""
-    if kind == "phone":
-        return normalise_phone(value) or " ".join(value.split()).casefold()
-    if kind == "email":
-        return normalise_email(value) or " ".join(value.split()).casefold()
-    if kind == "payer_name":
-        return fold_name(value) or value
-    if kind == "postcode":
-        return value.replace(" ", "").upper()
-    return value.strip()
+    """Normalise a value typed by a person the way ingested selectors are normalised (bounded
+    to the stored length, so a value that folding expands is compared, not refused)."""
+    if kind == "region":
+        return bounded(region_key(value))
+    return normalise_typed(kind, value)
 
 
 def search_selector(
