@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Response
 
 from strive_server.api.deps import SessionsDep, SettingsDep, User, require_roles
-from strive_server.api.schemas import SelectorLinkingAllow
+from strive_server.api.schemas import SelectorLinkingAllow, TriagePage
 from strive_server.services import intelligence, linking, packages
 from strive_server.services.casework import find_referral
 
@@ -36,6 +36,7 @@ SelectorKind = Literal[
     "/v1/triage",
     operation_id="getTriageQueue",
     summary="Referrals by priority, highest first, with the score breakdown",
+    response_model=TriagePage,
 )
 def get_triage_queue(
     user: AnalystDep,
@@ -55,12 +56,13 @@ def get_triage_queue(
     include_test: bool = False,
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> dict[str, Any]:
+) -> TriagePage:
     with sessions() as session, session.begin():
-        return intelligence.triage_queue(
+        queue = intelligence.triage_queue(
             session, actor=user.actor, state=state, band=band, region=region, asw_id=asw_id,
             include_test=include_test, cursor=cursor, limit=limit,
         )  # fmt: skip
+    return TriagePage.model_validate(queue)
 
 
 @router.get(
