@@ -415,7 +415,9 @@ def test_the_analyst_view_carries_the_cluster_and_the_priority_breakdown(
         assert view["priority_band"] == "P1" and view["priority_score"] == sum(
             f["points"] for f in view["own"] + view["cluster"]
         )
-        assert {"accounts", "asws", "linked_referrals"} <= {f["factor"] for f in view["cluster"]}
+        assert {"accounts", "asws", "linked_referrals", "shared_cards"} <= {
+            f["factor"] for f in view["cluster"]
+        }
         assert all(set(f) == {"factor", "points", "detail"} and f["detail"] for f in view["own"])
         # The same fields, the same values, as the referral's item in the triage queue.
         item = queue[view["referral_id"]]

@@ -10,9 +10,9 @@ that agree on their first ``MAX_VALUE_LENGTH`` characters are one stored value, 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Any, Final
 
 from strive_schema.models import Referral
 from strive_schema.normalise import fold_name, normalise_email, normalise_phone
@@ -21,6 +21,7 @@ __all__ = [
     "MAX_VALUE_LENGTH",
     "ExtractedSelector",
     "bounded",
+    "card_account_values",
     "extract_selectors",
     "normalise_typed",
 ]
@@ -141,3 +142,25 @@ def normalise_typed(kind: str, value: str) -> str:
     else:
         normalised = value.strip()
     return bounded(normalised)
+
+
+def card_account_values(document: Mapping[str, Any], *, asw_id: str) -> set[tuple[str, str]]:
+    """What a referral shows of payment cards paying for accounts, as cluster values: each card
+    that paid (or tried to pay) for one of its accounts (``paying_card``), and each such
+    (card, account) pair (``card_account``). A cluster holding more pairs than paying cards has
+    a card that pays for several accounts (spec/triage.md, ``shared_cards``).
+
+    ``document`` is a stored, validated referral document.
+    """
+    accounts = {
+        account["id"]: f"{asw_id}:{account['platform_account_id']}"
+        for account in document.get("accounts", [])
+    }
+    values: set[tuple[str, str]] = set()
+    for payment in document.get("payments", []):
+        card, account = payment.get("card_fingerprint"), payment.get("account_ref")
+        if card and account in accounts:
+            values.add(("paying_card", bounded(card)))
+            # Fingerprints hold no spaces, so the pair is unambiguous.
+            values.add(("card_account", bounded(f"{card} {accounts[account]}")))
+    return values
