@@ -131,7 +131,8 @@ def test_the_json_package_has_the_pinned_summary_counts(
 ) -> None:
     cluster_id = network["clusters"][OP_STRIVE[0]]
     package = export(receiver, cluster_id, "json").json()
-    assert package["summary"] == {
+    pinned = ("referrals", "asws", "accounts", "emails", "phones", "payers")
+    assert {k: package["summary"][k] for k in pinned} == {
         "referrals": 4, "asws": 2, "accounts": 10, "emails": 8, "phones": 13, "payers": 4
     }  # fmt: skip
     assert package["protective_marking"] == "OFFICIAL-SENSITIVE"
