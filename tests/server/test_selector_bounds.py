@@ -10,9 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
+from strive_schema.models import Referral
 from strive_schema.normalise import fold_name
 from strive_server.db import tables
+from strive_server.services.selectors import MAX_VALUE_LENGTH, extract_selectors
 
 from .conftest import Receiver, fresh_referral
 
@@ -97,3 +101,21 @@ def test_a_device_or_ip_address_is_found_however_it_is_typed(receiver: Receiver)
         by_device = http.get("/v1/selectors", params={"kind": "device", "value": "HANDSET-abc  42"})
         by_ip = http.get("/v1/selectors", params={"kind": "ip_address", "value": "2001:DB8::7"})
     assert by_device.json()["referrals"] == 1 and by_ip.json()["referrals"] == 1
+
+
+@given(
+    names=st.lists(
+        st.text(alphabet=st.sampled_from([LIGATURE, "a", "B", " ", "-", "\u00e9"]), min_size=1,
+                max_size=200),
+        min_size=1, max_size=6,
+    )
+)  # fmt: skip
+def test_extracted_values_are_bounded_and_distinct(names: list[str]) -> None:
+    document = fresh_referral(asw_id="example-adverts")
+    document["persons"] = [{"id": "per-payer", "roles": ["payer"], "names": names}]
+    extracted = extract_selectors(Referral.model_validate(document), asw_id="example-adverts")
+    keys = [(s.kind, s.value) for s in extracted]
+    assert len(keys) == len(set(keys))
+    assert all(0 < len(s.value) <= MAX_VALUE_LENGTH >= len(s.raw) for s in extracted)
+    folded = {(fold_name(n) or "")[:MAX_VALUE_LENGTH] for n in names} - {""}
+    assert {s.value for s in extracted if s.kind == "payer_name"} == folded
