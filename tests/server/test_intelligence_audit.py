@@ -76,3 +76,16 @@ def test_a_cluster_selector_read_is_audited_for_the_referrals_carrying_the_value
     assert "cluster.selectors_read" in {e["action"] for e in trail_of(receiver, with_email)}
     # The other member's values were not shown: its trail does not claim they were.
     assert "cluster.selectors_read" not in {e["action"] for e in trail_of(receiver, phone_only)}
+
+
+def test_a_cluster_summary_naming_no_referral_is_audited_for_the_cluster(
+    receiver: Receiver,
+) -> None:
+    _, _, cluster_id = a_cluster_of_two(receiver)  # joined, never merged: no merge history
+    with receiver.http("analyst") as http:
+        summary = http.get(f"/v1/clusters/{cluster_id}", headers={"Strive-Reason": REASON})
+    assert summary.status_code == 200 and summary.json()["merges"] == []
+    with receiver.http("auditor") as http:
+        trail = http.get("/v1/audit", params={"limit": 500}).json()["items"]
+    reads = [e for e in trail if e["action"] == "cluster.read"]
+    assert [(e["reason"], e["detail"]["cluster_id"]) for e in reads] == [(REASON, cluster_id)]

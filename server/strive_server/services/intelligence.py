@@ -181,7 +181,7 @@ def cluster_summary(
     session: Session, cluster: tables.Cluster, *, actor: Actor, reason: str | None = None
 ) -> dict[str, Any]:
     """Counts, ASWs, regions, score, timeline and merge history of a cluster. The read is
-    audited for the cluster and for each referral its merge history names."""
+    audited for each referral its merge history names (for the cluster when none)."""
     values = session.execute(
         sa.select(tables.ClusterValue.kind, tables.ClusterValue.value).where(
             tables.ClusterValue.cluster_id == cluster.id,
@@ -198,12 +198,10 @@ def cluster_summary(
         .where(tables.ClusterMerge.survivor_id == cluster.id)
         .order_by(tables.ClusterMerge.id)
     ).all()
-    detail = {"cluster_id": cluster.id}
-    record_event(session, actor=actor, action="cluster.read", reason=reason, detail=detail)
     named = {m.referral_pk: session.get(tables.Referral, m.referral_pk) for m in merges}
-    record_reads(
-        session, actor=actor, action="cluster.read", reason=reason, detail=detail,
-        referral_pks=(pk for pk, row in named.items() if row is not None),
+    _record_cluster_read(
+        session, actor=actor, action="cluster.read", cluster=cluster, reason=reason,
+        referral_pks=[pk for pk, row in named.items() if row is not None],
     )  # fmt: skip
     counts = dict(cluster.counts or {})
     return {
