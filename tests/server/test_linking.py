@@ -131,7 +131,8 @@ def test_the_json_package_has_the_pinned_summary_counts(
 ) -> None:
     cluster_id = network["clusters"][OP_STRIVE[0]]
     package = export(receiver, cluster_id, "json").json()
-    assert package["summary"] == {
+    pinned = ("referrals", "asws", "accounts", "emails", "phones", "payers")
+    assert {k: package["summary"][k] for k in pinned} == {
         "referrals": 4, "asws": 2, "accounts": 10, "emails": 8, "phones": 13, "payers": 4
     }  # fmt: skip
     assert package["protective_marking"] == "OFFICIAL-SENSITIVE"
@@ -393,3 +394,47 @@ def test_the_api_offers_exactly_the_linking_kinds_to_allow() -> None:
 
     offered = get_args(SelectorLinkingAllow.model_fields["kind"].annotation)
     assert set(offered) == LINKING_KINDS
+
+
+PRIORITY_FIELDS = ("cluster_id", "cluster_referrals", "priority_score", "priority_band", "own",
+                   "cluster")  # fmt: skip
+
+
+def test_the_analyst_view_carries_the_cluster_and_the_priority_breakdown(
+    receiver: Receiver, network: dict[str, Any]
+) -> None:
+    documents, clusters = network["documents"], network["clusters"]
+    with receiver.http("analyst") as http:
+        queue = {i["referral_id"]: i for i in http.get("/v1/triage").json()["items"]}
+        views = {
+            name: http.get(f"/v1/referrals/{document['referral_id']}").json()
+            for name, document in documents.items()
+        }
+    for name in OP_STRIVE:
+        view = views[name]
+        assert view["cluster_id"] == clusters[name] and view["cluster_referrals"] == 4
+        assert view["priority_band"] == "P1" and view["priority_score"] == sum(
+            f["points"] for f in view["own"] + view["cluster"]
+        )
+        assert {"accounts", "asws", "linked_referrals", "shared_cards"} <= {
+            f["factor"] for f in view["cluster"]
+        }
+        assert all(set(f) == {"factor", "points", "detail"} and f["detail"] for f in view["own"])
+        # The same fields, the same values, as the referral's item in the triage queue.
+        item = queue[view["referral_id"]]
+        assert {k: view[k] for k in PRIORITY_FIELDS} == {k: item[k] for k in PRIORITY_FIELDS}
+    child = views["suspected-under-18.json"]
+    assert child["cluster_referrals"] == 1 and child["priority_band"] == "P1"
+    assert "suspected_under_18" in {f["factor"] for f in child["own"]}
+
+
+def test_a_sandbox_referral_view_has_no_cluster(receiver: Receiver) -> None:
+    receiver.register_asw("example-adverts")
+    document = fresh_referral(asw_id="example-adverts")  # is_test: true
+    with receiver.client("example-adverts") as client:
+        client.submit_referral(document)
+    with receiver.http("analyst") as http:
+        view = http.get(f"/v1/referrals/{document['referral_id']}").json()
+    assert (view["cluster_id"], view["cluster_referrals"], view["cluster"]) == (None, 1, [])
+    assert view["priority_score"] == sum(f["points"] for f in view["own"]) > 0
+    assert view["priority_band"] in {"P1", "P2", "P3", "P4"}

@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from strive_schema.models import ProtectiveMarking, UrgencyLevel
+from strive_server.services.lifecycle import State
+
 __all__ = [
     "AssignmentCreate",
     "AswCreate",
@@ -15,9 +18,13 @@ __all__ = [
     "FeedbackCreate",
     "InformationRequestCreate",
     "InformationRequestView",
+    "PriorityFactor",
+    "ReferralView",
     "SubmissionResponse",
     "TokenCreate",
     "TransitionCreate",
+    "TriageItem",
+    "TriagePage",
 ]
 
 
@@ -169,3 +176,59 @@ class SelectorExclusionCreate(_Body):
     ]
     value: str = Field(min_length=1, max_length=400)
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class PriorityFactor(BaseModel):
+    """One reason for a referral's priority (spec/triage.md)."""
+
+    factor: str = Field(description="The factor's stable name, e.g. `accounts`, `shared_cards`.")
+    points: int
+    detail: str = Field(description="One line saying where the points came from.")
+
+
+class _Priority(BaseModel):
+    """A referral's cluster and explainable priority, the same in the queue and the view."""
+
+    cluster_id: int | None = Field(
+        description="The referral's cluster (spec/linking.md); null for a sandbox referral."
+    )
+    cluster_referrals: int = Field(description="How many referrals its cluster holds (1: none).")
+    priority_score: int = Field(description="Own score plus cluster score (spec/triage.md).")
+    priority_band: Literal["P1", "P2", "P3", "P4"]
+    own: list[PriorityFactor] = Field(description="Points from the referral's own content.")
+    cluster: list[PriorityFactor] = Field(description="Points from what its cluster shows.")
+
+
+class TriageItem(_Priority):
+    referral_id: str
+    asw_id: str
+    received_at: datetime
+    state: State
+    urgency: UrgencyLevel
+
+
+class TriagePage(BaseModel):
+    items: list[TriageItem]
+    next_cursor: str | None = None
+
+
+class ReferralView(_Priority):
+    """The full referral for an analyst: the stored document, its lifecycle, its cluster and
+    the breakdown of its priority."""
+
+    referral_id: str
+    asw_id: str
+    received_at: datetime
+    state: State
+    outcome: str | None = Field(description="The latest outcome recorded (spec/lifecycle.md).")
+    assigned_to: str | None
+    urgency: UrgencyLevel
+    is_test: bool
+    protective_marking: ProtectiveMarking
+    supplements_referral_id: str | None = Field(
+        description="The referral this one adds to or answers."
+    )
+    supplemented_by: list[str] = Field(description="Referrals that add to or answer this one.")
+    envelope_sha256: str
+    referral_digest: str
+    document: dict[str, Any] = Field(description="The referral as the ASW signed it.")

@@ -26,6 +26,7 @@ from strive_server.db import tables
 from strive_server.problems import Problem
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.lifecycle import OUTCOMES, STATES, is_allowed, needs_supervisor
+from strive_server.services.triage import describe
 
 __all__ = [
     "add_feedback",
@@ -115,7 +116,8 @@ def asw_status(session: Session, *, asw_id: str, referral_id: str) -> dict[str, 
 def analyst_view(
     session: Session, row: tables.Referral, *, actor: Actor, reason: str | None
 ) -> dict[str, Any]:
-    """The full referral for an analyst; the read is audited."""
+    """The full referral for an analyst, with its cluster and the breakdown of its priority
+    (the same fields as a triage queue item); the read is audited."""
     record_event(
         session,
         actor=actor,
@@ -130,6 +132,8 @@ def analyst_view(
         .where(tables.Referral.supplements_id == row.id)
         .order_by(tables.Referral.id)
     ).all()
+    # A merge moves its referrals, so a referral's cluster is always a live one.
+    cluster = session.get(tables.Cluster, row.cluster_id) if row.cluster_id is not None else None
     return {
         "referral_id": row.referral_id,
         "asw_id": row.asw_id,
@@ -145,6 +149,9 @@ def analyst_view(
         "envelope_sha256": row.envelope_sha256,
         "referral_digest": row.referral_digest,
         "document": row.document,
+        "cluster_id": row.cluster_id,
+        "cluster_referrals": cluster.referral_count if cluster is not None else 1,
+        **describe(row, cluster),
     }
 
 

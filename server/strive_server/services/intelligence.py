@@ -17,11 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from strive_schema.codes import ProblemCode
-from strive_schema.normalise import fold_name, normalise_email, normalise_phone
+from strive_schema.normalise import fold_name
 from strive_server.db import tables
 from strive_server.db.queries import kind_value_in
 from strive_server.problems import Problem
 from strive_server.services.audit import Actor, record_event
+from strive_server.services.selectors import bounded, normalise_typed
 from strive_server.services.triage import describe
 
 __all__ = [
@@ -176,8 +177,11 @@ def current_cluster(session: Session, cluster_id: int) -> tables.Cluster:
     return cluster
 
 
-def cluster_summary(session: Session, cluster: tables.Cluster, *, actor: Actor) -> dict[str, Any]:
-    """Counts, ASWs, regions, score, timeline and merge history of a cluster."""
+def cluster_summary(
+    session: Session, cluster: tables.Cluster, *, actor: Actor, reason: str | None = None
+) -> dict[str, Any]:
+    """Counts, ASWs, regions, score, timeline and merge history of a cluster. The read is
+    audited for each referral its merge history names (for the cluster when none)."""
     values = session.execute(
         sa.select(tables.ClusterValue.kind, tables.ClusterValue.value).where(
             tables.ClusterValue.cluster_id == cluster.id,
@@ -194,7 +198,11 @@ def cluster_summary(session: Session, cluster: tables.Cluster, *, actor: Actor) 
         .where(tables.ClusterMerge.survivor_id == cluster.id)
         .order_by(tables.ClusterMerge.id)
     ).all()
-    record_event(session, actor=actor, action="cluster.read", detail={"cluster_id": cluster.id})
+    named = {m.referral_pk: session.get(tables.Referral, m.referral_pk) for m in merges}
+    _record_cluster_read(
+        session, actor=actor, action="cluster.read", cluster=cluster, reason=reason,
+        referral_pks=[pk for pk, row in named.items() if row is not None],
+    )  # fmt: skip
     counts = dict(cluster.counts or {})
     return {
         "cluster_id": cluster.id,
@@ -219,8 +227,8 @@ def cluster_summary(session: Session, cluster: tables.Cluster, *, actor: Actor) 
             {
                 "at": m.at,
                 "absorbed_cluster_id": m.absorbed_id,
-                "referral_id": session.get(tables.Referral, m.referral_pk).referral_id  # type: ignore[union-attr]
-                if session.get(tables.Referral, m.referral_pk)
+                "referral_id": named[m.referral_pk].referral_id  # type: ignore[union-attr]
+                if named[m.referral_pk] is not None
                 else None,
                 "by": m.selector_kind,
             }
@@ -229,10 +237,39 @@ def cluster_summary(session: Session, cluster: tables.Cluster, *, actor: Actor) 
     }
 
 
+def _record_cluster_read(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    cluster: tables.Cluster,
+    reason: str | None,
+    referral_pks: Iterable[int],
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One event per referral whose data a cluster read returned; one for the cluster when it
+    returned none (the read itself is still on the record)."""
+    pks = list(referral_pks)
+    full = {"cluster_id": cluster.id, **(detail or {})}
+    if pks:
+        record_reads(
+            session, actor=actor, action=action, referral_pks=pks, reason=reason, detail=full
+        )
+    else:
+        record_event(session, actor=actor, action=action, reason=reason, detail=full)
+
+
 def cluster_members(
-    session: Session, cluster: tables.Cluster, *, actor: Actor, cursor: str | None, limit: int
+    session: Session,
+    cluster: tables.Cluster,
+    *,
+    actor: Actor,
+    cursor: str | None,
+    limit: int,
+    reason: str | None = None,
 ) -> dict[str, Any]:
-    """The cluster's referrals, oldest first."""
+    """The cluster's referrals, oldest first; audited once per referral returned (once for
+    the cluster when the page is empty)."""
     r = tables.Referral
     query = sa.select(r).where(r.cluster_id == cluster.id)
     if cursor:
@@ -240,9 +277,10 @@ def cluster_members(
         query = query.where(r.id > last_id)
     rows = session.scalars(query.order_by(r.id).limit(limit + 1)).all()
     page = rows[:limit]
-    record_event(
-        session, actor=actor, action="cluster.members_read", detail={"cluster_id": cluster.id}
-    )
+    _record_cluster_read(
+        session, actor=actor, action="cluster.members_read", cluster=cluster, reason=reason,
+        referral_pks=[row.id for row in page],
+    )  # fmt: skip
     return {
         "items": [
             {
@@ -267,8 +305,12 @@ def cluster_selectors(
     kind: str | None,
     cursor: str | None,
     limit: int,
+    reason: str | None = None,
 ) -> dict[str, Any]:
-    """The distinct selector values of a cluster, with how many of its referrals carry each."""
+    """The distinct selector values of a cluster, with how many of its referrals carry each.
+
+    Audited once per referral that carries a value on the page (once for the cluster when the
+    page is empty), so the trail of each member shows who saw its values."""
     s, r, stat = tables.Selector, tables.Referral, tables.SelectorStat
     query = (
         sa.select(s.kind, s.value, sa.func.count(sa.distinct(s.referral_pk)))
@@ -292,9 +334,23 @@ def cluster_selectors(
             )
         )
     }
-    record_event(
-        session, actor=actor, action="cluster.selectors_read", detail={"cluster_id": cluster.id}
+    carriers = (
+        session.scalars(
+            sa.select(s.referral_pk)
+            .join(r, r.id == s.referral_pk)
+            .where(
+                r.cluster_id == cluster.id,
+                kind_value_in(s.kind, s.value, ((k, v) for k, v, _ in page)),
+            )
+            .distinct()
+        ).all()
+        if page
+        else []
     )
+    _record_cluster_read(
+        session, actor=actor, action="cluster.selectors_read", cluster=cluster, reason=reason,
+        referral_pks=carriers, detail={"kind": kind},
+    )  # fmt: skip
     return {
         "items": [
             {"kind": k, "value": v, "referrals": n, "over_correlating": (k, v) in over}
@@ -310,16 +366,11 @@ def value_fingerprint(audit_key: bytes, kind: str, normalised: str) -> str:
 
 
 def normalised_selector(kind: str, value: str) -> str:
-    """Normalise a value typed by a person the way ingested selectors are normalised."""
-    if kind == "phone":
-        return normalise_phone(value) or " ".join(value.split()).casefold()
-    if kind == "email":
-        return normalise_email(value) or " ".join(value.split()).casefold()
-    if kind == "payer_name":
-        return fold_name(value) or value
-    if kind == "postcode":
-        return value.replace(" ", "").upper()
-    return value.strip()
+    """Normalise a value typed by a person the way ingested selectors are normalised (bounded
+    to the stored length, so a value that folding expands is compared, not refused)."""
+    if kind == "region":
+        return bounded(region_key(value))
+    return normalise_typed(kind, value)
 
 
 def search_selector(
@@ -378,7 +429,7 @@ def search_selector(
 
 
 def referral_links(
-    session: Session, row: tables.Referral, *, actor: Actor, limit: int
+    session: Session, row: tables.Referral, *, actor: Actor, limit: int, reason: str | None = None
 ) -> dict[str, Any]:
     """Which selectors tie this referral to which other referrals."""
     s, r, stat = tables.Selector, tables.Referral, tables.SelectorStat
@@ -414,9 +465,11 @@ def referral_links(
                 ],
             }
         )
-    record_event(session, actor=actor, action="referral.links_read", referral_pk=row.id)
+    record_event(
+        session, actor=actor, action="referral.links_read", referral_pk=row.id, reason=reason
+    )
     record_reads(
         session, actor=actor, action="referral.linked_read", referral_pks=linked_pks,
-        detail={"via_referral_id": row.referral_id},
+        reason=reason, detail={"via_referral_id": row.referral_id},
     )  # fmt: skip
     return {"referral_id": row.referral_id, "cluster_id": row.cluster_id, "selectors": links}

@@ -31,6 +31,7 @@ from strive_server.db.upsert import insert_for
 from strive_server.problems import Problem
 from strive_server.services import triage
 from strive_server.services.audit import Actor, record_event
+from strive_server.services.selectors import card_account_values
 
 __all__ = ["LINKING_KINDS", "LinkResult", "StoredSelector", "allow_linking", "link_referral"]
 
@@ -52,7 +53,8 @@ are not a link."""
 
 # The kinds whose distinct values a cluster counts (spec/linking.md, "Cluster summary").
 COUNTED_KINDS: Final = frozenset({"account", "phone", "email", "payer_name", "region"})
-"""The kinds whose distinct values a cluster counts (with ``asw``)."""
+"""The kinds whose distinct values a cluster counts (with ``asw``, and ``paying_card`` and
+``card_account`` from the referral's payments: ``selectors.card_account_values``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +301,7 @@ def _add_values(
     """Add the referral's counted values to the cluster; return how many were new, by kind."""
     rows = {("asw", referral.asw_id)}
     rows |= {(s.kind, s.value) for s in selectors if s.kind in COUNTED_KINDS}
+    rows |= card_account_values(referral.document, asw_id=referral.asw_id)
     inserted = session.execute(
         insert_for(session, tables.ClusterValue)
         .on_conflict_do_nothing(index_elements=["cluster_id", "kind", "value"])

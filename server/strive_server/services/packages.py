@@ -27,10 +27,34 @@ from strive_schema.models import Referral as ReferralModel
 from strive_schema.normalise import fold_name, normalise_email, normalise_phone
 from strive_schema.taxonomy import get_indicator
 from strive_server.db import tables
+from strive_server.services.selectors import normalise_typed
 
-__all__ = ["FORMATS", "Package", "build_package", "render"]
+__all__ = ["ENTITY_TYPES", "FORMATS", "Package", "build_package", "render"]
 
 FORMATS: Final = ("json", "csv", "graphml", "md")
+ENTITY_TYPES: Final = {
+    "phone": "Phone",
+    "email": "Email",
+    "payer_name": "Payer",
+    "payment_card": "PaymentCard",
+    "account": "Account",
+    "image_hash": "ImageHash",
+    "ip_address": "IPAddress",
+    "device": "Device",
+}
+"""The entity type of each linking selector kind (``linking.LINKING_KINDS``): every kind that
+ties referrals together is in every package, keyed by its normalised value as linking uses it
+(an entity's id is ``<type in lower case>:<value>``)."""
+SELECTOR_HEADINGS: Final = {
+    "Account": "Accounts",
+    "Email": "E-mail addresses",
+    "Phone": "Phone numbers",
+    "Payer": "Payer names",
+    "PaymentCard": "Payment cards (fingerprints)",
+    "IPAddress": "IP addresses",
+    "Device": "Devices",
+    "ImageHash": "Image hashes",
+}
 MARKING_ORDER: Final = ("OFFICIAL", "OFFICIAL-SENSITIVE")
 REGION_NAMES: Final = {
     "TLC": "the North East",
@@ -57,6 +81,8 @@ class Package:
     referral_pks: list[int] = field(default_factory=list)
     """Database ids of the members, for the audit trail (not exported)."""
     entities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sources: dict[str, set[str]] = field(default_factory=dict)
+    """The referral ids each entity came from (for the summary's selector lists)."""
     links: list[dict[str, Any]] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)
     indicators: list[dict[str, Any]] = field(default_factory=list)
@@ -73,6 +99,10 @@ class Package:
             "emails": self.count("Email"),
             "phones": self.count("Phone"),
             "payers": self.count("Payer"),
+            "cards": self.count("PaymentCard"),
+            "ip_addresses": self.count("IPAddress"),
+            "devices": self.count("Device"),
+            "image_hashes": self.count("ImageHash"),
         }
 
 
@@ -97,8 +127,9 @@ def _raw_key(raw: str) -> str:
 
 
 class _Graph:
-    def __init__(self, package: Package) -> None:
+    def __init__(self, package: Package, referral_id: str) -> None:
         self.package = package
+        self.referral_id = referral_id
 
     def entity(self, kind: str, key: str, label: str, **attributes: Any) -> str:
         entity_id = f"{kind.lower()}:{key}"
@@ -106,6 +137,7 @@ class _Graph:
             entity_id, {"id": entity_id, "type": kind, "label": label, "attributes": {}}
         )
         known["attributes"].update({k: v for k, v in attributes.items() if v is not None})
+        self.package.sources.setdefault(entity_id, set()).add(self.referral_id)
         return entity_id
 
     def link(self, source: str, target: str, kind: str, referral_id: str, date: str | None) -> None:
@@ -156,6 +188,10 @@ def _add_referral(graph: _Graph, row: tables.Referral, referral: ReferralModel) 
             graph.link(local[advert.account_ref], local[advert.id], "posted", rid, date)
         for ref in (*advert.phone_refs, *advert.email_refs):
             graph.link(local[advert.id], local[ref], "contact", rid, date)
+        for image in advert.image_hashes:
+            value = normalise_typed("image_hash", f"{image.algorithm}:{image.value}")
+            picture = graph.entity("ImageHash", value, value, algorithm=image.algorithm)
+            graph.link(local[advert.id], picture, "shows image", rid, date)
         for location in advert.locations:
             code = location.region_code or (fold_name(location.region) if location.region else None)
             if code:
@@ -173,16 +209,54 @@ def _add_referral(graph: _Graph, row: tables.Referral, referral: ReferralModel) 
                     )
                     for ref in person.account_refs:
                         graph.link(payers[person.id], local[ref], "pays for", rid, date)
+    _add_payments(graph, node, local, referral)
+    _add_technical_events(graph, node, local, referral)
+
+
+def _add_payments(graph: _Graph, node: str, local: dict[str, str], referral: ReferralModel) -> None:
+    """Payers and payment cards, and the accounts they paid (or tried to pay) for."""
+    rid = graph.referral_id
     for payment in referral.payments:
+        day = payment.occurred_at.date().isoformat()
+        verb = "attempted to pay for" if payment.declined else "paid for"
         folded = fold_name(payment.payer_name) if payment.payer_name else None
-        if folded is None:
-            continue
-        payer = graph.entity("Payer", folded, payment.payer_name or folded)
-        if payment.account_ref:
-            verb = "attempted to pay for" if payment.declined else "paid for"
-            graph.link(
-                payer, local[payment.account_ref], verb, rid, payment.occurred_at.date().isoformat()
-            )
+        payer = graph.entity("Payer", folded, payment.payer_name or folded) if folded else None
+        card = None
+        if payment.card_fingerprint:
+            fingerprint = normalise_typed("payment_card", payment.card_fingerprint)
+            card = graph.entity(
+                "PaymentCard", fingerprint, fingerprint, last4=payment.card_last4,
+                billing_country=payment.billing_country, method=payment.method,
+            )  # fmt: skip
+        for source in (payer, card):
+            if source is not None and payment.account_ref:
+                graph.link(source, local[payment.account_ref], verb, rid, day)
+        if payer is not None and card is not None:
+            graph.link(payer, card, "used card", rid, day)
+        elif card is not None and not payment.account_ref:
+            graph.link(node, card, "reports", rid, day)  # a card tied to nothing else
+
+
+def _add_technical_events(
+    graph: _Graph, node: str, local: dict[str, str], referral: ReferralModel
+) -> None:
+    """IP addresses and devices, and the accounts that used them."""
+    rid = graph.referral_id
+    for event in referral.technical_events:
+        day = event.occurred_at.date().isoformat()
+        user = local[event.account_ref] if event.account_ref else node
+        verb = "used" if event.account_ref else "reports"
+        address = device = None
+        if event.ip_address:
+            key = normalise_typed("ip_address", event.ip_address)
+            address = graph.entity("IPAddress", key, event.ip_address)
+            graph.link(user, address, f"{verb} IP address ({event.event_type})", rid, day)
+        if event.device_id:
+            key = normalise_typed("device", event.device_id)
+            device = graph.entity("Device", key, event.device_id)
+            graph.link(user, device, f"{verb} device ({event.event_type})", rid, day)
+        if address is not None and device is not None:
+            graph.link(device, address, "connected from", rid, day)
 
 
 def build_package(session: Session, cluster: tables.Cluster) -> Package:
@@ -194,13 +268,12 @@ def build_package(session: Session, cluster: tables.Cluster) -> Package:
     ).all()
     marking = max((r.protective_marking for r in rows), key=MARKING_ORDER.index, default="OFFICIAL")
     package = Package(cluster.id, marking, datetime.now(UTC).replace(microsecond=0), referrals=[])
-    graph = _Graph(package)
     indicator_counts: Counter[str] = Counter()
     indicator_risk: dict[str, str] = {}
     regions: dict[str, None] = {}
     for row in rows:
         referral = ReferralModel.model_validate_json(json.dumps(row.document))
-        _add_referral(graph, row, referral)
+        _add_referral(_Graph(package, row.referral_id), row, referral)
         for indicator in referral.indicators:
             indicator_counts[indicator.code] += 1
             order = ("low", "medium", "high")
@@ -346,6 +419,14 @@ def _graphml(package: Package) -> bytes:
     return text + b"\n"
 
 
+def _md_code(value: str) -> str:
+    """``value`` as a Markdown code span that no backtick or line break in it can end early."""
+    text = " ".join(value.split())
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _markdown(package: Package) -> bytes:
     s = package.summary
     asws = sorted({r["asw_id"] for r in package.referrals})
@@ -356,6 +437,11 @@ def _markdown(package: Package) -> bytes:
         f"# Intelligence package: cluster {package.cluster_id}",
         "",
         f"{headline(package)}.",
+        "",
+        f"Also {_plural(s['cards'], 'payment card', 'payment cards')}, "
+        f"{_plural(s['ip_addresses'], 'IP address', 'IP addresses')}, "
+        f"{_plural(s['devices'], 'device', 'devices')} and "
+        f"{_plural(s['image_hashes'], 'image hash', 'image hashes')}.",
         "",
         f"{_plural(s['referrals'], 'referral', 'referrals')} from "
         f"{_plural(s['asws'], 'ASW', 'ASWs')} ({', '.join(asws)}), received "
@@ -376,7 +462,20 @@ def _markdown(package: Package) -> bytes:
         f"{r['urgency']}, {r['priority_band']}, state {r['state']}"
         for r in package.referrals
     ]
-    lines += ["", "## Source referrals", ""]
+    lines += ["", "## Selectors", ""]
+    lines += ["The values that tie referrals together, as linking compares them.", ""]
+    for kind in ENTITY_TYPES.values():
+        found = sorted(
+            (e for e in package.entities.values() if e["type"] == kind), key=lambda e: e["id"]
+        )
+        lines += [f"### {SELECTOR_HEADINGS[kind]}", ""]
+        lines += [
+            f"- {_md_code(e['id'].split(':', 1)[1])}: "
+            f"{_plural(len(package.sources[e['id']]), 'referral', 'referrals')}"
+            for e in found
+        ] or ["- none"]
+        lines += [""]
+    lines += ["## Source referrals", ""]
     lines += [f"- `{r['referral_id']}` ({r['asw_id']})" for r in package.referrals]
     lines += ["", f"**{package.marking}**", ""]
     return "\n".join(lines).encode()

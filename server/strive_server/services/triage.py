@@ -1,9 +1,10 @@
 """Explainable risk triage: a score per referral and per cluster, bands P1 to P4.
 
 A referral's priority is its own score (from its content) plus its cluster's score (from what
-the cluster shows: accounts, phones and payers per account, ASWs, regions, linked referrals).
-A suspected child makes a referral P1, always, and lifts its whole cluster. Every point comes
-with a reason, returned with the score (spec/triage.md).
+the cluster shows: accounts, phones and payers per account, payment cards shared across
+accounts, ASWs, regions, linked referrals). A suspected child makes a referral P1, always,
+and lifts its whole cluster. Every point comes with a reason, returned with the score
+(spec/triage.md).
 """
 
 from __future__ import annotations
@@ -86,6 +87,14 @@ def cluster_score(counts: dict[str, int], referral_count: int) -> tuple[int, Bre
         )
     if payers and accounts > 1 and payers < accounts:
         breakdown.append(_factor("shared_payers", 10, f"{payers} payers for {accounts} accounts"))
+    cards, card_accounts = counts.get("paying_card", 0), counts.get("card_account", 0)
+    if cards and card_accounts > cards:
+        # Each pair beyond one per card is an account paid for by a card that pays for another.
+        points = min(20, 10 * (card_accounts - cards))
+        detail = (
+            f"a card pays for several accounts: {card_accounts} card-account pairs, {cards} cards"
+        )
+        breakdown.append(_factor("shared_cards", points, detail))
     if asws > 1:
         breakdown.append(_factor("asws", min(20, 10 * (asws - 1)), f"{asws} ASWs"))
     if regions > 1:

@@ -15,6 +15,7 @@ from strive_server.api.schemas import (
     InformationRequestView,
     InformationRequestWithdrawal,
     OutcomeCreate,
+    ReferralView,
     TransitionCreate,
 )
 from strive_server.services import casework
@@ -39,15 +40,18 @@ Reason = Annotated[
 @router.get(
     "/v1/referrals/{referral_id}",
     operation_id="getReferral",
-    summary="The full referral for an analyst (audited)",
+    summary="The full referral for an analyst, with its cluster and priority (audited)",
+    response_model=ReferralView,
 )
 def get_referral(
     referral_id: str, user: AnalystDep, sessions: SessionsDep, asw_id: AswQuery = None,
     reason: Reason = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> ReferralView:  # fmt: skip
     with sessions() as session, session.begin():
         row = casework.find_referral(session, referral_id, asw_id=asw_id)
-        return casework.analyst_view(session, row, actor=user.actor, reason=reason)
+        return ReferralView.model_validate(
+            casework.analyst_view(session, row, actor=user.actor, reason=reason)
+        )
 
 
 @router.get(

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Response
 
 from strive_server.api.deps import SessionsDep, SettingsDep, User, require_roles
-from strive_server.api.schemas import SelectorLinkingAllow
+from strive_server.api.schemas import SelectorLinkingAllow, TriagePage
 from strive_server.services import intelligence, linking, packages
 from strive_server.services.casework import find_referral
 
@@ -18,7 +18,14 @@ AnalystDep = Annotated[User, require_roles("analyst", "supervisor")]
 SupervisorDep = Annotated[User, require_roles("supervisor")]
 Limit = Annotated[int, Query(ge=1, le=intelligence.MAX_PAGE)]
 Cursor = Annotated[str | None, Query(max_length=512)]
-Reason = Annotated[str | None, Header(alias="Strive-Reason", max_length=2000)]
+Reason = Annotated[
+    str | None,
+    Header(
+        alias="Strive-Reason",
+        max_length=2000,
+        description="Why you read it; kept in the audit trail. Never put personal data in it.",
+    ),
+]
 SelectorKind = Literal[
     "phone", "email", "payer_name", "payment_card", "account", "image_hash", "ip_address",
     "device", "postcode", "region",
@@ -29,6 +36,7 @@ SelectorKind = Literal[
     "/v1/triage",
     operation_id="getTriageQueue",
     summary="Referrals by priority, highest first, with the score breakdown",
+    response_model=TriagePage,
 )
 def get_triage_queue(
     user: AnalystDep,
@@ -48,12 +56,13 @@ def get_triage_queue(
     include_test: bool = False,
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> dict[str, Any]:
+) -> TriagePage:
     with sessions() as session, session.begin():
-        return intelligence.triage_queue(
+        queue = intelligence.triage_queue(
             session, actor=user.actor, state=state, band=band, region=region, asw_id=asw_id,
             include_test=include_test, cursor=cursor, limit=limit,
         )  # fmt: skip
+    return TriagePage.model_validate(queue)
 
 
 @router.get(
@@ -63,11 +72,13 @@ def get_triage_queue(
 )
 def get_referral_links(
     referral_id: str, user: AnalystDep, sessions: SessionsDep,
-    asw_id: Annotated[str | None, Query()] = None, limit: Limit = 50,
+    asw_id: Annotated[str | None, Query()] = None, limit: Limit = 50, reason: Reason = None,
 ) -> dict[str, Any]:  # fmt: skip
     with sessions() as session, session.begin():
         row = find_referral(session, referral_id, asw_id=asw_id)
-        return intelligence.referral_links(session, row, actor=user.actor, limit=limit)
+        return intelligence.referral_links(
+            session, row, actor=user.actor, limit=limit, reason=reason
+        )
 
 
 @router.get(
@@ -75,10 +86,12 @@ def get_referral_links(
     operation_id="getCluster",
     summary="A cluster: counts, ASWs, regions, score, timeline, merges",
 )
-def get_cluster(cluster_id: int, user: AnalystDep, sessions: SessionsDep) -> dict[str, Any]:
+def get_cluster(
+    cluster_id: int, user: AnalystDep, sessions: SessionsDep, reason: Reason = None
+) -> dict[str, Any]:
     with sessions() as session, session.begin():
         cluster = intelligence.current_cluster(session, cluster_id)
-        return intelligence.cluster_summary(session, cluster, actor=user.actor)
+        return intelligence.cluster_summary(session, cluster, actor=user.actor, reason=reason)
 
 
 @router.get(
@@ -92,11 +105,12 @@ def list_cluster_referrals(
     sessions: SessionsDep,
     cursor: Cursor = None,
     limit: Limit = 50,
+    reason: Reason = None,
 ) -> dict[str, Any]:
     with sessions() as session, session.begin():
         cluster = intelligence.current_cluster(session, cluster_id)
         return intelligence.cluster_members(
-            session, cluster, actor=user.actor, cursor=cursor, limit=limit
+            session, cluster, actor=user.actor, cursor=cursor, limit=limit, reason=reason
         )
 
 
@@ -108,12 +122,14 @@ def list_cluster_referrals(
 def list_cluster_selectors(
     cluster_id: int, user: AnalystDep, sessions: SessionsDep,
     kind: Annotated[SelectorKind | None, Query()] = None, cursor: Cursor = None, limit: Limit = 50,
+    reason: Reason = None,
 ) -> dict[str, Any]:  # fmt: skip
     with sessions() as session, session.begin():
         cluster = intelligence.current_cluster(session, cluster_id)
         return intelligence.cluster_selectors(
-            session, cluster, actor=user.actor, kind=kind, cursor=cursor, limit=limit
-        )
+            session, cluster, actor=user.actor, kind=kind, cursor=cursor, limit=limit,
+            reason=reason,
+        )  # fmt: skip
 
 
 @router.get(
