@@ -585,11 +585,15 @@ def _httpsig_vectors(ctx: _Context) -> dict[str, dict[str, object]]:
         sent_url: str | None = None,
         sent_body: bytes | None = None,
         drop: Sequence[str] = (),
+        sent_asw_id: str | None = None,
+        public_keys: Sequence[str] = ("asw-key-1",),
     ) -> dict[str, object]:
         method, url, body, headers = request
         all_headers = signed(method, url, body, created, headers)
         for name in drop:
             del all_headers[name]
+        if sent_asw_id is not None:  # not a covered component: changing it breaks nothing
+            all_headers["Strive-Asw-Id"] = sent_asw_id
         result: dict[str, object] = {
             "description": description,
             "origin": ORIGIN,
@@ -600,7 +604,7 @@ def _httpsig_vectors(ctx: _Context) -> dict[str, dict[str, object]]:
                 "headers": all_headers,
                 "body": (body if sent_body is None else sent_body).decode("utf-8"),
             },
-            "verify": verify,
+            "verify": {**verify, "public_keys": list(public_keys)},
             "expected_error": None if error is None else error.value,
         }
         if error is None:
@@ -618,12 +622,12 @@ def _httpsig_vectors(ctx: _Context) -> dict[str, dict[str, object]]:
 
     status_url = f"https://{RECEIVER_ID}/v1/referrals/{referral_id}/status?include=feedback"
     ack_url = f"https://{RECEIVER_ID}/v1/referrals/{referral_id}/feedback/acknowledgements"
-    get: _HttpRequest = ("GET", status_url, b"", {})
+    get: _HttpRequest = ("GET", status_url, b"", {"Strive-Asw-Id": ASW_ID})
     post: _HttpRequest = (
         "POST",
         ack_url,
         b'{"acknowledged":true}',
-        {"Content-Type": "application/json"},
+        {"Content-Type": "application/json", "Strive-Asw-Id": ASW_ID},
     )
     return {
         "get-with-query": vector(
@@ -663,6 +667,16 @@ def _httpsig_vectors(ctx: _Context) -> dict[str, dict[str, object]]:
             get,
             ProtocolCode.CONTENT_DIGEST_MISSING,
             drop=["Content-Digest"],
+        ),
+        "asw-id-header-changed": vector(
+            "Strive-Asw-Id was changed in transit to name another ASW (registered with "
+            "asw-key-2). The header is not covered by the signature: it only chooses whose "
+            "registered keys are tried, and that ASW's keys do not verify a signature made "
+            "with asw-key-1.",
+            get,
+            ProtocolCode.KEY_UNKNOWN,
+            sent_asw_id="other-asw",
+            public_keys=["asw-key-2"],
         ),
         "unsigned": vector(
             "No Signature-Input and Signature fields.",

@@ -31,6 +31,7 @@ from strive_client import (
 )
 from strive_schema.codes import ProblemCode
 from strive_schema.envelope import parse_envelope, parse_submission
+from strive_schema.httpsig import sign_request
 from strive_schema.keys import SigningKey
 from strive_server.db import tables
 from strive_server.services import admin
@@ -557,3 +558,23 @@ def test_plain_http_is_refused_off_loopback() -> None:
         StriveClient("http://receiver.example", asw_id=ASW_ID, key=key)
     StriveClient("http://127.0.0.1:8000", asw_id=ASW_ID, key=key).close()
     StriveClient("http://receiver.example", asw_id=ASW_ID, key=key, allow_insecure=True).close()
+
+
+def test_the_asw_id_header_only_chooses_whose_keys_are_tried(
+    clients: Clients, fresh: dict[str, Any]
+) -> None:
+    receiver = clients.receiver
+    clients().submit_referral(fresh)
+    receiver.register_asw("other-adverts")
+    url = f"{receiver.url}/v1/referrals/{fresh['referral_id']}/status"
+    key = receiver.keys[ASW_ID]
+
+    def read(asw_id: str) -> httpx.Response:
+        headers = {"Strive-Asw-Id": asw_id}
+        headers.update(sign_request("GET", url, headers, b"", key))
+        return httpx.get(url, headers=headers)
+
+    # Not covered by the signature: naming another ASW selects its keys, which do not verify.
+    changed = read("other-adverts")
+    assert (changed.status_code, changed.json()["code"]) == (401, "key_unknown")
+    assert read(ASW_ID).status_code == 200
