@@ -578,3 +578,29 @@ def test_the_asw_id_header_only_chooses_whose_keys_are_tried(
     changed = read("other-adverts")
     assert (changed.status_code, changed.json()["code"]) == (401, "key_unknown")
     assert read(ASW_ID).status_code == 200
+
+
+def test_replays_are_decided_after_the_rate_limit_and_todays_rules(
+    clients: Clients, fresh: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """spec/api.md, "Submitting a referral": the replay or conflict decision is the last step,
+    so a replay is rate-limited and validated like any submission."""
+    receiver = clients.receiver
+    client = clients(validate=False, retry=RetryPolicy(max_attempts=1))
+    first = client.submit_referral(fresh)
+    # Today's rules refuse what was accepted then (the taxonomy withdrew the indicator).
+    monkeypatch.setattr("strive_schema.semantics.is_known_indicator", lambda _code: False)
+    with pytest.raises(ReferralRejected) as replay:
+        client.submit_referral(fresh)
+    assert (replay.value.code, replay.value.pointer) == (
+        ProblemCode.REFERRAL_INVALID,
+        "/indicators/0/code",
+    )
+    with pytest.raises(ReferralRejected):  # a conflict is not even reached
+        client.submit_referral(dict(fresh, narrative="Other content under the same id."))
+    monkeypatch.undo()
+    [row] = stored(receiver)
+    assert row.receipt_envelope == first.receipt_envelope  # the original stays held
+    receiver.app.state.settings = receiver.settings.model_copy(update={"rate_limit_per_minute": 1})
+    with pytest.raises(RateLimited):  # the quota is spent: the replay is not answered either
+        client.submit_referral(fresh)

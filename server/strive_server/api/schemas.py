@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 import fastapi.encoders
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from strive_schema.envelope import format_timestamp
+
 __all__ = [
     "ApiTimestamp",
     "AssignmentCreate",
@@ -29,12 +31,10 @@ __all__ = [
 
 
 def format_api_timestamp(moment: datetime) -> str:
-    """The one timestamp form of API bodies (spec/api.md, "Conventions"): RFC 3339 in UTC,
-    whole seconds, ``Z`` (``2026-11-23T17:00:00Z``); sub-second digits are dropped, a naive
-    datetime is taken as UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The one timestamp form of API bodies (spec/api.md, "Conventions"), the protocol's
+    (spec/protocol.md section 2.3): RFC 3339 in UTC, whole seconds, ``Z``
+    (``2026-11-23T17:00:00Z``). Sub-second digits are dropped; a naive datetime is UTC."""
+    return format_timestamp(moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment)
 
 
 def use_api_timestamps() -> None:

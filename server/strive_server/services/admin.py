@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from strive_schema.codes import ProblemCode
+from strive_schema.envelope import format_timestamp
 from strive_schema.errors import KeyFormatError
 from strive_schema.keys import PublicKey
 from strive_server.core.security import ROLES, hash_token
@@ -118,7 +119,7 @@ def create_token(
             422, ProblemCode.REQUEST_INVALID, "a token's lifetime is between a second and 366 days"
         )
     token = "strv_" + secrets.token_urlsafe(32)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC).replace(microsecond=0)  # times are kept in whole seconds
     row = tables.Token(
         name=name,
         role=role,
@@ -132,7 +133,7 @@ def create_token(
         session,
         actor=actor,
         action="token.created",
-        detail={"token_id": row.id, "role": role, "expires_at": row.expires_at.isoformat()},
+        detail={"token_id": row.id, "role": role, "expires_at": format_timestamp(row.expires_at)},
     )
     return row.id, token, row.expires_at
 
