@@ -15,7 +15,6 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -235,7 +234,3 @@ def another(referral: dict[str, Any], **changes: Any) -> dict[str, Any]:
     copied: dict[str, Any] = json.loads(json.dumps(referral))
     copied.update(referral_id=str(uuid.uuid4()), **changes)
     return copied
-
-
-def now_text() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
