@@ -66,6 +66,7 @@ RECEIVER_ID = "receiver.example"
 NOW = datetime(2026, 11, 23, 17, 2, 0, tzinfo=UTC)
 ISSUED_AT = datetime(2026, 11, 23, 17, 0, 0, tzinfo=UTC)
 
+I_JSON_MAX = 2**53 - 1  # RFC 7493 section 2.2: the largest integer magnitude exchanged
 HTTPSIG_REFERRAL_ID = "3f2c8a9e-6b1d-4c7a-9e2f-5d8b0a1c4e7f"
 
 #: A minimal referral-shaped document. It only has to carry a ``referral_id``; the
@@ -415,6 +416,33 @@ def _envelope_vectors(ctx: _Context) -> dict[str, dict[str, object]]:
         [k1],
         ProtocolCode.ENVELOPE_MALFORMED,
     )
+    at_limit = _Context({**ctx.referral, "count": I_JSON_MAX, "offset": -I_JSON_MAX}, ctx.keys)
+    add(
+        "valid-integers-at-the-i-json-limit",
+        "The referral holds the integers 2^53-1 and -(2^53-1), the largest magnitude I-JSON "
+        "allows: it has a JCS form and is accepted.",
+        at_limit.sign(at_limit.payload(), k1).to_json().decode(),
+        [k1],
+        None,
+    )
+    for name, number in (("beyond", I_JSON_MAX + 1), ("below", -(I_JSON_MAX + 1))):
+        # Written by hand: build_submission refuses a referral without a JCS form.
+        outside = strict_json.dumps_compact(
+            {
+                "asw_id": ASW_ID,
+                "audience": RECEIVER_ID,
+                "issued_at": _ts(ISSUED_AT),
+                "referral": {**ctx.referral, "count": number},
+            }
+        )
+        add(
+            f"integer-{name}-the-i-json-limit",
+            f"Validly signed, but the referral holds the integer {number} (magnitude 2^53), "
+            "outside the I-JSON range: it has no JCS form, so no referral digest.",
+            ctx.sign(outside, k1).to_json().decode(),
+            [k1],
+            ProtocolCode.PAYLOAD_MALFORMED,
+        )
     return vectors
 
 
@@ -422,7 +450,7 @@ def _receipt_vectors(ctx: _Context, submitted: bytes) -> dict[str, dict[str, obj
     submission = parse_submission(parse_envelope(submitted).payload)
     digest = envelope_sha256(submitted)
 
-    def receipt(status: ReceiptStatus = ReceiptStatus.ACCEPTED) -> Receipt:
+    def receipt() -> Receipt:
         return Receipt(
             receiver_id=RECEIVER_ID,
             asw_id=submission.asw_id,
@@ -430,7 +458,7 @@ def _receipt_vectors(ctx: _Context, submitted: bytes) -> dict[str, dict[str, obj
             envelope_sha256=digest,
             referral_digest=submission.referral_digest,
             received_at=NOW,
-            status=status,
+            status=ReceiptStatus.ACCEPTED,
         )
 
     expectations = {
@@ -476,13 +504,25 @@ def _receipt_vectors(ctx: _Context, submitted: bytes) -> dict[str, dict[str, obj
             ["receiver-key"],
             None,
         ),
-        "valid-receipt-duplicate": vector(
-            "The receipt a receiver returns when the same referral is submitted again.",
-            sign_receipt(receipt(ReceiptStatus.DUPLICATE), [ctx.key("receiver-key")])
-            .to_json()
-            .decode(),
+        "receipt-status-not-accepted": vector(
+            "A validly signed receipt whose status is not 'accepted' (the only status; a "
+            "replay gets the original receipt).",
+            _envelope_text(
+                RECEIPT_PAYLOAD_TYPE,
+                b64.std_encode(tampered_payload),
+                [
+                    (
+                        ctx.key("receiver-key").key_id,
+                        b64.std_encode(
+                            ctx.key("receiver-key").sign(
+                                pae(RECEIPT_PAYLOAD_TYPE, tampered_payload)
+                            )
+                        ),
+                    )
+                ],
+            ),
             ["receiver-key"],
-            None,
+            ProtocolCode.PAYLOAD_MALFORMED,
         ),
         "receipt-unknown-key": vector(
             "A receipt signed by a key the receiver does not publish.",
@@ -545,11 +585,15 @@ def _httpsig_vectors(ctx: _Context) -> dict[str, dict[str, object]]:
         sent_url: str | None = None,
         sent_body: bytes | None = None,
         drop: Sequence[str] = (),
+        sent_asw_id: str | None = None,
+        public_keys: Sequence[str] = ("asw-key-1",),
     ) -> dict[str, object]:
         method, url, body, headers = request
         all_headers = signed(method, url, body, created, headers)
         for name in drop:
             del all_headers[name]
+        if sent_asw_id is not None:  # not a covered component: changing it breaks nothing
+            all_headers["Strive-Asw-Id"] = sent_asw_id
         result: dict[str, object] = {
             "description": description,
             "origin": ORIGIN,
@@ -560,7 +604,7 @@ def _httpsig_vectors(ctx: _Context) -> dict[str, dict[str, object]]:
                 "headers": all_headers,
                 "body": (body if sent_body is None else sent_body).decode("utf-8"),
             },
-            "verify": verify,
+            "verify": {**verify, "public_keys": list(public_keys)},
             "expected_error": None if error is None else error.value,
         }
         if error is None:
@@ -578,12 +622,12 @@ def _httpsig_vectors(ctx: _Context) -> dict[str, dict[str, object]]:
 
     status_url = f"https://{RECEIVER_ID}/v1/referrals/{referral_id}/status?include=feedback"
     ack_url = f"https://{RECEIVER_ID}/v1/referrals/{referral_id}/feedback/acknowledgements"
-    get: _HttpRequest = ("GET", status_url, b"", {})
+    get: _HttpRequest = ("GET", status_url, b"", {"Strive-Asw-Id": ASW_ID})
     post: _HttpRequest = (
         "POST",
         ack_url,
         b'{"acknowledged":true}',
-        {"Content-Type": "application/json"},
+        {"Content-Type": "application/json", "Strive-Asw-Id": ASW_ID},
     )
     return {
         "get-with-query": vector(
@@ -623,6 +667,16 @@ def _httpsig_vectors(ctx: _Context) -> dict[str, dict[str, object]]:
             get,
             ProtocolCode.CONTENT_DIGEST_MISSING,
             drop=["Content-Digest"],
+        ),
+        "asw-id-header-changed": vector(
+            "Strive-Asw-Id was changed in transit to name another ASW (registered with "
+            "asw-key-2). The header is not covered by the signature: it only chooses whose "
+            "registered keys are tried, and that ASW's keys do not verify a signature made "
+            "with asw-key-1.",
+            get,
+            ProtocolCode.KEY_UNKNOWN,
+            sent_asw_id="other-asw",
+            public_keys=["asw-key-2"],
         ),
         "unsigned": vector(
             "No Signature-Input and Signature fields.",

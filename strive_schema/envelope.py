@@ -350,7 +350,7 @@ def referral_digest(referral: Mapping[str, object]) -> str:
 
     Raises:
         ValueError: the referral cannot be canonicalised (a value that is not JSON, a
-            non-finite number, or an integer outside the I-JSON range of +/-2**53).
+            non-finite number, or an integer outside the I-JSON range of +/-(2**53 - 1)).
     """
     canonical = strict_json.canonical(referral)
     return hashlib.sha256(canonical).hexdigest()
@@ -408,7 +408,7 @@ def build_submission(
     Raises:
         ValueError: ``asw_id`` or ``audience`` is empty, ``issued_at`` is naive, the
             referral has no canonical lower-case UUID ``referral_id``, or it cannot be
-            serialised (NaN, infinity, integers beyond +/-2**53).
+            serialised (NaN, infinity, integers beyond +/-(2**53 - 1)).
         TypeError: the referral holds a value JSON cannot represent.
     """
     if not asw_id:

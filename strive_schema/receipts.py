@@ -70,9 +70,8 @@ class ReceiptStatus(StrEnum):
     """What the receiver did with the envelope."""
 
     ACCEPTED = "accepted"
-    """Stored for the first time."""
-    DUPLICATE = "duplicate"
-    """The same referral (same id and digest) was already stored; nothing new was stored."""
+    """Stored. A replay is answered with the original receipt (spec/protocol.md section 11),
+    so no other status is ever issued."""
 
 
 def envelope_sha256(envelope: bytes) -> str:
@@ -189,7 +188,7 @@ def build_receipt(
         envelope: the exact envelope bytes as received.
         submission: the submission opened from that envelope.
         received_at: when the receiver stored it.
-        status: ``accepted`` for a first submission, ``duplicate`` for a replay.
+        status: ``accepted``, the only status (a replay gets the original receipt).
 
     Raises:
         ValueError: as for the :class:`Receipt` constructor.

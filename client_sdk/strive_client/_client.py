@@ -26,9 +26,11 @@ from strive_client._auth import RequestSigner
 from strive_client._exceptions import (
     APIError,
     ConnectionFailed,
+    DiscoveryInvalid,
     ReferralInvalid,
     RequestTimeout,
     SandboxViolation,
+    SchemaVersionUnsupported,
     StriveClientError,
     TransportError,
     VerificationError,
@@ -53,6 +55,7 @@ from strive_schema.envelope import (
     parse_submission,
     sign_envelope,
 )
+from strive_schema.errors import KeyFormatError
 from strive_schema.keys import PublicKey, SigningKey
 from strive_schema.normalise import DEFAULT_REGION, normalise_phone
 from strive_schema.receipts import envelope_sha256, verify_receipt
@@ -140,6 +143,7 @@ class _Core:
         self.rng = rng
         self.signer = RequestSigner(key, asw_id)
         self.discovery: Discovery | None = None
+        self.published_keys: list[PublicKey] = []
 
     # -- referrals ---------------------------------------------------------------------------
 
@@ -196,8 +200,15 @@ class _Core:
             )
         return loaded
 
-    def submission(self, document: dict[str, Any], audience: str) -> _Submission:
-        return _Submission(document, self.asw_id, audience, self.key, self.clock)
+    def submission(self, document: dict[str, Any], discovery: Discovery) -> _Submission:
+        """Sign ``document`` for the receiver of ``discovery``.
+
+        Raises SchemaVersionUnsupported: the receiver does not list the referral's version.
+        """
+        version = document.get("schema_version")
+        if version not in discovery.supported_schema_versions:
+            raise SchemaVersionUnsupported(version, discovery.supported_schema_versions)
+        return _Submission(document, self.asw_id, discovery.receiver_id, self.key, self.clock)
 
     # -- retries -----------------------------------------------------------------------------
 
@@ -259,8 +270,8 @@ class _Core:
     def receiver_keys(self) -> list[PublicKey]:
         if self.pinned_keys is not None:
             return self.pinned_keys
-        jwks = self.known_discovery().jwks.get("keys", [])
-        return [PublicKey.from_jwk(jwk) for jwk in jwks]
+        self.known_discovery()
+        return self.published_keys
 
     def may_refresh_keys(self, error: VerificationError) -> bool:
         """A receipt under an unknown key may mean the receiver rotated: look again, unless
@@ -278,9 +289,12 @@ class _Core:
         """
         discovery = self.known_discovery()
         envelope = body.get("receipt_envelope")
-        if not isinstance(envelope, dict):
-            raise VerificationError("payload_malformed", "the response carries no receipt")
-        raw = json.dumps(envelope, separators=(",", ":")).encode()
+        if not isinstance(envelope, str):
+            raise VerificationError(
+                "payload_malformed",
+                "the response carries no receipt envelope text (a string holding its exact JSON)",
+            )
+        raw = envelope.encode("utf-8")  # the exact bytes the receiver signed and hashed
         replayed = body.get("replayed") is True
         try:
             receipt = verify_receipt(
@@ -311,6 +325,10 @@ class _Core:
         for index, item in enumerate(items):
             if not isinstance(item, dict):
                 raise StriveClientError("a batch result is not an object")
+            if item.get("index") != index:
+                raise StriveClientError(
+                    f"batch result {index} does not carry its index ({item.get('index')!r})"
+                )
             status = item.get("status")
             if status not in ("accepted", "duplicate", "rejected"):
                 raise StriveClientError("a batch result has an unknown status")
@@ -328,11 +346,30 @@ class _Core:
             )
         return results
 
-    def discovery_of(self, body: object) -> Discovery:
+    def discovery_of(self, response: httpx.Response) -> Discovery:
+        """Read the discovery document, keys included.
+
+        Raises DiscoveryInvalid naming the member at fault; APIError for a problem answer.
+        """
+        if response.status_code >= 400:
+            raise self.problem_of(response)
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise DiscoveryInvalid("", "is not JSON") from None
+        if not isinstance(body, dict):
+            raise DiscoveryInvalid("", "must be a JSON object")
+        if "jwks" in body and not isinstance(body["jwks"], dict):
+            raise DiscoveryInvalid("/jwks", 'must be a JWK Set: an object with a "keys" array')
         try:
             discovery = Discovery.model_validate(body)
-        except ValidationError:
-            raise StriveClientError("the receiver's discovery document is malformed") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            pointer = "".join(f"/{part}" for part in first["loc"])
+            raise DiscoveryInvalid(pointer, first["msg"].lower()) from None
+        self.published_keys = [
+            _published_key(jwk, f"/jwks/keys/{i}") for i, jwk in enumerate(discovery.jwks.keys)
+        ]
         self.discovery = discovery
         return discovery
 
@@ -351,6 +388,21 @@ class _Core:
             "information_request_id": request_id,
         }
         return referral
+
+
+def _published_key(jwk: dict[str, Any], pointer: str) -> PublicKey:
+    """One receipt key of the discovery document, or DiscoveryInvalid naming the member."""
+    try:
+        return PublicKey.from_jwk(jwk)
+    except KeyFormatError as exc:
+        if "kid" in jwk:  # is it the key itself, or only its kid, that is wrong?
+            try:
+                PublicKey.from_jwk({name: v for name, v in jwk.items() if name != "kid"})
+            except KeyFormatError:
+                pass
+            else:
+                pointer += "/kid"
+        raise DiscoveryInvalid(pointer, str(exc)) from None
 
 
 _LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -491,9 +543,14 @@ class StriveClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def get_configuration(self, *, refresh: bool = False) -> Discovery:
-        """Fetch (once, then cached on this client) the receiver's discovery document."""
+        """Fetch (once, then cached on this client) the receiver's discovery document.
+
+        Raises:
+            DiscoveryInvalid: the document is unusable; ``pointer`` names the member at fault.
+            APIError, TransportError: as for every call.
+        """
         if self._core.discovery is None or refresh:
-            self._core.discovery_of(self._core.json_of(self._send("GET", DISCOVERY_PATH)))
+            self._core.discovery_of(self._send("GET", DISCOVERY_PATH))
         return self._core.known_discovery()
 
     def receiver_keys(self) -> list[PublicKey]:
@@ -520,12 +577,15 @@ class StriveClient:
         Raises:
             ReferralInvalid: local validation failed; nothing was sent.
             SandboxViolation: a live referral on a sandbox client; nothing was sent.
+            SchemaVersionUnsupported: the receiver does not list the referral's
+                ``schema_version``; nothing was sent.
+            DiscoveryInvalid: the receiver's discovery document is unusable.
             ReferralRejected, ReferralConflict, AuthenticationFailed, ...: the receiver refused.
             TransportError: no answer after every retry.
             VerificationError: the receipt did not verify.
         """
         discovery = self.get_configuration()
-        submission = self._core.submission(self._core.prepare(referral), discovery.receiver_id)
+        submission = self._core.submission(self._core.prepare(referral), discovery)
         response = self._send(
             "POST", "/v1/referrals", body=submission.current, content_type=ENVELOPE_MEDIA_TYPE
         )
@@ -540,9 +600,7 @@ class StriveClient:
         Local validation still raises ``ReferralInvalid`` before anything is sent.
         """
         discovery = self.get_configuration()
-        submissions = [
-            self._core.submission(self._core.prepare(r), discovery.receiver_id) for r in referrals
-        ]
+        submissions = [self._core.submission(self._core.prepare(r), discovery) for r in referrals]
         sent: list[bytes] = []
         response = self._send(
             "POST",
@@ -676,8 +734,7 @@ class AsyncStriveClient:
     async def get_configuration(self, *, refresh: bool = False) -> Discovery:
         """See :meth:`StriveClient.get_configuration`."""
         if self._core.discovery is None or refresh:
-            response = await self._send("GET", DISCOVERY_PATH)
-            self._core.discovery_of(self._core.json_of(response))
+            self._core.discovery_of(await self._send("GET", DISCOVERY_PATH))
         return self._core.known_discovery()
 
     async def receiver_keys(self) -> list[PublicKey]:
@@ -699,7 +756,7 @@ class AsyncStriveClient:
     async def submit_referral(self, referral: ReferralInput) -> SubmissionResult:
         """See :meth:`StriveClient.submit_referral`."""
         discovery = await self.get_configuration()
-        submission = self._core.submission(self._core.prepare(referral), discovery.receiver_id)
+        submission = self._core.submission(self._core.prepare(referral), discovery)
         response = await self._send(
             "POST", "/v1/referrals", body=submission.current, content_type=ENVELOPE_MEDIA_TYPE
         )
@@ -709,9 +766,7 @@ class AsyncStriveClient:
     async def submit_batch(self, referrals: Iterable[ReferralInput]) -> list[BatchItemResult]:
         """See :meth:`StriveClient.submit_batch`."""
         discovery = await self.get_configuration()
-        submissions = [
-            self._core.submission(self._core.prepare(r), discovery.receiver_id) for r in referrals
-        ]
+        submissions = [self._core.submission(self._core.prepare(r), discovery) for r in referrals]
         sent: list[bytes] = []
         response = await self._send(
             "POST",

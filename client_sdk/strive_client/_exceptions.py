@@ -5,6 +5,10 @@
     StriveClientError
     ├── ReferralInvalid          the referral failed local validation; nothing was sent
     ├── SandboxViolation         a live referral given to a sandbox client; nothing was sent
+    ├── SchemaVersionUnsupported the receiver does not list the referral's schema version;
+    │                            nothing was sent
+    ├── DiscoveryInvalid         the receiver's discovery document is unusable (``pointer``
+    │                            names the member at fault)
     ├── TransportError           no usable HTTP response, after every retry
     │   ├── ConnectionFailed
     │   └── RequestTimeout
@@ -36,6 +40,7 @@ __all__ = [
     "AuthenticationFailed",
     "BadRequest",
     "ConnectionFailed",
+    "DiscoveryInvalid",
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
@@ -45,6 +50,7 @@ __all__ = [
     "ReferralRejected",
     "RequestTimeout",
     "SandboxViolation",
+    "SchemaVersionUnsupported",
     "ServerError",
     "StriveClientError",
     "TransportError",
@@ -72,6 +78,43 @@ class ReferralInvalid(StriveClientError):
 
 class SandboxViolation(StriveClientError):
     """A sandbox client was given a referral with ``is_test`` false; nothing was sent."""
+
+
+class SchemaVersionUnsupported(StriveClientError):
+    """The referral's ``schema_version`` is not one the receiver lists in its discovery
+    document (``supported_schema_versions``); nothing was sent.
+
+    Attributes:
+        schema_version: the referral's version (``None`` when it has none).
+        supported: the versions the receiver lists.
+    """
+
+    def __init__(self, schema_version: object, supported: Sequence[str]) -> None:
+        self.schema_version = schema_version if isinstance(schema_version, str) else None
+        self.supported = tuple(supported)
+        listed = ", ".join(self.supported) or "none"
+        super().__init__(
+            f"the receiver does not accept schema version {schema_version!r} "
+            f"(it lists: {listed}); the referral was not sent"
+        )
+
+
+class DiscoveryInvalid(StriveClientError):
+    """The receiver's discovery document (``/.well-known/strive-configuration``) cannot be
+    used: a member is missing, of the wrong type, or holds an unusable value (such as a
+    receipt key whose ``kid`` is not its thumbprint).
+
+    Attributes:
+        pointer: the JSON Pointer of the member at fault (``""`` for the whole document).
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, pointer: str, reason: str) -> None:
+        self.pointer = pointer
+        self.reason = reason
+        super().__init__(
+            f"the receiver's discovery document is invalid at {pointer or '/'}: {reason}"
+        )
 
 
 class TransportError(StriveClientError):

@@ -16,9 +16,11 @@ from strive_schema.receipts import Receipt
 __all__ = [
     "BatchItemResult",
     "Discovery",
+    "DiscoveryLimits",
     "Feedback",
     "InformationRequest",
     "InformationRequestPage",
+    "JwkSet",
     "ReferralStatus",
     "SubmissionResult",
 ]
@@ -28,15 +30,40 @@ class _Response(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class DiscoveryLimits(_Response):
+    """What the receiver accepts (spec/api.md, "Discovery"); a limit it does not publish is
+    ``None``."""
+
+    max_envelope_bytes: int | None = None
+    max_batch_items: int | None = None
+    max_batch_bytes: int | None = None
+    submissions_per_minute: int | None = None
+    envelope_max_age_seconds: int | None = None
+    envelope_max_future_seconds: int | None = None
+    request_max_age_seconds: int | None = None
+    request_max_future_seconds: int | None = None
+
+
+class JwkSet(_Response):
+    """A JWK Set (RFC 7517 section 5): the receiver's receipt-signing public keys."""
+
+    keys: list[dict[str, Any]]
+
+
 class Discovery(_Response):
     """The receiver's discovery document, ``/.well-known/strive-configuration``."""
 
-    receiver_id: str
+    receiver_id: str = Field(min_length=1)
     """The audience ASWs must name in their submissions."""
-    supported_schema_versions: list[str]
-    limits: dict[str, int] = Field(default_factory=dict)
+    origin: str | None = None
+    """The scheme, host and port the receiver verifies signed requests against."""
+    supported_schema_versions: list[str] = Field(min_length=1)
+    """The referral schema versions the receiver accepts; the client sends no other."""
+    taxonomy_version: str | None = None
+    limits: DiscoveryLimits = Field(default_factory=DiscoveryLimits)
     endpoints: dict[str, str] = Field(default_factory=dict)
-    jwks: dict[str, list[dict[str, Any]]]
+    """Informative: the paths are fixed by the specification, and the client uses those."""
+    jwks: JwkSet
     """The receiver's public signing keys (receipts), as a JWK Set."""
 
 
@@ -48,7 +75,8 @@ class SubmissionResult(_Response):
     receipt: Receipt
     """The verified receipt: what the receiver signed."""
     receipt_envelope: bytes
-    """The signed receipt envelope, exactly as received: keep it as proof of delivery."""
+    """The signed receipt envelope, exactly as received (the UTF-8 bytes of the response's
+    ``receipt_envelope`` string): keep these bytes as proof of delivery."""
     replayed: bool
     """``True`` when the receiver already had this referral and returned the original
     receipt (a retry or a re-send); nothing was stored twice."""

@@ -80,7 +80,7 @@ def dumps_compact(value: Mapping[str, object]) -> bytes:
 def canonical(value: Mapping[str, object]) -> bytes:
     """The RFC 8785 (JCS) canonical form; raise ValueError if ``value`` has none.
 
-    JCS accepts only JSON values with finite numbers and integers within +/-2**53.
+    JCS accepts only JSON values with finite numbers and integers within +/-(2**53 - 1).
     """
     try:
         return rfc8785.dumps(cast("rfc8785._impl._Value", value))

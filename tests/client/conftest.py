@@ -1,181 +1,236 @@
-"""A fake receiver for SDK tests, on ``httpx.MockTransport``: real signatures, no network."""
+"""The SDK against the real receiver, started in-process (tests/server/conftest.py).
+
+Every scenario runs twice, with ``StriveClient`` and with ``AsyncStriveClient``, through one
+facade (:class:`Driven`). Where a real receiver cannot be made to misbehave (5xx, timeouts, bad
+receipts, a malformed discovery document), :class:`Interposer` sits between the client and
+the real receiver and changes only that answer: everything else is the receiver's own, and the
+problem documents it invents come from the receiver's own catalogue (``Problem``).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from strive_schema.envelope import SUBMISSION_PAYLOAD_TYPE, open_submission, verify_envelope
-from strive_schema.errors import VerificationError
-from strive_schema.httpsig import verify_request
-from strive_schema.keys import SigningKey
-from strive_schema.receipts import ReceiptStatus, build_receipt, sign_receipt
+from strive_client import AsyncStriveClient, StriveClient
+from strive_schema.codes import ProblemCode
+from strive_server.problems import Problem
 
-RECEIVER_ID = "receiver.test"
+from ..server.conftest import (  # noqa: F401 - fixtures of the real receiver
+    RECEIVER_ID,
+    Receiver,
+    database_url,
+    fresh_referral,
+    receiver,
+    receiver_settings,
+)
+
 ASW_ID = "example-adverts"
-BASE_URL = "https://receiver.test"
+
+Rewrite = Callable[[httpx.Request, httpx.Response], httpx.Response]
 
 
-def problem(status: int, code: str, pointer: str | None = None) -> httpx.Response:
-    body: dict[str, Any] = {
-        "type": f"urn:strive:problem:{code}",
-        "title": code,
-        "status": status,
-        "code": code,
-    }
-    if pointer is not None:
-        body["errors"] = [{"pointer": pointer, "code": code, "message": "bad"}]
-    return httpx.Response(status, json=body, headers={"Content-Type": "application/problem+json"})
+def problem_response(status: int, code: ProblemCode, detail: str) -> httpx.Response:
+    """A problem answer exactly as the receiver would write it (its own catalogue)."""
+    document = Problem(status, code, detail).document()
+    return httpx.Response(
+        status, json=document, headers={"Content-Type": "application/problem+json"}
+    )
 
 
 @dataclass
-class FakeReceiver:
-    asw_key: SigningKey
-    receiver_key: SigningKey
-    now: Callable[[], datetime] = lambda: datetime.now(UTC)
-    stored: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
-    requests: list[httpx.Request] = field(default_factory=list)
-    nonces: set[str] = field(default_factory=set)
+class Interposer:
+    """Forwards requests to the real receiver; can answer in its place (``scripted``, in
+    order: a response, or an exception to raise) or rewrite its answers (``rewrite``)."""
+
+    base_url: str
     scripted: list[httpx.Response | Exception] = field(default_factory=list)
-    receipt_key: SigningKey | None = None
+    rewrite: Rewrite | None = None
+    requests: list[httpx.Request] = field(default_factory=list)
 
-    def discovery(self) -> dict[str, Any]:
-        return {
-            "receiver_id": RECEIVER_ID,
-            "supported_schema_versions": ["1.0"],
-            "limits": {"max_envelope_bytes": 2_097_152, "max_batch_items": 100},
-            "endpoints": {"referrals": "/v1/referrals"},
-            "jwks": {"keys": [self.receiver_key.public_key.to_jwk()]},
-        }
-
-    def accept(self, raw: bytes) -> tuple[int, dict[str, Any]]:
-        try:
-            verified = verify_envelope(
-                raw, [self.asw_key.public_key], payload_type=SUBMISSION_PAYLOAD_TYPE
-            )
-            submission = open_submission(verified.payload, audience=RECEIVER_ID, now=self.now())
-        except VerificationError as exc:
-            return 401, {"status": 401, "code": exc.code.value}
-        previous = self.stored.get(submission.referral_id)
-        if previous is not None and previous[0] != submission.referral_digest:
-            return 409, {"status": 409, "code": "referral_conflict"}
-        if previous is not None:
-            return 200, {**previous[1], "replayed": True}
-        receipt = build_receipt(
-            receiver_id=RECEIVER_ID,
-            envelope=raw,
-            submission=submission,
-            received_at=self.now().replace(microsecond=0),
-            status=ReceiptStatus.ACCEPTED,
-        )
-        signed = sign_receipt(receipt, [self.receipt_key or self.receiver_key])
-        body = {
-            "receipt": {"referral_id": submission.referral_id},
-            "receipt_envelope": json.loads(signed.to_json()),
-        }
-        self.stored[submission.referral_id] = (submission.referral_digest, body)
-        return 201, body
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def _scripted(self, request: httpx.Request) -> httpx.Response | None:
         self.requests.append(request)
-        if self.scripted:
-            scripted = self.scripted.pop(0)
-            if isinstance(scripted, Exception):
-                raise scripted
-            return scripted
-        path = request.url.path
-        if path == "/.well-known/strive-configuration":
-            return httpx.Response(200, json=self.discovery())
-        if path == "/v1/referrals" and request.method == "POST":
-            status, body = self.accept(request.content)
-            return httpx.Response(status, json=body)
-        if path == "/v1/referrals/batch":
-            results = []
-            for line in request.content.splitlines():
-                status, body = self.accept(line)
-                if status in (200, 201):
-                    results.append({"status": "accepted" if status == 201 else "duplicate", **body})
-                else:
-                    results.append({"status": "rejected", "problem": body})
-            return httpx.Response(200, json={"results": results})
-        try:
-            verified = verify_request(
-                request.method,
-                str(request.url),
-                dict(request.headers),
-                request.content,
-                [self.asw_key.public_key],
-                now=self.now(),
+        if not self.scripted:
+            return None
+        answer = self.scripted.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def _forward(self, request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        if self.rewrite is None:
+            return response
+        return self.rewrite(request, response)
+
+    def sync(self) -> httpx.BaseTransport:
+        return _SyncInterposed(self)
+
+    def asynchronous(self) -> httpx.AsyncBaseTransport:
+        return _AsyncInterposed(self)
+
+    def posts(self, path: str = "/v1/referrals") -> list[httpx.Request]:
+        return [r for r in self.requests if r.method == "POST" and r.url.path == path]
+
+    def discoveries(self) -> int:
+        return sum(r.url.path == "/.well-known/strive-configuration" for r in self.requests)
+
+
+class _SyncInterposed(httpx.BaseTransport):
+    def __init__(self, interposer: Interposer) -> None:
+        self._interposer = interposer
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        answer = self._interposer._scripted(request)
+        if answer is not None:
+            return answer
+        response = self._inner.handle_request(request)
+        content = response.read()
+        response.close()
+        return self._interposer._forward(request, _copy(response, content))
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _AsyncInterposed(httpx.AsyncBaseTransport):
+    def __init__(self, interposer: Interposer) -> None:
+        self._interposer = interposer
+        self._inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        answer = self._interposer._scripted(request)
+        if answer is not None:
+            return answer
+        response = await self._inner.handle_async_request(request)
+        content = await response.aread()
+        await response.aclose()
+        return self._interposer._forward(request, _copy(response, content))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _copy(response: httpx.Response, content: bytes) -> httpx.Response:
+    headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-encoding"]
+    return httpx.Response(response.status_code, headers=headers, content=content)
+
+
+def rewrite_json(path: str, change: Callable[[dict[str, Any]], None]) -> Rewrite:
+    """A rewrite that edits the JSON answer of ``path`` in place."""
+
+    def rewrite(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        if request.url.path != path:
+            return response
+        body = response.json()
+        change(body)
+        return httpx.Response(response.status_code, json=body)
+
+    return rewrite
+
+
+class Driven:
+    """One facade over a sync or an async client: the same call, the same result.
+
+    The async client runs on its own event loop, kept for the client's life so that its
+    connection pool stays on one loop.
+    """
+
+    def __init__(self, client: StriveClient | AsyncStriveClient) -> None:
+        self.client = client
+        self._loop = asyncio.new_event_loop() if isinstance(client, AsyncStriveClient) else None
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.client, name)
+        if self._loop is None or not callable(attribute):
+            return attribute
+        loop = self._loop
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attribute(*args, **kwargs)
+            return loop.run_until_complete(result) if inspect.isawaitable(result) else result
+
+        return call
+
+    def close(self) -> None:
+        if isinstance(self.client, AsyncStriveClient):
+            assert self._loop is not None
+            self._loop.run_until_complete(self.client.aclose())
+            self._loop.close()
+        else:
+            self.client.close()
+
+
+@dataclass
+class Clients:
+    """Makes clients of one kind (``sync`` or ``async``) for ASWs of the real receiver."""
+
+    kind: str
+    receiver: Receiver
+    made: list[Driven] = field(default_factory=list)
+
+    def __call__(
+        self,
+        asw_id: str = ASW_ID,
+        *,
+        interposer: Interposer | None = None,
+        on_sleep: Callable[[float], None] = lambda _seconds: None,
+        **kwargs: Any,
+    ) -> Driven:
+        """A client; its waits between retries are not slept but passed to ``on_sleep``."""
+        kwargs.setdefault("key", self.receiver.keys[asw_id])
+        if self.kind == "sync":
+            kwargs["sleep"] = on_sleep
+            if interposer is not None:
+                kwargs["transport"] = interposer.sync()
+            client: StriveClient | AsyncStriveClient = StriveClient(
+                self.receiver.url, asw_id=asw_id, **kwargs
             )
-        except VerificationError as exc:
-            return problem(401, exc.code.value)
-        if verified.nonce in self.nonces:
-            return problem(401, "nonce_replayed")
-        self.nonces.add(verified.nonce)
-        if path.endswith("/status"):
-            referral_id = path.split("/")[3]
-            if referral_id not in self.stored:
-                return problem(404, "referral_not_found")
-            return httpx.Response(
-                200,
-                json={
-                    "referral_id": referral_id,
-                    "state": "triaged",
-                    "received_at": "2026-11-20T10:00:00Z",
-                    "updated_at": "2026-11-21T10:00:00Z",
-                    "feedback": [
-                        {
-                            "created_at": "2026-11-21T10:00:00Z",
-                            "message": "Thank you; assessed.",
-                            "outcome": None,
-                        }
-                    ],
-                },
-            )
-        if path == "/v1/information-requests":
-            return httpx.Response(
-                200,
-                json={
-                    "items": [
-                        {
-                            "id": "rfi-1",
-                            "referral_id": next(
-                                iter(self.stored), "0b6f3f1e-7c2a-4d4e-9a51-2f0c8d7e1a01"
-                            ),
-                            "created_at": "2026-11-21T10:00:00Z",
-                            "question": "Any further payer details?",
-                            "state": "open",
-                        }
-                    ],
-                    "next_cursor": None,
-                },
-            )
-        return problem(404, "not_found")
+        else:
+
+            async def sleep(seconds: float) -> None:
+                on_sleep(seconds)
+
+            kwargs["sleep"] = sleep
+            if interposer is not None:
+                kwargs["transport"] = interposer.asynchronous()
+            client = AsyncStriveClient(self.receiver.url, asw_id=asw_id, **kwargs)
+        driven = Driven(client)
+        self.made.append(driven)
+        return driven
+
+    def interposer(self) -> Interposer:
+        return Interposer(self.receiver.url)
+
+
+@pytest.fixture(params=["sync", "async"])
+def clients(request: pytest.FixtureRequest, receiver: Receiver) -> Iterator[Clients]:  # noqa: F811
+    """Clients of the kind under test, for ASWs registered on the running receiver."""
+    receiver.register_asw(ASW_ID)
+    made = Clients(request.param, receiver)
+    try:
+        yield made
+    finally:
+        for driven in made.made:
+            driven.close()
 
 
 @pytest.fixture
-def asw_key() -> SigningKey:
-    return SigningKey.generate()
+def fresh() -> dict[str, Any]:
+    """A valid sandbox referral of ``ASW_ID``, dated now, with a fresh id."""
+    return fresh_referral(asw_id=ASW_ID)
 
 
-@pytest.fixture
-def receiver(asw_key: SigningKey) -> FakeReceiver:
-    return FakeReceiver(asw_key=asw_key, receiver_key=SigningKey.generate())
-
-
-@pytest.fixture
-def fresh(minimal: dict[str, Any]) -> dict[str, Any]:
-    """A valid sandbox referral dated now, with a fresh id."""
-    import uuid
-
-    minimal["referral_id"] = str(uuid.uuid4())
-    minimal["created_at"] = (
-        datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    )
-    return minimal
+def another(referral: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A copy of ``referral`` under a new id, with ``changes``."""
+    copied: dict[str, Any] = json.loads(json.dumps(referral))
+    copied.update(referral_id=str(uuid.uuid4()), **changes)
+    return copied

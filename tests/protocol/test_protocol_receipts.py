@@ -115,7 +115,7 @@ def test_received_at_is_normalised_to_utc_seconds() -> None:
         envelope_sha256="a" * 64,
         referral_digest="b" * 64,
         received_at=NOW.replace(microsecond=123),
-        status=ReceiptStatus.DUPLICATE,
+        status=ReceiptStatus.ACCEPTED,
     )
     assert receipt.received_at == NOW
     assert Receipt.from_payload(receipt.to_payload()) == receipt
@@ -145,6 +145,7 @@ def _fields(**changes: Any) -> dict[str, Any]:
         {"referral_digest": "b" * 63},
         {"received_at": datetime(2026, 1, 1)},
         {"status": "lost"},
+        {"status": "duplicate"},  # no receiver issues it: a replay gets the original receipt
     ],
 )
 def test_receipt_constructor_refuses_bad_fields(changes: dict[str, Any]) -> None:
@@ -172,6 +173,7 @@ def _payload(**changes: Any) -> bytes:
         _payload(receipt_version=True),
         _payload(receipt_version=1.0),
         _payload(status="lost"),
+        _payload(status="duplicate"),
         _payload(received_at="2026-11-23T17:02:00.000Z"),
         _payload(asw_id=1),
         _payload(referral_id=...),

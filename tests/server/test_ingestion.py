@@ -56,7 +56,7 @@ def test_a_submission_is_stored_byte_for_byte_with_a_verifiable_receipt(receiver
     assert response.status_code == 201, response.text
     body = response.json()
     receipt = verify_receipt(
-        json.dumps(body["receipt_envelope"]).encode(),
+        body["receipt_envelope"].encode(),  # the exact text of the signed envelope
         [receiver.settings.signing_key.public_key],
         sent_envelope=raw,
     )
@@ -65,6 +65,7 @@ def test_a_submission_is_stored_byte_for_byte_with_a_verifiable_receipt(receiver
     with receiver.session() as session:
         row = session.scalars(sa.select(tables.Referral)).one()
         assert row.envelope == raw and row.state == "received"
+        assert row.receipt_envelope == body["receipt_envelope"].encode()
         kinds = {s.kind for s in row.selectors}
         assert {"phone", "email", "payer_name", "account"} <= kinds
         actions = session.scalars(sa.select(tables.AuditEvent.action)).all()

@@ -27,6 +27,7 @@ from strive_client._exceptions import (
     TransportError,
 )
 from strive_client._models import SubmissionResult
+from strive_schema.codes import ProblemCode
 from strive_schema.errors import KeyFormatError
 from strive_schema.semantics import Finding
 
@@ -56,16 +57,16 @@ def _receipt_line(path: str, line: int | None, result: SubmissionResult) -> dict
         "received_at": receipt.received_at.isoformat().replace("+00:00", "Z"),
         "envelope_sha256": receipt.envelope_sha256,
         "referral_digest": receipt.referral_digest,
-        "receipt_envelope": json.loads(result.receipt_envelope),
+        "receipt_envelope": result.receipt_envelope.decode("utf-8"),
     }
 
 
 def _findings_problem(errors: tuple[Finding, ...]) -> dict[str, Any]:
     return {
-        "type": "urn:strive:problem:referral-invalid",
+        "type": f"urn:strive:problem:{ProblemCode.REFERRAL_INVALID}",
         "title": "The referral is invalid; it was not sent",
         "status": None,
-        "code": "referral_invalid",
+        "code": ProblemCode.REFERRAL_INVALID.value,
         "errors": [{"pointer": f.pointer, "code": f.code, "message": f.message} for f in errors],
     }
 

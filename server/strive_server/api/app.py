@@ -20,6 +20,7 @@ from strive_server.api.routes import (
     intelligence,
     submissions,
 )
+from strive_server.api.schemas import use_api_timestamps
 from strive_server.core.config import Settings
 from strive_server.db.engine import make_engine, make_sessionmaker, migrate
 from strive_server.problems import install_problem_handlers
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, *, migrate_database: bool = Fal
     app.state.sessions = make_sessionmaker(engine)
     app.state.metrics = Metrics.create()
     install_problem_handlers(app)
+    use_api_timestamps()
     for module in (
         discovery,
         submissions,

@@ -72,13 +72,18 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def public_origin(request: Request, settings: Settings) -> str:
+    """The origin signed requests are verified against: ``STRIVE_PUBLIC_BASE_URL`` when set,
+    otherwise the scheme and ``Host`` of the request (published in the discovery document)."""
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/")
+    host = request.headers.get("host", "")
+    return f"{request.url.scheme}://{host}"
+
+
 def target_uri(request: Request, settings: Settings) -> str:
     """The absolute target URI as the client sent it: public origin plus raw path and query."""
-    if settings.public_base_url:
-        origin = settings.public_base_url.rstrip("/")
-    else:
-        host = request.headers.get("host", "")
-        origin = f"{request.url.scheme}://{host}"
+    origin = public_origin(request, settings)
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     query = request.scope.get("query_string", b"")
     target = raw_path.decode("latin-1")
@@ -116,29 +121,73 @@ async def authenticated_asw(
             "sign the request and name your organisation in the Strive-Asw-Id header",
         )
     now = datetime.now(UTC)
+    origin = public_origin(request, settings)
+    target = target_uri(request, settings)
     with write_guard(sessions), sessions() as session, session.begin():
         query = sa.select(tables.AswKey).where(tables.AswKey.asw_id == claimed)
         rows = session.scalars(query).all()
         active = [r for r in rows if r.revoked_at is None or r.revoked_at > now]
-        if not active:
-            raise Problem(401, ProtocolCode.KEY_UNKNOWN, "no current key is registered")
+        revoked = [r for r in rows if r not in active]
         try:
             verified = verify_request(
                 request.method,
-                target_uri(request, settings),
+                target,
                 dict(request.headers),
                 body,
                 [PublicKey.from_jwk(r.public_jwk) for r in active],
                 now=now,
             )
         except VerificationError as exc:
-            raise verification_problem(exc) from None
+            raise _signed_request_problem(
+                exc, request, body, target, origin, revoked, now
+            ) from None
         consume_signed_read_quota(
             session, asw_id=claimed, now=now, limit=settings.signed_read_limit_per_minute
         )  # verified first: nobody spends another ASW's quota; refused, nothing is stored
         remember_nonce(session, key_id=verified.key_id, nonce=verified.nonce, now=now)
         asw_id = next(r.asw_id for r in active if r.key_id == verified.key_id)
     return AswCaller(asw_id, verified.key_id)
+
+
+def _signed_request_problem(
+    error: VerificationError,
+    request: Request,
+    body: bytes,
+    target: str,
+    origin: str,
+    revoked: list[tables.AswKey],
+    now: datetime,
+) -> Problem:
+    """The problem for a signed request that did not verify under the ASW's current keys.
+
+    Step H9 failed (``key_unknown``, ``signature_invalid``) but a revoked key of the ASW
+    verifies the signature: ``key_revoked``, as for submissions (spec/protocol.md section 9).
+    Every earlier check (H1 to H8) has passed by then, so it keeps its own code.
+    """
+    if revoked and error.code in (ProtocolCode.KEY_UNKNOWN, ProtocolCode.SIGNATURE_INVALID):
+        try:
+            verify_request(
+                request.method,
+                target,
+                dict(request.headers),
+                body,
+                [PublicKey.from_jwk(r.public_jwk) for r in revoked],
+                now=now,
+            )
+        except VerificationError:
+            pass
+        else:
+            return Problem(401, ProblemCode.KEY_REVOKED, "the request is signed with a revoked key")
+    problem = verification_problem(error)
+    if error.code == ProtocolCode.SIGNATURE_INVALID:
+        # The most common cause is signing for another origin (localhost for 127.0.0.1, a
+        # proxy's inner name): say which one this receiver verifies against.
+        detail = (
+            f"{error.detail}; this receiver verifies signatures over the origin {origin} "
+            "(the discovery document's origin) and the path and query as sent"
+        )
+        return Problem(problem.status, problem.code, detail)
+    return problem
 
 
 AswDep = Annotated[AswCaller, Depends(authenticated_asw)]

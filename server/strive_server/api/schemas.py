@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import fastapi.encoders
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from strive_schema.envelope import format_timestamp
 from strive_schema.models import ProtectiveMarking, UrgencyLevel
 from strive_server.services.lifecycle import State
 
 __all__ = [
+    "ApiTimestamp",
     "AssignmentCreate",
     "AswCreate",
     "AswKeyCreate",
     "Discovery",
+    "DiscoveryEndpoints",
+    "DiscoveryLimits",
     "FeedbackCreate",
     "InformationRequestCreate",
     "InformationRequestView",
+    "JwkSet",
     "PriorityFactor",
     "ReferralView",
     "SubmissionResponse",
@@ -25,30 +31,105 @@ __all__ = [
     "TransitionCreate",
     "TriageItem",
     "TriagePage",
+    "format_api_timestamp",
+    "use_api_timestamps",
 ]
+
+
+def format_api_timestamp(moment: datetime) -> str:
+    """The one timestamp form of API bodies (spec/api.md, "Conventions"), the protocol's
+    (spec/protocol.md section 2.3): RFC 3339 in UTC, whole seconds, ``Z``
+    (``2026-11-23T17:00:00Z``). Sub-second digits are dropped; a naive datetime is UTC."""
+    return format_timestamp(moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment)
+
+
+def use_api_timestamps() -> None:
+    """Write every datetime a route returns in a plain dict (encoded by FastAPI's
+    ``jsonable_encoder``, not by a response model) in the same form as the response models.
+
+    The receiver is the only FastAPI application in its process, so setting the encoder once
+    for the process is what makes one profile hold whichever way a body is built.
+    """
+    fastapi.encoders.ENCODERS_BY_TYPE[datetime] = format_api_timestamp
+
+
+ApiTimestamp = Annotated[
+    datetime, PlainSerializer(format_api_timestamp, return_type=str, when_used="json")
+]
+"""A datetime in a response body, serialised by :func:`format_api_timestamp`."""
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class DiscoveryLimits(BaseModel):
+    """What the receiver accepts, in bytes, items, requests and seconds."""
+
+    max_envelope_bytes: int = Field(description="Largest envelope (one submission) accepted.")
+    max_batch_items: int = Field(description="Most envelopes in one batch.")
+    max_batch_bytes: int = Field(description="Largest batch body accepted.")
+    submissions_per_minute: int = Field(description="Submissions counted per ASW per minute.")
+    envelope_max_age_seconds: int = Field(description="How old a submission's issued_at may be.")
+    envelope_max_future_seconds: int = Field(
+        description="How far in the future a submission's issued_at may be."
+    )
+    request_max_age_seconds: int = Field(description="How old a signed request's created may be.")
+    request_max_future_seconds: int = Field(
+        description="How far in the future a signed request's created may be."
+    )
+
+
+class DiscoveryEndpoints(BaseModel):
+    """The fixed paths of the ASW-facing API, relative to ``origin`` (informative)."""
+
+    submit_referral: Literal["/v1/referrals"]
+    submit_batch: Literal["/v1/referrals/batch"]
+    referral_status: Literal["/v1/referrals/{referral_id}/status"]
+    information_requests: Literal["/v1/information-requests"]
+    statistics: Literal["/v1/stats"]
+
+
+class PayloadTypes(BaseModel):
+    """The payload types of the envelopes this receiver accepts and issues."""
+
+    submission: str
+    receipt: str
+
+
+class JwkSet(BaseModel):
+    """A JWK Set (RFC 7517 section 5) of Ed25519 public keys (spec/protocol.md section 4.1)."""
+
+    keys: list[dict[str, str]]
+
+
 class Discovery(BaseModel):
-    """``/.well-known/strive-configuration``: what an ASW needs to talk to this receiver."""
+    """``/.well-known/strive-configuration``: what an ASW needs to talk to this receiver
+    (spec/api.md, "Discovery")."""
 
     receiver_id: str = Field(description="The audience ASWs name in submissions.")
+    origin: str = Field(
+        description="The scheme, host and port that signed requests are verified against."
+    )
     supported_schema_versions: list[str]
     taxonomy_version: str
-    payload_types: dict[str, str]
-    limits: dict[str, int]
-    endpoints: dict[str, str]
-    jwks: dict[str, list[dict[str, str]]] = Field(description="Keys that sign receipts.")
+    payload_types: PayloadTypes
+    limits: DiscoveryLimits
+    endpoints: DiscoveryEndpoints
+    jwks: JwkSet = Field(description="The keys that sign receipts, current first.")
+
+
+_RECEIPT_ENVELOPE = (
+    "The signed receipt envelope as a string holding its exact JSON text: the UTF-8 bytes of "
+    "this string are what the receipt's signature and digest cover; keep them unchanged."
+)
 
 
 class SubmissionResponse(BaseModel):
     """An acknowledged referral: its receipt, readable, and the signed receipt envelope."""
 
     receipt: dict[str, Any]
-    receipt_envelope: dict[str, Any]
+    receipt_envelope: str = Field(description=_RECEIPT_ENVELOPE)
     replayed: bool = Field(description="True when the referral was already held.")
 
 
@@ -57,7 +138,7 @@ class BatchItem(BaseModel):
     status: Literal["accepted", "duplicate", "rejected"]
     referral_id: str | None = None
     receipt: dict[str, Any] | None = None
-    receipt_envelope: dict[str, Any] | None = None
+    receipt_envelope: str | None = Field(None, description=_RECEIPT_ENVELOPE)
     replayed: bool | None = None
     problem: dict[str, Any] | None = None
 
@@ -67,7 +148,7 @@ class BatchResponse(BaseModel):
 
 
 class FeedbackView(BaseModel):
-    created_at: datetime
+    created_at: ApiTimestamp
     message: str
     outcome: str | None = None
 
@@ -77,8 +158,8 @@ class AswReferralStatus(BaseModel):
 
     referral_id: str
     state: str
-    received_at: datetime
-    updated_at: datetime
+    received_at: ApiTimestamp
+    updated_at: ApiTimestamp
     outcome: str | None = Field(None, description="Only when released with feedback.")
     feedback: list[FeedbackView]
 
@@ -86,10 +167,10 @@ class AswReferralStatus(BaseModel):
 class InformationRequestView(BaseModel):
     id: str
     referral_id: str
-    created_at: datetime
+    created_at: ApiTimestamp
     question: str
     state: Literal["open", "answered", "withdrawn"]
-    due_by: datetime | None = None
+    due_by: ApiTimestamp | None = None
     answer_referral_id: str | None = None
 
 
@@ -157,7 +238,7 @@ class TokenCreated(BaseModel):
     id: int
     name: str
     role: str
-    expires_at: datetime
+    expires_at: ApiTimestamp
     token: str = Field(description="Shown once; only its hash is stored.")
 
 
@@ -202,7 +283,7 @@ class _Priority(BaseModel):
 class TriageItem(_Priority):
     referral_id: str
     asw_id: str
-    received_at: datetime
+    received_at: ApiTimestamp
     state: State
     urgency: UrgencyLevel
 
@@ -218,7 +299,7 @@ class ReferralView(_Priority):
 
     referral_id: str
     asw_id: str
-    received_at: datetime
+    received_at: ApiTimestamp
     state: State
     outcome: str | None = Field(description="The latest outcome recorded (spec/lifecycle.md).")
     assigned_to: str | None

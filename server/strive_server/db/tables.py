@@ -39,7 +39,9 @@ __all__ = [
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored in UTC and always returned timezone-aware (SQLite keeps none)."""
+    """A timestamp stored in UTC and always returned timezone-aware (SQLite keeps none), in
+    whole seconds: the one timestamp form of API bodies (spec/api.md, "Conventions"), so that
+    a time read here is written the same way whichever serialiser writes it."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
@@ -54,7 +56,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return aware.replace(microsecond=0)
 
 
 JSONDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")

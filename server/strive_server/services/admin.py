@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from strive_schema.codes import ProblemCode
+from strive_schema.envelope import format_timestamp
 from strive_schema.errors import KeyFormatError
 from strive_schema.keys import PublicKey
 from strive_server.core.security import DUAL_CONTROL_ROLES, ROLES, hash_token
@@ -139,7 +140,7 @@ def create_token(
     ``strive serve --demo`` call it directly."""
     _check_token_request(role, lifetime)
     token = "strv_" + secrets.token_urlsafe(32)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC).replace(microsecond=0)  # times are kept in whole seconds
     row = tables.Token(
         name=name,
         role=role,
@@ -153,7 +154,7 @@ def create_token(
         session,
         actor=actor,
         action="token.created",
-        detail={"token_id": row.id, "role": role, "expires_at": row.expires_at.isoformat()},
+        detail={"token_id": row.id, "role": role, "expires_at": format_timestamp(row.expires_at)},
     )
     return row.id, token, row.expires_at
 

@@ -68,10 +68,13 @@ class IngestResult:
 
 
 def _response_body(receipt_envelope: bytes, *, replayed: bool) -> dict[str, Any]:
+    """The acknowledgement: the receipt, readable, and the receipt envelope as a string holding
+    its exact JSON text, so that a client keeps the very bytes that were signed and hashed
+    (spec/api.md, "Submitting a referral"); a replay gets the original bytes."""
     signed = parse_envelope(receipt_envelope)
     return {
         "receipt": json.loads(signed.payload),
-        "receipt_envelope": json.loads(receipt_envelope),
+        "receipt_envelope": receipt_envelope.decode("utf-8"),
         "replayed": replayed,
     }
 

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from strive_schema.envelope import RECEIPT_PAYLOAD_TYPE, SUBMISSION_PAYLOAD_TYPE
+from strive_schema.envelope import (
+    RECEIPT_PAYLOAD_TYPE,
+    SUBMISSION_MAX_AGE,
+    SUBMISSION_MAX_FUTURE,
+    SUBMISSION_PAYLOAD_TYPE,
+)
+from strive_schema.httpsig import REQUEST_MAX_AGE, REQUEST_MAX_FUTURE
 from strive_schema.models import SCHEMA_VERSION
 from strive_schema.taxonomy import TAXONOMY_VERSION
-from strive_server.api.deps import SettingsDep
-from strive_server.api.schemas import Discovery
+from strive_server.api.deps import SettingsDep, public_origin
+from strive_server.api.schemas import (
+    Discovery,
+    DiscoveryEndpoints,
+    DiscoveryLimits,
+    JwkSet,
+    PayloadTypes,
+)
 
 router = APIRouter(tags=["discovery"])
 
@@ -17,28 +29,33 @@ router = APIRouter(tags=["discovery"])
     "/.well-known/strive-configuration",
     operation_id="getConfiguration",
     response_model=Discovery,
-    summary="The receiver's id, versions, limits, endpoints and receipt-signing keys",
+    summary="The receiver's id, origin, versions, limits, endpoints and receipt-signing keys",
 )
-def get_configuration(settings: SettingsDep) -> Discovery:
+def get_configuration(request: Request, settings: SettingsDep) -> Discovery:
     return Discovery(
         receiver_id=settings.receiver_id,
+        origin=public_origin(request, settings),
         supported_schema_versions=[SCHEMA_VERSION],
         taxonomy_version=TAXONOMY_VERSION,
-        payload_types={"submission": SUBMISSION_PAYLOAD_TYPE, "receipt": RECEIPT_PAYLOAD_TYPE},
-        limits={
-            "max_envelope_bytes": settings.max_envelope_bytes,
-            "max_batch_items": settings.max_batch_items,
-            "max_batch_bytes": settings.max_batch_bytes,
-            "submissions_per_minute": settings.rate_limit_per_minute,
-            "envelope_max_age_seconds": 900,
-            "envelope_max_future_seconds": 300,
-        },
-        endpoints={
-            "submit_referral": "/v1/referrals",
-            "submit_batch": "/v1/referrals/batch",
-            "referral_status": "/v1/referrals/{referral_id}/status",
-            "information_requests": "/v1/information-requests",
-            "statistics": "/v1/stats",
-        },
-        jwks={"keys": [key.to_jwk() for key in settings.published_keys]},
+        payload_types=PayloadTypes(
+            submission=SUBMISSION_PAYLOAD_TYPE, receipt=RECEIPT_PAYLOAD_TYPE
+        ),
+        limits=DiscoveryLimits(
+            max_envelope_bytes=settings.max_envelope_bytes,
+            max_batch_items=settings.max_batch_items,
+            max_batch_bytes=settings.max_batch_bytes,
+            submissions_per_minute=settings.rate_limit_per_minute,
+            envelope_max_age_seconds=int(SUBMISSION_MAX_AGE.total_seconds()),
+            envelope_max_future_seconds=int(SUBMISSION_MAX_FUTURE.total_seconds()),
+            request_max_age_seconds=int(REQUEST_MAX_AGE.total_seconds()),
+            request_max_future_seconds=int(REQUEST_MAX_FUTURE.total_seconds()),
+        ),
+        endpoints=DiscoveryEndpoints(
+            submit_referral="/v1/referrals",
+            submit_batch="/v1/referrals/batch",
+            referral_status="/v1/referrals/{referral_id}/status",
+            information_requests="/v1/information-requests",
+            statistics="/v1/stats",
+        ),
+        jwks=JwkSet(keys=[key.to_jwk() for key in settings.published_keys]),
     )
