@@ -79,9 +79,16 @@ def test_every_timestamp_in_every_body_has_the_one_form(receiver: Receiver) -> N
     with receiver.http("auditor") as http:
         bodies["/v1/audit"] = http.get("/v1/audit").json()
     with receiver.http("admin") as http:
-        created = http.post("/v1/admin/tokens", json={"name": "scan", "role": "analyst"})
-        assert created.status_code == 201, created.text
-        bodies["token"] = created.json()
+        asked = http.post("/v1/admin/tokens", json={"name": "scan", "role": "analyst"})
+        assert asked.status_code == 202, asked.text
+        bodies["approval request"] = asked.json()
+    second_admin = receiver.token("admin", name="second admin")
+    with httpx.Client(
+        base_url=receiver.url, headers={"Authorization": f"Bearer {second_admin}"}, timeout=30
+    ) as http:
+        approved = http.post(f"/v1/admin/approval-requests/{asked.json()['id']}/approve")
+        assert approved.status_code == 200, approved.text
+        bodies["approved token"] = approved.json()
     for read in (f"{path}/status", "/v1/information-requests"):
         response = signed_get(receiver, read)
         assert response.status_code == 200, (read, response.text)

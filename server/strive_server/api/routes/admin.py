@@ -8,7 +8,7 @@ approval request; a different admin approves it, which carries it out.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from strive_server.api.deps import SessionsDep, SettingsDep, User, require_roles
 from strive_server.api.schemas import (
+    ApiTimestamp,
     AswCreate,
     AswKeyCreate,
     SelectorExclusionCreate,
@@ -37,10 +38,10 @@ class ApprovalRequestView(BaseModel):
     action: Literal["token.create", "asw.register", "asw.key_add"]
     state: Literal["pending", "approved", "rejected", "expired"]
     requested_by: str = Field(description="The requester's token holder name.")
-    requested_at: datetime
-    expires_at: datetime = Field(description="Not approved by then, it can no longer be.")
+    requested_at: ApiTimestamp
+    expires_at: ApiTimestamp = Field(description="Not approved by then, it can no longer be.")
     decided_by: str | None = None
-    decided_at: datetime | None = None
+    decided_at: ApiTimestamp | None = None
     token_name: str | None = Field(default=None, description="token.create: the holder.")
     role: str | None = Field(default=None, description="token.create: the role.")
     token_lifetime_seconds: int | None = Field(
