@@ -428,3 +428,19 @@ def test_patterns_that_mean_different_things_to_ecma_262_and_rust_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=r"ECMA-262|portable"):
         check_portable(pattern)
+
+
+def test_a_renamed_local_id_with_a_newline_is_a_schema_error_not_a_dangling_reference(
+    minimal: dict[str, Any],
+) -> None:
+    # "em-1\n" matched the local-id pattern under Python's re ("$" before a final newline);
+    # the semantic rules then ran and reported only unknown_reference.
+    document = with_entities(minimal)
+    document["emails"][0]["id"] = "em-1\n"
+    document["indicators"][0]["evidence_refs"] = ["em-1\n"]
+    result = validate_document(document, now=NOW)
+    assert sorted(findings(result)) == [
+        ("/emails/0/id", "invalid_format"),
+        ("/indicators/0/evidence_refs/0", "invalid_format"),
+    ]
+    assert all(f.kind == "schema" for f in result.errors)
