@@ -9,6 +9,8 @@ Two JSON Schema implementations judge the published schema here:
 
 * ``jsonschema-rs`` (Rust; its own ECMA-262 regular expressions and format checks): the
   independent one. It shares no code with the project.
+* ``ajv`` under Node (JavaScript's own ECMA-262 engine), when Node and ``tests/schema/ajv``
+  are installed; the test says how to install it when they are not.
 * ``python-jsonschema``, as the validator uses it to explain a rejection, with ``pattern``
   evaluated as ECMA-262 (its own check uses ``re.search``, where ``$`` also matches before a
   final newline).
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -367,3 +371,37 @@ def mutated_examples(draw: st.DrawFn) -> object:
 @given(mutated_examples())
 def test_mutated_examples_agree(document: object) -> None:
     assert_agreement(document)
+
+
+# --- ajv under Node, when it is installed -----------------------------------------------------
+
+AJV_DIR = Path(__file__).parent / "ajv"
+
+
+def ajv_verdicts(documents: list[Any]) -> list[bool]:
+    """Judge every document with ajv in one Node process, or skip saying why not."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: ajv, the optional second independent judge, needs it")
+    if not (AJV_DIR / "node_modules" / "ajv").is_dir():
+        pytest.skip(f"ajv is not installed: npm install --no-package-lock --prefix {AJV_DIR}")
+    lines = "".join(json.dumps(d) + "\n" for d in documents)
+    completed = subprocess.run(
+        [node, str(AJV_DIR / "judge.cjs"), str(ROOT / "spec/schema/v1/referral.schema.json")],
+        input=lines, capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    return [line == "true" for line in completed.stdout.splitlines()]
+
+
+def test_ajv_agrees_with_jsonschema_rs_on_every_document() -> None:
+    documents = [json.loads(p.read_text(encoding="utf-8")) for p in [*EXAMPLES, *INVALID]]
+    documents += [param.values[0] for param in systematic_mutations()]
+    documents = [d for d in documents if is_unicode_text(d) and depth(d) <= MAX_DEPTH]
+    verdicts = ajv_verdicts(documents)
+    assert len(verdicts) == len(documents)
+    disagreements = [
+        d
+        for d, ajv_ok in zip(documents, verdicts, strict=True)
+        if ajv_ok != INDEPENDENT.is_valid(d)
+    ]
+    assert disagreements == []
