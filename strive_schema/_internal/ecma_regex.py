@@ -29,15 +29,17 @@ ECMA_WHITE_SPACE: Final = (
 )
 """What ECMA-262 ``\\s`` matches (WhiteSpace and LineTerminator), as the body of a class."""
 
-_SYNTAX_CHARACTERS: Final = frozenset("^$\\.*+?()[]{}|/-")
+_SYNTAX_CHARACTERS: Final = frozenset("^$\\.*+?()[]{}|/")
 _CONTROL_ESCAPES: Final = frozenset("tnvfr")
 _HEX: Final = frozenset("0123456789abcdefABCDEF")
 
 
-def _escape_length(pattern: str, index: int) -> int:
+def _escape_length(pattern: str, index: int, *, in_class: bool = False) -> int:
     """Length of the escape starting at ``pattern[index] == '\\'``; raise if not portable."""
     following = pattern[index + 1 : index + 2]
     if following in _CONTROL_ESCAPES or (following and following in _SYNTAX_CHARACTERS):
+        return 2
+    if following == "-" and in_class:  # ECMA-262 with the "u" flag allows "\-" only here
         return 2
     digits = pattern[index + 2 : index + 6]
     if following == "u" and len(digits) == 4 and set(digits) <= _HEX:
@@ -59,7 +61,7 @@ def check_portable(pattern: str) -> None:
             start = index
             while index < length and (pattern[index] != "]" or index == start):
                 if pattern[index] == "\\":
-                    index += _escape_length(pattern, index)
+                    index += _escape_length(pattern, index, in_class=True)
                     continue
                 if pattern[index] == "[" or pattern[index : index + 2] in ("&&", "--", "~~"):
                     raise ValueError(f"class at {start} is read differently by ECMA-262 and Rust")

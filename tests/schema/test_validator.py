@@ -421,7 +421,17 @@ def test_extension_indicator_codes_are_matched_as_ecma_262() -> None:
 
 @pytest.mark.parametrize(
     "pattern",
-    [r"^\s$", r"^\d+$", r"^\w$", r"^a.b$", r"^(?=a)a$", r"^[a-z&&[^b]]$", r"^[[:alpha:]]$", r"\bx"],
+    [
+        r"^\s$",
+        r"^\d+$",
+        r"^\w$",
+        r"^a.b$",
+        r"^(?=a)a$",
+        r"^[a-z&&[^b]]$",
+        r"^[[:alpha:]]$",
+        r"\bx",
+        r"a\-b",
+    ],
 )
 def test_patterns_that_mean_different_things_to_ecma_262_and_rust_are_refused(
     pattern: str,
@@ -444,3 +454,21 @@ def test_a_renamed_local_id_with_a_newline_is_a_schema_error_not_a_dangling_refe
         ("/indicators/0/evidence_refs/0", "invalid_format"),
     ]
     assert all(f.kind == "schema" for f in result.errors)
+
+
+def test_every_published_pattern_is_portable_and_anchored() -> None:
+    schema = json.loads((ROOT / "spec/schema/v1/referral.schema.json").read_text())
+    patterns: list[str] = []
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                patterns.append(node["pattern"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    assert len(set(patterns)) > 15
+    for pattern in set(patterns):
+        check_portable(pattern)
+        assert pattern.startswith("^") and pattern.endswith("$"), pattern
