@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import ipaddress
-import re
 from typing import TYPE_CHECKING, Annotated, Any, Final
 from uuid import UUID
 
@@ -23,14 +22,19 @@ from pydantic import (
     WithJsonSchema,
 )
 from pydantic import JsonValue as _JsonValue
+from typing_extensions import TypeAliasType
+
+from strive_schema._internal.ecma_regex import ECMA_WHITE_SPACE, compile_pattern
 
 __all__ = [
+    "INTEGRAL_NUMBER",
     "RFC3339_PATTERN",
     "CountryCode",
     "CurrencyCode",
     "DateOnly",
     "DecimalAmount",
     "E164Number",
+    "ExtensionValue",
     "Extensions",
     "IPAddress",
     "IndicatorCode",
@@ -72,12 +76,20 @@ RFC3339_PATTERN: Final = (
     r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
 )
 DATE_PATTERN: Final = r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-_RFC3339 = re.compile(RFC3339_PATTERN)
-_DATE = re.compile(DATE_PATTERN)
+_RFC3339 = compile_pattern(RFC3339_PATTERN)
+_DATE = compile_pattern(DATE_PATTERN)
 
 LOCAL_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 EXTENSION_KEY_PATTERN: Final = r"^x-[a-z0-9]+(-[a-z0-9]+)+$"
 INDICATOR_CODE_PATTERN: Final = r"^([a-z][a-z0-9_]{2,63}|x-[a-z0-9]+(-[a-z0-9]+)+)$"
+INDICATOR_CODE_MAX_LENGTH: Final = 100
+"""Longest indicator code (taxonomy codes have at most 64 characters; extension codes share
+the rest). Receivers store codes in a column of this width."""
+NO_NUL_PATTERN: Final = r"^[^\u0000]*$"
+"""Free text may hold any character but U+0000 (NUL), which PostgreSQL cannot store in text."""
+_NOT_SPACE_OR_NUL: Final = rf"[^\u0000{ECMA_WHITE_SPACE}]"
+EMAIL_PATTERN: Final = rf"^[^@\u0000{ECMA_WHITE_SPACE}]+@[^@\u0000{ECMA_WHITE_SPACE}]+$"
+URL_PATTERN: Final = rf"^https?://[^\u0000{ECMA_WHITE_SPACE}/$.?#]{_NOT_SPACE_OR_NUL}*$"
 
 
 # These pre-checks admit only the canonical string form (from JSON) or the native object
@@ -86,25 +98,25 @@ INDICATOR_CODE_PATTERN: Final = r"^([a-z][a-z0-9_]{2,63}|x-[a-z0-9]+(-[a-z0-9]+)
 
 
 def _check_rfc3339(value: object) -> object:
-    if isinstance(value, _dt.datetime) or (isinstance(value, str) and _RFC3339.match(value)):
+    if isinstance(value, _dt.datetime) or (isinstance(value, str) and _RFC3339(value)):
         return value
     raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-23T17:00:00Z")
 
 
 def _check_date(value: object) -> object:
     if (isinstance(value, _dt.date) and not isinstance(value, _dt.datetime)) or (
-        isinstance(value, str) and _DATE.match(value)
+        isinstance(value, str) and _DATE(value)
     ):
         return value
     raise ValueError("must be a full date, YYYY-MM-DD")
 
 
 UUID_PATTERN: Final = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-_UUID = re.compile(UUID_PATTERN)
+_UUID = compile_pattern(UUID_PATTERN)
 
 
 def _check_uuid(value: object) -> object:
-    if isinstance(value, UUID) or (isinstance(value, str) and _UUID.match(value)):
+    if isinstance(value, UUID) or (isinstance(value, str) and _UUID(value)):
         return value
     raise ValueError("must be a UUID in lower-case hyphenated form")
 
@@ -142,9 +154,9 @@ Uuid = Annotated[
 ]
 """A UUID in its canonical lower-case hyphenated form."""
 
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-LongText = Annotated[str, StringConstraints(min_length=1, max_length=20000)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL_PATTERN)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=NO_NUL_PATTERN)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=20000, pattern=NO_NUL_PATTERN)]
 
 LocalId = Annotated[str, StringConstraints(pattern=LOCAL_ID_PATTERN)]
 """A referral-local identifier of an entity, unique within one referral document."""
@@ -152,7 +164,9 @@ LocalId = Annotated[str, StringConstraints(pattern=LOCAL_ID_PATTERN)]
 OrganisationId = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 ]
-IndicatorCode = Annotated[str, StringConstraints(pattern=INDICATOR_CODE_PATTERN)]
+IndicatorCode = Annotated[
+    str, StringConstraints(pattern=INDICATOR_CODE_PATTERN, max_length=INDICATOR_CODE_MAX_LENGTH)
+]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 DecimalAmount = Annotated[str, StringConstraints(pattern=r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,4})?$")]
@@ -164,7 +178,21 @@ MediaType = Annotated[
         pattern=r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$"
     ),
 ]
-WebUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/$.?#][^\s]*$", max_length=2048)]
+WebUrl = Annotated[str, StringConstraints(pattern=URL_PATTERN, max_length=2048)]
+EmailText = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, max_length=320)]
+
+
+def _integral(value: object) -> object:
+    # JSON Schema's "integer" is any number with a zero fractional part: 443.0 is one.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+INTEGRAL_NUMBER: Final = BeforeValidator(_integral)
+"""Put last in ``Annotated[int, Field(ge=..., le=...), INTEGRAL_NUMBER]``: a JSON number with a
+zero fractional part (``443.0``) is then an integer, as in JSON Schema, and the bounds still
+reach the published schema."""
 
 IPAddress = Annotated[
     str,
@@ -175,19 +203,53 @@ IPAddress = Annotated[
     ),
 ]
 
+
+def _refuse_nul(value: _JsonValue) -> _JsonValue:
+    stack: list[_JsonValue] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("a string holds U+0000 (NUL)")
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if any("\x00" in name for name in item):
+                raise ValueError("a member name holds U+0000 (NUL)")
+            stack.extend(item.values())
+    return value
+
+
+EXTENSION_VALUE_DEFINITION: Final = "ExtensionValue"
+ExtensionValue = TypeAliasType(
+    "ExtensionValue",
+    Annotated[
+        _JsonValue,
+        AfterValidator(_refuse_nul),
+        # Completed by the schema generator (strive_schema.published) with "items" and
+        # "additionalProperties" referring back to this definition: pydantic cannot spell a
+        # recursive reference inside WithJsonSchema.
+        WithJsonSchema(
+            {
+                "description": (
+                    "Any JSON value in which no string and no member name holds U+0000."
+                ),
+                "pattern": NO_NUL_PATTERN,
+                "propertyNames": {"pattern": NO_NUL_PATTERN},
+            }
+        ),
+    ],
+)
+"""The value of an extension member: any JSON value without U+0000 in its text."""
+
 ExtensionKey = Annotated[str, StringConstraints(pattern=EXTENSION_KEY_PATTERN)]
 Extensions = Annotated[
-    dict[ExtensionKey, _JsonValue],
-    Field(max_length=50),
-    WithJsonSchema(
-        {
-            "type": "object",
-            "propertyNames": {"pattern": EXTENSION_KEY_PATTERN},
-            "maxProperties": 50,
-            "description": (
-                "Namespaced extension members, `x-<organisation>-<name>`, for data the "
-                "standard does not yet carry. Receivers store them and may ignore them."
-            ),
-        }
+    dict[ExtensionKey, ExtensionValue],
+    Field(
+        max_length=50,
+        description=(
+            "Namespaced extension members, `x-<organisation>-<name>`, for data the "
+            "standard does not yet carry. Receivers store them and may ignore them."
+        ),
     ),
 ]

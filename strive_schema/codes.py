@@ -22,6 +22,7 @@ class ValidationCode(StrEnum):
     TOO_DEEP = "too_deep"
     TOO_LARGE = "too_large"
     NOT_AN_OBJECT = "not_an_object"
+    LONE_SURROGATE = "lone_surrogate"
 
     # What the published JSON Schema rejects (kind "schema").
     MISSING_FIELD = "missing_field"
@@ -34,6 +35,7 @@ class ValidationCode(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     INVALID_EXTENSION_NAME = "invalid_extension_name"
     UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
+    NUL_CHARACTER = "nul_character"
 
     # Documented semantic rules (kind "semantic"), errors.
     DUPLICATE_LOCAL_ID = "duplicate_local_id"
@@ -64,6 +66,7 @@ READ_CODES = frozenset(
         ValidationCode.TOO_DEEP,
         ValidationCode.TOO_LARGE,
         ValidationCode.NOT_AN_OBJECT,
+        ValidationCode.LONE_SURROGATE,
     }
 )
 SCHEMA_CODES = frozenset(
@@ -78,6 +81,7 @@ SCHEMA_CODES = frozenset(
         ValidationCode.OUT_OF_RANGE,
         ValidationCode.INVALID_EXTENSION_NAME,
         ValidationCode.UNSUPPORTED_SCHEMA_VERSION,
+        ValidationCode.NUL_CHARACTER,
     }
 )
 SEMANTIC_CODES = frozenset(

@@ -54,6 +54,9 @@ def _describe_type(node: dict[str, Any]) -> str:
     if kind == "array":
         return f"array of {_describe_type(node.get('items', {}))}"
     if kind == "object" and "propertyNames" in node:
+        values = node.get("additionalProperties")
+        if isinstance(values, dict) and "$ref" in values:
+            return f"object (extension members, each {_describe_type(values)})"
         return "object (extension members)"
     fmt = node.get("format") or ("IP address" if "anyOf" in node else None)
     return f"{kind} ({fmt})" if fmt else str(kind)
@@ -93,6 +96,13 @@ def _model_section(name: str, node: dict[str, Any]) -> Iterator[str]:
         condition = json.dumps(node["if"]["properties"])
         yield f"Conditionally required: `{', '.join(conditional)}` when {condition}."
         yield ""
+    if "properties" not in node:  # a value definition, not an object with members
+        if node.get("pattern"):
+            yield f"- Every string in it matches the pattern `{node['pattern']}`."
+        if node.get("propertyNames", {}).get("pattern"):
+            yield f"- Every member name in it matches `{node['propertyNames']['pattern']}`."
+        yield ""
+        return
     yield "| member | type | required | constraints | description |"
     yield "| --- | --- | --- | --- | --- |"
     required = set(node.get("required", []))

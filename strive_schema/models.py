@@ -27,11 +27,14 @@ from pydantic import (
 )
 
 from strive_schema._types import (
+    INTEGRAL_NUMBER,
+    NO_NUL_PATTERN,
     CountryCode,
     CurrencyCode,
     DateOnly,
     DecimalAmount,
     E164Number,
+    EmailText,
     Extensions,
     IndicatorCode,
     IPAddress,
@@ -172,7 +175,9 @@ class StriveModel(BaseModel):
     model_config = ConfigDict(
         strict=True,
         extra="forbid",
-        regex_engine="python-re",
+        # Rust's regex engine reads the published patterns as ECMA-262 does (JSON Schema's
+        # dialect); Python's re would let "$" match before a final newline.
+        regex_engine="rust-regex",
         use_attribute_docstrings=True,
         validate_default=False,
     )
@@ -186,7 +191,7 @@ class Contact(StriveModel):
 
     name: ShortText
     """Name of the person or team."""
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
+    email: EmailText
     """A monitored mailbox of the safeguarding team."""
     role: Omittable[ShortText] = None
     """Role or job title, e.g. "Trust and Safety lead"."""
@@ -386,7 +391,9 @@ class Advert(StriveModel):
     """Local id of the account that posted the advert."""
     url: Omittable[WebUrl] = None
     """Public URL of the advert."""
-    title: Omittable[Annotated[str, Field(min_length=1, max_length=500)]] = None
+    title: Omittable[
+        Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL_PATTERN)]
+    ] = None
     """The advert's title."""
     text: Omittable[LongText] = None
     """The advert's text, as published."""
@@ -402,7 +409,7 @@ class Advert(StriveModel):
     """Contact e-mail addresses shown in the advert."""
     image_hashes: Annotated[list[ImageHash], Field(max_length=200)] = Field(default_factory=list)
     """Hashes of the advert's images."""
-    advertised_age: Omittable[Annotated[int, Field(ge=0, le=150)]] = None
+    advertised_age: Omittable[Annotated[int, Field(ge=0, le=150), INTEGRAL_NUMBER]] = None
     """The age stated in the advert."""
     advertised_name: Omittable[ShortText] = None
     """The name the advertised person is presented under."""
@@ -440,7 +447,7 @@ class Phone(StriveModel):
 
     id: LocalId
     """Local id, unique within the referral."""
-    raw: Annotated[str, Field(min_length=1, max_length=64)]
+    raw: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL_PATTERN)]
     """The number as seen on the platform, e.g. "07700 900123". Never rewritten."""
     e164: Omittable[E164Number] = None
     """The number in E.164, e.g. ``+447700900123``. The SDK fills it in where the raw value
@@ -453,7 +460,7 @@ class Email(StriveModel):
 
     id: LocalId
     """Local id, unique within the referral."""
-    address: Annotated[str, Field(min_length=1, max_length=320)]
+    address: Annotated[str, Field(min_length=1, max_length=320, pattern=NO_NUL_PATTERN)]
     """The address as seen. Receivers normalise it (lower case, IDNA domain) for linking."""
     extensions: Extensions = Field(default_factory=dict)
 
@@ -511,7 +518,7 @@ class TechnicalEvent(StriveModel):
     """When it happened."""
     ip_address: Omittable[IPAddress] = None
     """Source IPv4 or IPv6 address."""
-    port: Omittable[Annotated[int, Field(ge=0, le=65535)]] = None
+    port: Omittable[Annotated[int, Field(ge=0, le=65535), INTEGRAL_NUMBER]] = None
     """Source port (needed to identify a subscriber behind carrier-grade NAT)."""
     device_id: Omittable[ShortText] = None
     """The ASW's device identifier or fingerprint."""
@@ -551,7 +558,7 @@ class Attachment(StriveModel):
     """Local id, unique within the referral."""
     sha256: Sha256Hex
     """SHA-256 of the file, lower-case hexadecimal."""
-    size_bytes: Annotated[int, Field(ge=0, le=10_737_418_240)]
+    size_bytes: Annotated[int, Field(ge=0, le=10_737_418_240), INTEGRAL_NUMBER]
     """Size of the file in bytes."""
     media_type: MediaType
     """Media type, e.g. ``image/jpeg``."""
@@ -593,7 +600,7 @@ class Referral(StriveModel):
     """How quickly it needs attention."""
     source: ReferralSource
     """What led the ASW to make the referral."""
-    narrative: Annotated[str, Field(min_length=10, max_length=20000)]
+    narrative: Annotated[str, Field(min_length=10, max_length=20000, pattern=NO_NUL_PATTERN)]
     """The reasons for the referral, in the ASW's words."""
     indicators: Annotated[list[Indicator], Field(min_length=1, max_length=100)]
     """Coded reasons for the referral; at least one."""

@@ -13,9 +13,11 @@ import re
 from functools import cache
 from typing import Any, Final
 
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
+from strive_schema._internal.ecma_regex import check_portable
+from strive_schema._types import EXTENSION_VALUE_DEFINITION
 from strive_schema.models import SCHEMA_VERSION, Referral
 from strive_schema.taxonomy import INDICATORS, TAXONOMY_VERSION
 
@@ -40,7 +42,29 @@ class _StriveSchemaGenerator(GenerateJsonSchema):
     * Optional members are omitted, never null: they are declared ``Omittable[X] = None``,
       which pydantic validates as ``X``, so the ``default: null`` it would publish is dropped.
     * Member titles derived from Python names add nothing; descriptions say what matters.
+    * A mapping whose names have a pattern is published with ``propertyNames`` and
+      ``additionalProperties``: pydantic's ``patternProperties`` would let other names through,
+      which the models refuse.
+    * The extension value definition refers to itself for array items and member values.
     """
+
+    def generate(self, schema: CoreSchema, mode: JsonSchemaMode = "validation") -> JsonSchemaValue:
+        generated = super().generate(schema, mode)
+        definition = generated.get("$defs", {}).get(EXTENSION_VALUE_DEFINITION)
+        if definition is not None:
+            itself = {"$ref": self.ref_template.format(model=EXTENSION_VALUE_DEFINITION)}
+            definition["items"] = itself
+            definition["additionalProperties"] = dict(itself)
+        return generated
+
+    def dict_schema(self, schema: core_schema.DictSchema) -> JsonSchemaValue:
+        generated = super().dict_schema(schema)
+        by_pattern = generated.pop("patternProperties", None)
+        if by_pattern:
+            ((pattern, values),) = by_pattern.items()
+            generated["propertyNames"] = {"pattern": pattern}
+            generated["additionalProperties"] = values
+        return generated
 
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
         generated = super().default_schema(schema)
@@ -73,7 +97,18 @@ def _referral_json_schema() -> dict[str, Any]:
     generated = Referral.model_json_schema(schema_generator=_StriveSchemaGenerator)
     schema: dict[str, Any] = {"$schema": JSON_SCHEMA_DIALECT, "$id": REFERRAL_SCHEMA_ID}
     schema.update(_tidy(generated))
+    for pattern in _patterns(schema):
+        check_portable(pattern)  # every pattern means the same to ECMA-262 and to the models
     return schema
+
+
+def _patterns(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["pattern"]] if isinstance(node.get("pattern"), str) else []
+        return found + [p for value in node.values() for p in _patterns(value)]
+    if isinstance(node, list):
+        return [p for value in node for p in _patterns(value)]
+    return []
 
 
 def referral_json_schema() -> dict[str, Any]:

@@ -74,7 +74,7 @@ _REFERENCE_KINDS: Final[dict[tuple[str, str], EntityKind | None]] = {
     ("customer_reports", "reporter_person_ref"): "person",
 }
 
-_CARD_NUMBER = re.compile(r"^[0-9]{12,19}$")
+_CARD_NUMBER = re.compile(r"[0-9]{12,19}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +311,11 @@ def _luhn_valid(digits: str) -> bool:
 def _check_payments(referral: Referral) -> Iterable[Finding]:
     for index, payment in enumerate(referral.payments):
         fingerprint = payment.card_fingerprint
-        if fingerprint is not None and _CARD_NUMBER.match(fingerprint) and _luhn_valid(fingerprint):
+        if (
+            fingerprint is not None
+            and _CARD_NUMBER.fullmatch(fingerprint)
+            and _luhn_valid(fingerprint)
+        ):
             yield Finding(
                 json_pointer("payments", index, "card_fingerprint"),
                 ValidationCode.CARD_NUMBER_FORBIDDEN,

@@ -14,11 +14,11 @@ Mappings point at two published frameworks where an indicator fits:
 
 from __future__ import annotations
 
-import re
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from strive_schema._internal.ecma_regex import compile_pattern
 from strive_schema._types import EXTENSION_KEY_PATTERN
 
 __all__ = [
@@ -307,7 +307,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
 )
 
 _BY_CODE: Final = {indicator.code: indicator for indicator in INDICATORS}
-_EXTENSION_CODE = re.compile(EXTENSION_KEY_PATTERN)
+_EXTENSION_CODE = compile_pattern(EXTENSION_KEY_PATTERN)  # ECMA-262, as the schema means it
 
 
 def get_indicator(code: str) -> IndicatorDefinition | None:
@@ -317,4 +317,4 @@ def get_indicator(code: str) -> IndicatorDefinition | None:
 
 def is_known_indicator(code: str) -> bool:
     """Return whether ``code`` is a taxonomy code or a namespaced extension code."""
-    return code in _BY_CODE or _EXTENSION_CODE.match(code) is not None
+    return code in _BY_CODE or _EXTENSION_CODE(code)

@@ -2,9 +2,12 @@
 
 Three stages, each reporting everything it finds:
 
-1. reading: size, UTF-8, JSON syntax, duplicate member names, nesting depth;
+1. reading: size, UTF-8, JSON syntax, duplicate member names, nesting depth, lone surrogates;
+   the checks that need only the decoded document run in :func:`validate_document` too, so a
+   caller holding a parsed object (the receiver) applies the same rules as one holding bytes;
 2. the published JSON Schema (kind ``schema``), checked with the ``jsonschema`` package and its
-   format checker, so the validator agrees with the committed schema by construction;
+   format checker, its ``pattern`` keyword evaluated as ECMA-262 (JSON Schema's dialect), so the
+   validator agrees with the committed schema by construction;
 3. the semantic rules (kind ``semantic``), on a document the schema accepts.
 
 Messages never quote the offending value: validation output ends up in logs and tickets, and
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,8 +35,11 @@ from typing import Any, Final, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaViolation
+from jsonschema.protocols import Validator as SchemaValidatorProtocol
+from jsonschema.validators import extend
 from pydantic import ValidationError as ModelValidationError
 
+from strive_schema._internal.ecma_regex import search as ecma_search
 from strive_schema.codes import ValidationCode
 from strive_schema.errors import StriveError
 from strive_schema.models import SKIP_SEMANTICS, Referral
@@ -51,8 +58,12 @@ __all__ = [
     "validate_json",
 ]
 
-MAX_DOCUMENT_BYTES: Final = 2 * 1024 * 1024
-"""Largest referral document accepted, in bytes of UTF-8 JSON."""
+MAX_DOCUMENT_BYTES: Final = 1_500_000
+"""Largest referral document accepted, in bytes of UTF-8 JSON.
+
+A receiver's default envelope limit (2 MiB) carries any referral of this size: the submission
+adds at most a few hundred bytes, base64 a third, the envelope and four signatures under a
+kilobyte (spec/validation.md, "Size")."""
 MAX_DEPTH: Final = 32
 """Deepest nesting of arrays and objects accepted (the schema itself needs 5)."""
 
@@ -157,11 +168,9 @@ def load_json(raw: bytes | str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> objec
         DocumentReadError: with the finding (``too_large``, ``invalid_utf8``,
             ``empty_document``, ``invalid_json``, ``duplicate_key`` or ``too_deep``).
     """
-    size = len(raw.encode() if isinstance(raw, str) else raw)
+    size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
     if size > max_bytes:
-        raise DocumentReadError(
-            ValidationCode.TOO_LARGE, f"the document is larger than {max_bytes} bytes"
-        )
+        raise _too_large(max_bytes)
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8")
@@ -183,21 +192,82 @@ def load_json(raw: bytes | str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> objec
             f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
         ) from None
     except RecursionError:
-        raise DocumentReadError(
-            ValidationCode.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels", kind="semantic"
-        ) from None
+        raise _too_deep() from None
     if _extensions_too_deep(document):
-        raise DocumentReadError(
-            ValidationCode.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels", kind="semantic"
-        )
+        raise _too_deep()
     return document
 
 
+def _too_deep() -> DocumentReadError:
+    return DocumentReadError(
+        ValidationCode.TOO_DEEP, f"nested deeper than {MAX_DEPTH} levels", kind="semantic"
+    )
+
+
+def _too_large(max_bytes: int) -> DocumentReadError:
+    return DocumentReadError(
+        ValidationCode.TOO_LARGE, f"the document is larger than {max_bytes} bytes", kind="semantic"
+    )
+
+
+# A JSON escape of a UTF-16 surrogate; a lone one decodes to a str that is not Unicode text.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _lone_surrogate(document: object) -> str | None:
+    """Pointer to the first string (in document order) holding a lone surrogate, or to the
+    object whose member name holds one; ``None`` when there is none."""
+    stack: list[tuple[object, tuple[str | int, ...]]] = [(document, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if not _is_text(node):
+                return json_pointer(*path)
+        elif isinstance(node, dict):
+            if not all(_is_text(name) for name in node):
+                return json_pointer(*path)
+            stack.extend((value, (*path, name)) for name, value in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((value, (*path, i)) for i, value in reversed(list(enumerate(node))))
+    return None
+
+
+def _lone_surrogate_error(pointer: str) -> ValidationResult:
+    finding = Finding(
+        pointer,
+        ValidationCode.LONE_SURROGATE,
+        "holds an unpaired UTF-16 surrogate escape (U+D800 to U+DFFF), which is not Unicode text",
+        kind="semantic",
+    )
+    return ValidationResult(errors=(finding,))
+
+
+def _ecma_pattern(
+    validator: SchemaValidatorProtocol, pattern: str, instance: object, schema: object
+) -> Iterator[SchemaViolation]:
+    # jsonschema's own check uses re.search, where "$" also matches before a final newline.
+    if isinstance(instance, str) and not ecma_search(pattern, instance):
+        yield SchemaViolation("does not match the pattern")
+
+
+_EcmaDraft202012Validator: type[SchemaValidatorProtocol] = extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, {"pattern": _ecma_pattern}
+)
+
+
 @cache
-def _schema_validator() -> Draft202012Validator:
+def _schema_validator() -> SchemaValidatorProtocol:
     schema = referral_json_schema()
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return _EcmaDraft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def validate_document(
@@ -206,8 +276,15 @@ def validate_document(
     now: datetime | None = None,
     default_region: str = DEFAULT_REGION,
     raw: bytes | None = None,
+    max_bytes: int = MAX_DOCUMENT_BYTES,
 ) -> ValidationResult:
     """Validate a decoded JSON document and return every error and warning.
+
+    The reading rules that need only the decoded document apply here too, so a caller that
+    holds a parsed object (the receiver) applies the same rules as one that holds bytes:
+    nesting depth (``too_deep``), lone surrogates (``lone_surrogate``) and size
+    (``too_large``: of ``raw`` when given, else of the document as compact UTF-8 JSON, the
+    form a submission carries).
 
     ``raw``, when given, must be the JSON text ``document`` was decoded from; it saves a
     re-encoding. Never raises for bad input.
@@ -217,13 +294,31 @@ def validate_document(
             "", ValidationCode.NOT_AN_OBJECT, "a referral must be a JSON object", kind="schema"
         )
         return ValidationResult(errors=(finding,))
-    text = raw if raw is not None else json.dumps(document).encode()
+    text: bytes | None
+    try:
+        text = raw if raw is not None else _compact(document)
+    except RecursionError:
+        return ValidationResult(errors=(_too_deep().finding,))
+    except UnicodeEncodeError:
+        text = None
+    if text is None or _SURROGATE_ESCAPE.search(text):
+        pointer = _lone_surrogate(document)
+        if pointer is not None:
+            return _lone_surrogate_error(pointer)
+    if text is None:  # pragma: no cover - an unencodable document holds a lone surrogate
+        text = _compact(document)
+    if len(text) > max_bytes:
+        return ValidationResult(errors=(_too_large(max_bytes).finding,))
     # Fast path: the models accept exactly what the published schema accepts (proven by
     # tests/schema/test_agreement.py), and parse ~50x faster than the jsonschema package.
     # The schema is consulted to explain a rejection, with every pointer and code.
     try:
         referral = Referral.model_validate_json(text, context={SKIP_SEMANTICS: True})
     except ModelValidationError as exc:
+        # A refused document may nest anywhere: walk all of it (the fast path below only
+        # needs the extension values, the one place the models let nest freely).
+        if _depth_exceeds(document, MAX_DEPTH):
+            return ValidationResult(errors=(_too_deep().finding,))
         schema_errors = _schema_findings(document)
         if schema_errors:
             return ValidationResult(errors=tuple(schema_errors))
@@ -237,11 +332,21 @@ def validate_document(
             for error in exc.errors(include_input=False)
         )
         return ValidationResult(errors=disagreements)
+    if _extensions_too_deep(document):
+        return ValidationResult(errors=(_too_deep().finding,))
     findings = check_semantics(referral, now=now, default_region=default_region)
     findings.extend(find_deprecated_members(document, _deprecated_paths()))
     errors = tuple(f for f in findings if f.severity == "error")
     warnings = tuple(f for f in findings if f.severity == "warning")
     return ValidationResult(errors=errors, warnings=warnings, referral=None if errors else referral)
+
+
+def _compact(document: Mapping[str, Any]) -> bytes:
+    """The document as compact UTF-8 JSON, the form a submission carries.
+
+    Raises ``UnicodeEncodeError`` for a lone surrogate, ``RecursionError`` for absurd nesting.
+    """
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def validate_json(
@@ -256,8 +361,12 @@ def validate_json(
         document = load_json(raw, max_bytes=max_bytes)
     except DocumentReadError as exc:
         return ValidationResult(errors=(exc.finding,))
-    encoded = raw.encode() if isinstance(raw, str) else raw
-    return validate_document(document, now=now, default_region=default_region, raw=encoded)
+    encoded: bytes | None = raw if isinstance(raw, bytes) else None
+    if isinstance(raw, str) and _is_text(raw):
+        encoded = raw.encode("utf-8")
+    return validate_document(
+        document, now=now, default_region=default_region, raw=encoded, max_bytes=max_bytes
+    )
 
 
 def iter_ndjson(
@@ -372,13 +481,25 @@ def _violation_order(violation: SchemaViolation) -> tuple[int, str]:
     return (0 if violation.validator == "type" else 1, json_pointer(*violation.absolute_path))
 
 
+_LENGTH_KEYWORDS: Final = frozenset({"type", "minLength", "maxLength"})
+
+
 def _translate(violation: SchemaViolation) -> Iterator[Finding]:
     path = list(violation.absolute_path)
     pointer = json_pointer(*path)
     keyword = violation.validator
     value: Any = violation.validator_value
     instance: Any = violation.instance
-    if "propertyNames" in violation.absolute_schema_path:
+    is_name = "propertyNames" in violation.absolute_schema_path
+    if isinstance(instance, str) and "\x00" in instance and keyword not in _LENGTH_KEYWORDS:
+        # Every string and extension member name the schema constrains refuses U+0000: one
+        # code for all of them, whatever the pattern, format or list of values.
+        yield _schema_finding(
+            json_pointer(*path, instance) if is_name else pointer,
+            ValidationCode.NUL_CHARACTER,
+            "must not contain U+0000 (NUL)",
+        )
+    elif is_name:
         yield _schema_finding(
             json_pointer(*path, str(instance)),
             ValidationCode.INVALID_EXTENSION_NAME,

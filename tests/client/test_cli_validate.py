@@ -117,3 +117,18 @@ def test_text_output_names_pointer_and_code(tmp_path: Path, minimal: dict[str, A
     result = run(write(tmp_path, "doc.json", json.dumps(minimal).encode()))
     assert result.exit_code == 1
     assert "error missing_field at /urgency/reason" in result.stdout
+
+
+def test_text_output_escapes_unprintable_member_names(
+    tmp_path: Path, minimal: dict[str, Any]
+) -> None:
+    minimal["extensions"] = {"x-acme-note\n": 1, "x-acme-data": {"na\x00me": 1}}
+    result = run(write(tmp_path, "doc.json", json.dumps(minimal).encode()))
+    assert result.exit_code == 1
+    findings = [line for line in result.stdout.splitlines() if line.startswith("  error")]
+    assert findings == [
+        "  error nul_character at /extensions/x-acme-data/na\\u0000me: "
+        "must not contain U+0000 (NUL) [schema]",
+        "  error invalid_extension_name at /extensions/x-acme-note\\u000a: "
+        "extension members are named x-<organisation>-<name>, lower case [schema]",
+    ]

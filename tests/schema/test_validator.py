@@ -12,8 +12,11 @@ import pytest
 from pydantic import ValidationError
 
 from strive_schema import Referral
+from strive_schema._internal.ecma_regex import check_portable
 from strive_schema.codes import SCHEMA_CODES, SEMANTIC_CODES, WARNING_CODES, ValidationCode
+from strive_schema.taxonomy import is_known_indicator
 from strive_schema.validator import (
+    MAX_DEPTH,
     MAX_DOCUMENT_BYTES,
     iter_ndjson,
     validate_document,
@@ -293,3 +296,179 @@ def test_codes_are_partitioned_and_documented() -> None:
     catalogue = (ROOT / "spec/errors.md").read_text(encoding="utf-8")
     missing = [code.value for code in ValidationCode if f"`{code.value}`" not in catalogue]
     assert missing == []
+
+
+# --- One rule for bytes and parsed documents (issue: validator and receiver disagreed) ---------
+
+
+def nested(levels: int) -> Any:
+    value: Any = "deep"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d.update(extensions={"x-a-b": nested(MAX_DEPTH)}), ("", "too_deep")),
+        (lambda d: d.update(extensions={"x-a-b": nested(MAX_DEPTH - 2)}), None),
+        (lambda d: d.update(unknown=nested(40)), ("", "too_deep")),
+        (lambda d: d.update(narrative=nested(500)), ("", "too_deep")),
+        (lambda d: d.update(narrative="a lone \ud800 surrogate"), ("/narrative", "lone_surrogate")),
+        (
+            lambda d: d.update(extensions={"x-a-b": [1, {"k": "\udc00"}]}),
+            ("/extensions/x-a-b/1/k", "lone_surrogate"),
+        ),
+        # A member name cannot be written into a pointer: the pointer names its object.
+        (
+            lambda d: d.update(extensions={"x-a-b": {"\ud800": 1}}),
+            ("/extensions/x-a-b", "lone_surrogate"),
+        ),
+        (lambda d: d.update(narrative="a paired \U0001f600 surrogate is text"), None),
+    ],
+    ids=[
+        "extension too deep",
+        "extension at the limit",
+        "unknown member too deep",
+        "wrong type too deep",
+        "lone surrogate",
+        "lone surrogate in an extension",
+        "lone surrogate in a name",
+        "surrogate pair",
+    ],
+)
+def test_parsed_documents_and_bytes_get_the_same_reading_findings(
+    minimal: dict[str, Any], change: Any, expected: tuple[str, str] | None
+) -> None:
+    change(minimal)
+    as_bytes = validate_json(json.dumps(minimal))  # ASCII: surrogates as \u escapes
+    as_text = validate_json(json.dumps(minimal, ensure_ascii=False))  # raw surrogate code points
+    parsed = validate_document(minimal)
+    for result in (as_bytes, as_text, parsed):
+        assert findings(result) == ([expected] if expected else [])
+        assert all(f.kind == "semantic" for f in result.errors)
+
+
+def test_the_size_of_a_parsed_document_is_its_compact_form(minimal: dict[str, Any]) -> None:
+    minimal["extensions"] = {"x-test-padding": ""}
+    base = len(json.dumps(minimal, separators=(",", ":")).encode())
+    minimal["extensions"]["x-test-padding"] = "a" * (MAX_DOCUMENT_BYTES - base)
+    assert validate_document(minimal).valid
+    pretty = json.dumps(minimal, indent=2).encode()
+    assert findings(validate_json(pretty)) == [("", "too_large")]  # the bytes as given
+    minimal["extensions"]["x-test-padding"] += "é"  # two bytes of UTF-8
+    assert findings(validate_document(minimal)) == [("", "too_large")]
+
+
+@pytest.mark.parametrize(
+    ("member", "value", "expected"),
+    [
+        ("port", 443.0, None),
+        ("port", -0.0, None),
+        ("port", 443.5, ("/technical_events/0/port", "wrong_type")),
+        ("port", 65536.0, ("/technical_events/0/port", "out_of_range")),
+        ("port", True, ("/technical_events/0/port", "wrong_type")),
+        ("port", "443", ("/technical_events/0/port", "wrong_type")),
+    ],
+)
+def test_integral_numbers_are_integers_as_in_json_schema(
+    minimal: dict[str, Any], member: str, value: object, expected: tuple[str, str] | None
+) -> None:
+    event = {"id": "ev-1", "event_type": "login", "occurred_at": minimal["created_at"]}
+    minimal["technical_events"] = [{**event, member: value}]
+    result = validate_document(minimal, now=NOW)
+    assert findings(result) == ([expected] if expected else [])
+    if expected is None:
+        assert result.referral is not None
+        assert result.referral.technical_events[0].port == int(value)  # type: ignore[call-overload]
+
+
+def test_every_constrained_string_of_the_examples_refuses_nul() -> None:
+    # Walk one occurrence of every member the examples use; U+0000 appended to it is reported
+    # as nul_character at its pointer, whatever else constrains the member.
+    seen: set[tuple[str, ...]] = set()
+    checked = 0
+    for path in EXAMPLES:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        stack: list[tuple[Any, tuple[str | int, ...]]] = [(document, ())]
+        while stack:
+            node, where = stack.pop()
+            if isinstance(node, dict):
+                stack.extend((v, (*where, k)) for k, v in node.items())
+            elif isinstance(node, list):
+                stack.extend((v, (*where, i)) for i, v in enumerate(node))
+            elif isinstance(node, str):
+                shape = tuple("*" if isinstance(s, int) else s for s in where)
+                if shape in seen:
+                    continue
+                seen.add(shape)
+                mutated = copy.deepcopy(document)
+                parent: Any = mutated
+                for step in where[:-1]:
+                    parent = parent[step]
+                parent[where[-1]] = node + "\x00"
+                pointer = "".join(f"/{step}" for step in where)
+                assert (pointer, "nul_character") in findings(validate_document(mutated)), pointer
+                checked += 1
+    assert checked >= 90
+
+
+def test_extension_indicator_codes_are_matched_as_ecma_262() -> None:
+    assert is_known_indicator("x-acme-flag")
+    assert not is_known_indicator("x-acme-flag\n")
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"^\s$",
+        r"^\d+$",
+        r"^\w$",
+        r"^a.b$",
+        r"^(?=a)a$",
+        r"^[a-z&&[^b]]$",
+        r"^[[:alpha:]]$",
+        r"\bx",
+        r"a\-b",
+    ],
+)
+def test_patterns_that_mean_different_things_to_ecma_262_and_rust_are_refused(
+    pattern: str,
+) -> None:
+    with pytest.raises(ValueError, match=r"ECMA-262|portable"):
+        check_portable(pattern)
+
+
+def test_a_renamed_local_id_with_a_newline_is_a_schema_error_not_a_dangling_reference(
+    minimal: dict[str, Any],
+) -> None:
+    # "em-1\n" matched the local-id pattern under Python's re ("$" before a final newline);
+    # the semantic rules then ran and reported only unknown_reference.
+    document = with_entities(minimal)
+    document["emails"][0]["id"] = "em-1\n"
+    document["indicators"][0]["evidence_refs"] = ["em-1\n"]
+    result = validate_document(document, now=NOW)
+    assert sorted(findings(result)) == [
+        ("/emails/0/id", "invalid_format"),
+        ("/indicators/0/evidence_refs/0", "invalid_format"),
+    ]
+    assert all(f.kind == "schema" for f in result.errors)
+
+
+def test_every_published_pattern_is_portable_and_anchored() -> None:
+    schema = json.loads((ROOT / "spec/schema/v1/referral.schema.json").read_text())
+    patterns: list[str] = []
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                patterns.append(node["pattern"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    assert len(set(patterns)) > 15
+    for pattern in set(patterns):
+        check_portable(pattern)
+        assert pattern.startswith("^") and pattern.endswith("$"), pattern

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 
 from strive_schema.published import referral_json_schema
@@ -26,6 +27,16 @@ from strive_schema.validator import (
 )
 
 BASELINES = sorted((Path(__file__).parent / "baselines").glob("referral-1.*.schema.json"))
+
+# Corrections, not changes (spec/versioning.md): each pattern now spells out what ECMA-262's
+# "\s" meant in the released one, and also refuses U+0000, which no receiver can store.
+_WHITE_SPACE = r"\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+PATTERN_CORRECTIONS = {
+    r"^[^@\s]+@[^@\s]+$": rf"^[^@\u0000{_WHITE_SPACE}]+@[^@\u0000{_WHITE_SPACE}]+$",
+    r"^https?://[^\s/$.?#][^\s]*$": (
+        rf"^https?://[^\u0000{_WHITE_SPACE}/$.?#][^\u0000{_WHITE_SPACE}]*$"
+    ),
+}
 
 
 def breaking_changes(old: Any, new: Any, where: str = "") -> list[str]:
@@ -46,7 +57,8 @@ def breaking_changes(old: Any, new: Any, where: str = "") -> list[str]:
     for keyword in ("minLength", "minItems", "minimum"):
         if keyword in old and new.get(keyword, float("-inf")) > old[keyword]:
             problems.append(f"{where}: {keyword} tightened")
-    if "pattern" in old and new.get("pattern") != old["pattern"]:
+    corrected = PATTERN_CORRECTIONS.get(old.get("pattern"), old.get("pattern"))
+    if "pattern" in old and new.get("pattern") != corrected:
         problems.append(f"{where}: pattern changed")
     for name, member in old.get("properties", {}).items():
         if name not in new.get("properties", {}):
@@ -68,6 +80,22 @@ def breaking_changes(old: Any, new: Any, where: str = "") -> list[str]:
 def test_current_schema_is_additive_over_each_released_minor(baseline: Path) -> None:
     old = json.loads(baseline.read_text(encoding="utf-8"))
     assert breaking_changes(old, referral_json_schema()) == []
+
+
+@pytest.mark.parametrize(("released", "corrected"), sorted(PATTERN_CORRECTIONS.items()))
+def test_pattern_corrections_keep_the_released_meaning_but_for_nul(
+    released: str, corrected: str
+) -> None:
+    # Judged by an independent ECMA-262 implementation: every character the released
+    # pattern's "\s" could mean, and its neighbours, is treated alike, U+0000 excepted.
+    old = jsonschema_rs.validator_for({"pattern": released})
+    new = jsonschema_rs.validator_for({"pattern": corrected})
+    probes = [chr(c) for c in [*range(0x21), *range(0x7F, 0xA1), 0x1680, *range(0x2000, 0x2030)]]
+    probes += [chr(c) for c in (0x205F, 0x3000, 0xFEFF, 0xFFFE)]
+    for char in probes:
+        for text in (f"a{char}b@example.org", f"https://{char}x.example/{char}"):
+            expected = old.is_valid(text) and char != "\x00"
+            assert new.is_valid(text) == expected, (hex(ord(char)), text)
 
 
 def test_the_compatibility_check_detects_a_breaking_change() -> None:

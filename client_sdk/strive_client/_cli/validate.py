@@ -50,6 +50,11 @@ def _ndjson_lines(stream: Any, region: str) -> Iterator[tuple[int | None, Valida
             yield number, validate_json(line, default_region=region)
 
 
+def _printable(pointer: str) -> str:
+    # A member name may hold a newline or U+0000; the text report shows it as an escape.
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in pointer)
+
+
 def _text_report(path: str, line: int | None, result: ValidationResult, valid: bool) -> str:
     where = f"{path}:{line}" if line is not None else path
     status = "valid" if valid else "invalid"
@@ -61,9 +66,9 @@ def _text_report(path: str, line: int | None, result: ValidationResult, valid: b
     lines = [f"{where}: {status}" + (f" ({', '.join(counts)})" if counts else "")]
     for severity, findings in (("error", result.errors), ("warning", result.warnings)):
         for finding in findings:
+            pointer = _printable(finding.pointer) or "/"
             lines.append(
-                f"  {severity} {finding.code} at {finding.pointer or '/'}: {finding.message}"
-                f" [{finding.kind}]"
+                f"  {severity} {finding.code} at {pointer}: {finding.message} [{finding.kind}]"
             )
     return "\n".join(lines)
 
