@@ -134,3 +134,8 @@ class ProblemCode(StrEnum):
     OUTCOME_REQUIRED = "outcome_required"
     CONFLICT = "conflict"
     INTERNAL_ERROR = "internal_error"
+    ASSESSMENT_REQUIRED = "assessment_required"
+    RECIPIENT_UNKNOWN = "recipient_unknown"
+    RECIPIENT_REVOKED = "recipient_revoked"
+    SANDBOX_REFERRAL = "sandbox_referral"
+    OUTCOME_NOT_DISSEMINATED = "outcome_not_disseminated"

@@ -15,9 +15,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "Assessment",
     "Asw",
     "AswKey",
-    "Assessment",
     "AuditEvent",
     "Base",
     "Cluster",
@@ -33,8 +33,8 @@ __all__ = [
     "RecipientKey",
     "Referral",
     "ReferralIndicator",
-    "ResearchFinding",
     "RequestNonce",
+    "ResearchFinding",
     "Selector",
     "SelectorExclusion",
     "SelectorStat",
