@@ -100,6 +100,42 @@ def register_asw(asw_id: str, name: str, public_key: Path, database_url: str | N
     click.echo(key.key_id)
 
 
+@admin_group.command("register-recipient")
+@click.option("--recipient-id", required=True)
+@click.option("--name", required=True)
+@click.option(
+    "--public-key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The recipient's JWK Set (public_key.jwk from strive keys generate --purpose recipient).",
+)
+@click.option("--region", "regions", multiple=True, help="ITL1 code it covers (repeatable).")
+@_DB
+def register_recipient(
+    recipient_id: str, name: str, public_key: Path, regions: tuple[str, ...],
+    database_url: str | None,
+) -> None:  # fmt: skip
+    """Register a recipient (force, unit, agency) with its keys; prints the key ids."""
+    from strive_server.services import dissemination  # noqa: PLC0415
+
+    try:
+        jwks = json.loads(public_key.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(
+            f"cannot use {public_key}: {exc}", param_hint="--public-key"
+        ) from None
+    if not isinstance(jwks, dict):
+        raise click.BadParameter("expected a JWK Set", param_hint="--public-key")
+    key_ids = _run(
+        _database(database_url),
+        lambda s: dissemination.register_recipient(
+            s, recipient_id=recipient_id, name=name, regions=regions, jwks=jwks, actor=CLI_ACTOR
+        ),
+    )
+    for key_id in key_ids:  # type: ignore[attr-defined]
+        click.echo(key_id)
+
+
 @admin_group.command("add-key")
 @click.option("--asw-id", required=True)
 @_PUBLIC_KEY
