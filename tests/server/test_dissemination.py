@@ -16,6 +16,7 @@ from strive_schema.httpsig import sign_request
 from strive_schema.keys import SigningKey
 from strive_schema.sealed import RecipientDecryptionKeys, SealSuite, open_package
 from strive_server.db import tables
+from strive_server.services.pathway_stats import pathway_statistics
 
 from .conftest import Receiver, fresh_referral
 from .test_linking import OP_STRIVE, links_of, submit_examples
@@ -283,3 +284,35 @@ def test_assessment_and_research_input_is_checked(
     with receiver.http("auditor") as http:
         forbidden = http.post(f"/v1/clusters/{cluster['id']}/assessments", json=THRIVE)
     assert (forbidden.status_code, _code(forbidden)) == (403, "forbidden")
+
+
+def test_supervisor_outcomes_are_kept_as_history_and_counted_ever(
+    receiver: Receiver, cluster: dict[str, Any]
+) -> None:
+    referral_id = next(iter(cluster["documents"].values()))["referral_id"]
+    with receiver.http("supervisor") as http:
+        for to_state in ("triaged", "under_assessment", "package_developed", "disseminated"):
+            moved = http.post(f"/v1/referrals/{referral_id}/transitions",
+                              json={"to_state": to_state, "reason": "worked"})  # fmt: skip
+            assert moved.status_code == 200, moved.text
+        closed = http.post(f"/v1/referrals/{referral_id}/transitions",
+                           json={"to_state": "closed", "outcome": "arrest", "reason": "arrested"})  # fmt: skip
+        assert closed.status_code == 200, closed.text
+        charged = http.post(f"/v1/referrals/{referral_id}/outcomes",
+                            json={"outcome": "charge", "reason": "CPS", "case_reference": "CPS/1"})  # fmt: skip
+        assert charged.status_code == 200, charged.text
+        history = http.get(f"/v1/referrals/{referral_id}/outcomes").json()
+    assert [(o["outcome"], o["case_reference"]) for o in history["outcomes"]] == [
+        ("arrest", None), ("charge", "CPS/1"),
+    ]  # fmt: skip
+    assert history["latest"] == "charge"
+    with receiver.session() as session:
+        counts = pathway_statistics(session, threshold=1)
+    # Both are counted: the charge did not overwrite the arrest.
+    assert (counts["arrest"], counts["charge"], counts["conviction"]) == (1, 1, 0)
+    assert counts["time_to_first_outcome"]["median_days"] is not None
+    assert (
+        counts["by_asw"]["arrest"]
+        == {cluster["documents"][OP_STRIVE[0]]["reporter"]["organisation_id"]: 1}
+        or sum(counts["by_asw"]["arrest"].values()) == 1
+    )
