@@ -139,3 +139,4 @@ class ProblemCode(StrEnum):
     RECIPIENT_REVOKED = "recipient_revoked"
     SANDBOX_REFERRAL = "sandbox_referral"
     OUTCOME_NOT_DISSEMINATED = "outcome_not_disseminated"
+    REVIEW_NOT_DUE = "review_not_due"

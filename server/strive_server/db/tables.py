@@ -32,6 +32,7 @@ __all__ = [
     "Recipient",
     "RecipientKey",
     "Referral",
+    "ReferralErasure",
     "ReferralIndicator",
     "RequestNonce",
     "ResearchFinding",
@@ -472,3 +473,19 @@ class OutcomeEvent(Base):
     recorded_by_kind: Mapped[str] = mapped_column(sa.String(16))
     recorded_by: Mapped[str] = mapped_column(sa.String(200))
     recorded_at: Mapped[datetime]
+
+
+class ReferralErasure(Base):
+    """A referral whose content a supervisor erased after review: who, when, why, and the
+    digests that still prove what was received. Append-only; the evidence triggers let a
+    referral's envelope and document be emptied only once such a row exists."""
+
+    __tablename__ = "referral_erasures"
+
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), primary_key=True)
+    erased_at: Mapped[datetime]
+    erased_by: Mapped[str] = mapped_column(sa.String(200))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    review_basis: Mapped[str] = mapped_column(sa.String(48))
+    envelope_sha256: Mapped[str] = mapped_column(sa.String(64))
+    referral_digest: Mapped[str] = mapped_column(sa.String(64))

@@ -27,7 +27,7 @@ from strive_server.api.deps import (
 from strive_server.db import tables
 from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
-from strive_server.services import assessment, dissemination
+from strive_server.services import assessment, dissemination, retention
 from strive_server.services.audit import Actor
 from strive_server.services.casework import find_referral
 from strive_server.services.intelligence import current_cluster, normalised_selector
@@ -441,3 +441,41 @@ def record_dissemination_outcome(
             actor=user.actor,
         )  # fmt: skip
     return {"dissemination_id": dissemination_id, "recorded": recorded}
+
+
+# -- retention and review ---------------------------------------------------------------------
+
+
+class ErasureCreate(_Body):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.get(
+    "/v1/referrals/{referral_id}/review",
+    operation_id="getReferralReview",
+    summary="The referral's review date under the retention rules, and whether it was erased",
+)
+def get_referral_review(
+    referral_id: str, user: AnalystDep, sessions: SessionsDep, settings: SettingsDep,
+    asw_id: AswQuery = None,
+) -> dict[str, Any]:  # fmt: skip
+    with sessions() as session:
+        row = find_referral(session, referral_id, asw_id=asw_id)
+        return retention.review_view(session, row, overrides=settings.retention_review_days)
+
+
+@router.post(
+    "/v1/referrals/{referral_id}/erasure",
+    operation_id="eraseReferral",
+    summary="Erase a reviewed referral's content; digests, audit and statistics remain",
+)
+def erase_referral(
+    referral_id: str, body: ErasureCreate, user: SupervisorDep, sessions: SessionsDep,
+    settings: SettingsDep, asw_id: AswQuery = None,
+) -> dict[str, Any]:  # fmt: skip
+    with sessions() as session, session.begin():
+        row = find_referral(session, referral_id, asw_id=asw_id, for_update=True)
+        return retention.erase_referral(
+            session, row, reason=body.reason, actor=user.actor,
+            overrides=settings.retention_review_days,
+        )  # fmt: skip

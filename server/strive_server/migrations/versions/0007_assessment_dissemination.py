@@ -221,9 +221,27 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_outcome_events_referral_pk"), ["referral_pk"], unique=False
         )
+    op.create_table(
+        "referral_erasures",
+        sa.Column("referral_pk", sa.Integer(), nullable=False),
+        sa.Column("erased_at", strive_server.db.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("erased_by", sa.String(length=200), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("review_basis", sa.String(length=48), nullable=False),
+        sa.Column("envelope_sha256", sa.String(length=64), nullable=False),
+        sa.Column("referral_digest", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["referral_pk"], ["referrals.id"],
+            name=op.f("fk_referral_erasures_referral_pk_referrals"),
+        ),
+        sa.PrimaryKeyConstraint("referral_pk", name=op.f("pk_referral_erasures")),
+    )  # fmt: skip
+    _allow_erasure()
 
 
 def downgrade() -> None:
+    _forbid_erasure()
+    op.drop_table("referral_erasures")
     with op.batch_alter_table("outcome_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outcome_events_referral_pk"))
         batch_op.drop_index(batch_op.f("ix_outcome_events_outcome"))
@@ -254,3 +272,79 @@ def downgrade() -> None:
 
     op.drop_table("recipient_keys")
     op.drop_table("recipients")
+
+
+# Erasure after review (spec/api.md, "Retention and review"): the evidence columns of a
+# referral stay immutable, except that its envelope and document may be emptied, and nothing
+# else changed, once an erasure is recorded for it in the append-only referral_erasures.
+_EVIDENCE_COLUMNS = (
+    "asw_id, referral_id, referral_digest, envelope, envelope_sha256, key_id, issued_at, "
+    "received_at, receipt_envelope, document"
+)
+_KEPT = (
+    "asw_id", "referral_id", "referral_digest", "envelope_sha256", "key_id", "issued_at",
+    "received_at", "receipt_envelope",
+)  # fmt: skip
+
+
+def _allow_erasure() -> None:
+    dialect = op.get_bind().dialect.name
+    if dialect == "sqlite":
+        kept = " AND ".join(f"NEW.{c} IS OLD.{c}" for c in _KEPT)
+        op.execute("DROP TRIGGER referrals_evidence_immutable")
+        op.execute(
+            "CREATE TRIGGER referrals_evidence_immutable "  # noqa: S608 - fixed names
+            f"BEFORE UPDATE OF {_EVIDENCE_COLUMNS} "
+            "ON referrals WHEN NOT (EXISTS (SELECT 1 FROM referral_erasures e "
+            "WHERE e.referral_pk = OLD.id) AND NEW.envelope = X'' AND NEW.document = '{}' "
+            f"AND {kept}) "
+            "BEGIN SELECT RAISE(ABORT, 'strive: referrals_evidence_immutable'); END"
+        )
+        for name, event in (
+            ("referral_erasures_no_update", "BEFORE UPDATE ON referral_erasures"),
+            ("referral_erasures_no_delete", "BEFORE DELETE ON referral_erasures"),
+        ):
+            op.execute(
+                f"CREATE TRIGGER {name} {event} BEGIN SELECT RAISE(ABORT, 'strive: {name}'); END"
+            )
+    elif dialect == "postgresql":
+        kept_new = ", ".join(f"NEW.{c}" for c in _KEPT)
+        kept_old = ", ".join(f"OLD.{c}" for c in _KEPT)
+        op.execute(
+            "CREATE FUNCTION strive_guard_referral_evidence() "  # noqa: S608 - fixed names
+            "RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF EXISTS (SELECT 1 FROM referral_erasures e WHERE e.referral_pk = OLD.id) "
+            "AND NEW.envelope = ''::bytea AND NEW.document = '{}'::jsonb "
+            f"AND ROW({kept_new}) IS NOT DISTINCT FROM ROW({kept_old}) THEN RETURN NEW; END IF; "
+            "RAISE EXCEPTION 'strive: UPDATE of the evidence on referrals is not allowed'; "
+            "END $$"
+        )
+        op.execute("DROP TRIGGER referrals_evidence_immutable ON referrals")
+        op.execute(
+            f"CREATE TRIGGER referrals_evidence_immutable BEFORE UPDATE OF {_EVIDENCE_COLUMNS} "
+            "ON referrals FOR EACH ROW EXECUTE FUNCTION strive_guard_referral_evidence()"
+        )
+        op.execute(
+            "CREATE TRIGGER referral_erasures_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
+            "ON referral_erasures FOR EACH STATEMENT EXECUTE FUNCTION strive_refuse_change()"
+        )
+
+
+def _forbid_erasure() -> None:
+    dialect = op.get_bind().dialect.name
+    if dialect == "sqlite":
+        op.execute("DROP TRIGGER IF EXISTS referral_erasures_no_update")
+        op.execute("DROP TRIGGER IF EXISTS referral_erasures_no_delete")
+        op.execute("DROP TRIGGER referrals_evidence_immutable")
+        op.execute(
+            f"CREATE TRIGGER referrals_evidence_immutable BEFORE UPDATE OF {_EVIDENCE_COLUMNS} "
+            "ON referrals BEGIN SELECT RAISE(ABORT, 'strive: referrals_evidence_immutable'); END"
+        )
+    elif dialect == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS referral_erasures_append_only ON referral_erasures")
+        op.execute("DROP TRIGGER referrals_evidence_immutable ON referrals")
+        op.execute(
+            f"CREATE TRIGGER referrals_evidence_immutable BEFORE UPDATE OF {_EVIDENCE_COLUMNS} "
+            "ON referrals FOR EACH ROW EXECUTE FUNCTION strive_refuse_change()"
+        )
+        op.execute("DROP FUNCTION IF EXISTS strive_guard_referral_evidence()")
