@@ -19,6 +19,7 @@ from strive_server.db import tables
 from strive_server.services.pathway_stats import pathway_statistics
 
 from .conftest import Receiver, fresh_referral
+from .test_casework import signed_get
 from .test_linking import OP_STRIVE, links_of, submit_examples
 
 THRIVE = {
@@ -150,6 +151,9 @@ def test_from_assessment_to_outcome_end_to_end(receiver: Receiver, cluster: dict
     with receiver.client(asw_id) as client:
         status = client.get_referral_status(referral_id)
     assert status.outcome == "charge"
+    # The ASW sees the released outcome, never the research, the references or the grading.
+    seen = signed_get(receiver, asw_id, f"/v1/referrals/{referral_id}/status").text
+    assert "PNC 1234" not in seen and "CAD 42" not in seen and "CPS 7" not in seen
 
     # Outcomes on the whole dissemination apply to each referral in it.
     whole = london.report(receiver, {"dissemination_id": dissemination_id,

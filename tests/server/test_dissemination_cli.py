@@ -76,3 +76,15 @@ def test_pinned_commands_end_to_end(receiver: Receiver, tmp_path: Path) -> None:
                   "--out", str(tmp_path / "w"), "--url", receiver.url)  # fmt: skip
     assert failed.exit_code == 1 and "sealed_recipient_mismatch" in failed.output
     assert not (tmp_path / "w").exists()
+    # Verified against a receiver key given out of band: the wrong one is refused.
+    impostor = tmp_path / "impostor"
+    impostor_paths = json.loads(_run("keys", "generate", "--out", str(impostor),
+                                     "--format", "json").output)  # fmt: skip
+    failed = _run("package", "open", str(sealed), "--key", paths["decryption_key"],
+                  "--out", str(tmp_path / "x"), "--receiver-key", impostor_paths["public_key_jwk"])  # fmt: skip
+    assert failed.exit_code == 1 and "sealed_signature_invalid" in failed.output
+    receiver_key = tmp_path / "receiver.pem"
+    receiver_key.write_bytes(receiver.settings.signing_key.public_key.to_pem())
+    good = _run("package", "open", str(sealed), "--key", paths["decryption_key"],
+                "--out", str(tmp_path / "y"), "--receiver-key", str(receiver_key))  # fmt: skip
+    assert good.exit_code == 0, good.output
