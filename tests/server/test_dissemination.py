@@ -5,6 +5,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,6 +17,8 @@ from strive_schema.httpsig import sign_request
 from strive_schema.keys import SigningKey
 from strive_schema.sealed import RecipientDecryptionKeys, SealSuite, open_package
 from strive_server.db import tables
+from strive_server.services import assessment
+from strive_server.services.audit import Actor
 from strive_server.services.pathway_stats import pathway_statistics
 
 from .conftest import Receiver, fresh_referral
@@ -317,3 +320,24 @@ def test_supervisor_outcomes_are_kept_as_history_and_counted_ever(
     assert counts["time_to_first_outcome"]["median_days"] is not None
     first = next(iter(cluster["documents"].values()))
     assert counts["by_asw"]["arrest"] == {first["reporter"]["organisation_id"]: 1}
+
+
+def test_assessments_carry_over_cluster_merges(receiver: Receiver) -> None:
+    now = datetime.now(UTC)
+    with receiver.session() as session, session.begin():
+        chain = [tables.Cluster(created_at=now, updated_at=now) for _ in range(3)]
+        session.add_all(chain)
+        session.flush()
+        chain[0].merged_into, chain[1].merged_into = chain[1].id, chain[2].id
+        recorded = assessment.record_assessment(
+            session, cluster=chain[0], referral=None,
+            considerations=dict.fromkeys(assessment.THRIVE_FIELDS, "x"), rationale="r",
+            priority="P3", actor=Actor("user", "t", "analyst"),
+        )  # fmt: skip
+        found = assessment.latest_cluster_assessment(session, chain[2], [])
+        assert found is not None and found.id == recorded.id
+        assert assessment.latest_cluster_assessment(session, chain[0], []) is not None
+        other = tables.Cluster(created_at=now, updated_at=now)
+        session.add(other)
+        session.flush()
+        assert assessment.latest_cluster_assessment(session, other, []) is None

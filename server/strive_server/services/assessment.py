@@ -115,20 +115,30 @@ def assessment_view(row: tables.Assessment, session: Session) -> dict[str, Any]:
     }
 
 
+def absorbed_clusters(session: Session, cluster: tables.Cluster) -> list[int]:
+    """The cluster's id and those of every cluster merged into it, directly or through
+    another merge: assessments and findings recorded on those carry over."""
+    found = [cluster.id]
+    frontier = [cluster.id]
+    while frontier:
+        frontier = list(
+            session.scalars(
+                sa.select(tables.Cluster.id).where(tables.Cluster.merged_into.in_(frontier))
+            )
+        )
+        found += [c for c in frontier if c not in found]
+    return found
+
+
 def latest_cluster_assessment(
     session: Session, cluster: tables.Cluster, referral_pks: list[int]
 ) -> tables.Assessment | None:
     """The assessment a dissemination of the cluster rests on: the latest of the cluster
     (or of a cluster merged into it), else, when every referral in it was assessed on its
     own, the latest of those."""
-    merged = sa.select(tables.Cluster.id).where(tables.Cluster.merged_into == cluster.id)
     of_cluster = session.scalars(
         sa.select(tables.Assessment)
-        .where(
-            sa.or_(
-                tables.Assessment.cluster_id == cluster.id, tables.Assessment.cluster_id.in_(merged)
-            )
-        )
+        .where(tables.Assessment.cluster_id.in_(absorbed_clusters(session, cluster)))
         .order_by(tables.Assessment.id.desc())
         .limit(1)
     ).first()
@@ -232,9 +242,7 @@ def finding_view(row: tables.ResearchFinding, session: Session) -> dict[str, Any
 def cluster_findings(session: Session, cluster: tables.Cluster) -> list[tables.ResearchFinding]:
     """Findings on the cluster (or clusters merged into it), its referrals, and the selector
     values it holds; oldest first."""
-    clusters = [cluster.id, *session.scalars(
-        sa.select(tables.Cluster.id).where(tables.Cluster.merged_into == cluster.id)
-    )]  # fmt: skip
+    clusters = absorbed_clusters(session, cluster)
     members = sa.select(tables.Referral.id).where(tables.Referral.cluster_id == cluster.id)
     values = sa.select(tables.Selector.kind, tables.Selector.value).where(
         tables.Selector.referral_pk.in_(members)
@@ -268,7 +276,7 @@ def cluster_research(
         sa.select(tables.Assessment)
         .where(
             sa.or_(
-                tables.Assessment.cluster_id == cluster.id,
+                tables.Assessment.cluster_id.in_(absorbed_clusters(session, cluster)),
                 tables.Assessment.referral_pk.in_(member_pks),
             )
         )

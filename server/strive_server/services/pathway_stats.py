@@ -70,7 +70,11 @@ def pathway_statistics(session: Session, *, threshold: int) -> dict[str, Any]:
             )
         ).all()
     )
-    assessed_clusters |= {merged_into[c] for c in assessed_clusters if c in merged_into}
+    for assessed_cluster in list(assessed_clusters):  # carried over merges, however many
+        current, seen = assessed_cluster, 0
+        while current in merged_into and seen < 1000:
+            current, seen = merged_into[current], seen + 1
+            assessed_clusters.add(current)
     assessed_referrals = set(
         session.scalars(
             sa.select(tables.Assessment.referral_pk).where(
