@@ -168,6 +168,16 @@ def test_from_assessment_to_outcome_end_to_end(receiver: Receiver, cluster: dict
         audit = http.get("/v1/audit", params={"limit": 500}).json()["items"]
     pathway = stats["pathway"]
     assert pathway["assessed"] == pathway["disseminated"] == pathway["received"] == "<5"
+    with receiver.session() as session:
+        exact = pathway_statistics(session, threshold=1)
+    n = len(OP_STRIVE)
+    assert (exact["received"], exact["assessed"], exact["disseminated"]) == (n, n, n)
+    assert (exact["arrest"], exact["charge"], exact["safeguarding"], exact["conviction"]) == (
+        1, 1, n, 0,
+    )  # fmt: skip
+    assert sum(exact["by_month"]["disseminated"].values()) == n
+    assert exact["time_to_dissemination"] == {"referrals": n, "median_days": 0.0}
+    assert exact["time_to_first_outcome"]["median_days"] == 0.0
     actions = {e["action"] for e in audit}
     assert {"assessment.recorded", "research.recorded", "cluster.disseminated",
             "referral.outcome_reported"} <= actions  # fmt: skip

@@ -4,22 +4,20 @@ of receipt and by ASW, and the median days from receipt to dissemination and to 
 outcome. Counts are suppressed as in ``services/stats.py``; test referrals are never counted.
 
 An outcome counts once per referral however often it was recorded, and a later outcome never
-hides an earlier one: an arrest followed by a charge counts as both.
+hides an earlier one: an arrest followed by a charge counts as both. As in ``stats.py``, every
+figure is computed by the database (``GROUP BY`` and ``EXISTS`` for counts, ``ORDER BY ...
+LIMIT 1 OFFSET k`` for medians), so memory does not grow with the number of referrals.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
-from collections.abc import Iterable
-from datetime import datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from strive_server.db import tables
-from strive_server.services.stats import suppress
+from strive_server.services.stats import _hours_between, _month, suppress
 
 __all__ = ["OUTCOME_GROUPS", "pathway_statistics"]
 
@@ -36,113 +34,117 @@ def _count(n: int, threshold: int) -> int | str:
     return n if n == 0 or n >= threshold else f"<{threshold}"
 
 
-def _median_days(durations: list[float], threshold: int) -> dict[str, Any]:
-    return {
-        "referrals": _count(len(durations), threshold),
-        "median_days": (
-            round(statistics.median(durations), 1) if len(durations) >= threshold else None
-        ),
-    }
-
-
-def _days(start: datetime, end: datetime) -> float:
-    return max((end - start).total_seconds(), 0.0) / 86400.0
-
-
-def pathway_statistics(session: Session, *, threshold: int) -> dict[str, Any]:
-    """The pathway figures (spec/api.md, "Statistics")."""
-    referral = tables.Referral
-    live = session.execute(
-        sa.select(referral.id, referral.asw_id, referral.received_at, referral.cluster_id).where(
-            referral.is_test.is_(False)
-        )
-    ).all()
-    info = {pk: (asw, received, cluster) for pk, asw, received, cluster in live}
-    assessed_clusters = set(
+def _assessed_clusters(session: Session) -> list[int]:
+    """Clusters assessed directly or through a cluster merged into them (as many as there are
+    cluster assessments, not referrals)."""
+    assessed = set(
         session.scalars(
             sa.select(tables.Assessment.cluster_id).where(tables.Assessment.cluster_id.is_not(None))
         )
     )
-    merged_into = dict(
-        session.execute(
-            sa.select(tables.Cluster.id, tables.Cluster.merged_into).where(
-                tables.Cluster.merged_into.is_not(None)
+    frontier = set(assessed)
+    while frontier:
+        frontier = (
+            set(
+                session.scalars(
+                    sa.select(tables.Cluster.merged_into).where(
+                        tables.Cluster.id.in_(frontier), tables.Cluster.merged_into.is_not(None)
+                    )
+                )
             )
-        ).all()
-    )
-    for assessed_cluster in list(assessed_clusters):  # carried over merges, however many
-        current, seen = assessed_cluster, 0
-        while current in merged_into and seen < 1000:
-            current, seen = merged_into[current], seen + 1
-            assessed_clusters.add(current)
-    assessed_referrals = set(
-        session.scalars(
-            sa.select(tables.Assessment.referral_pk).where(
-                tables.Assessment.referral_pk.is_not(None)
-            )
+            - assessed
         )
-    )
-    assessed = {
-        pk
-        for pk, (_, _, cluster) in info.items()
-        if pk in assessed_referrals or cluster in assessed_clusters
-    }
-    link, sent = tables.DisseminationReferral, tables.Dissemination
-    first_sent = dict(
-        session.execute(
-            sa.select(link.referral_pk, sa.func.min(sent.sent_at))
-            .join(sent, sent.id == link.dissemination_id)
-            .group_by(link.referral_pk)
-        ).all()
-    )
+        assessed |= {c for c in frontier if c is not None}
+    return sorted(c for c in assessed if c is not None)
+
+
+def _predicates(session: Session) -> dict[str, sa.ColumnElement[bool]]:
+    referral = tables.Referral
     transition = tables.StateTransition
-    outcome_rows = session.execute(
-        sa.select(transition.referral_pk, transition.outcome, sa.func.min(transition.at))
-        .where(transition.outcome.is_not(None))
-        .group_by(transition.referral_pk, transition.outcome)
-    ).all()
-    outcomes: dict[int, set[str]] = defaultdict(set)
-    first_outcome: dict[int, datetime] = {}
-    for pk, outcome, at in outcome_rows:
-        if pk not in info or outcome is None:
-            continue
-        outcomes[pk].add(outcome)
-        first_outcome[pk] = min(at, first_outcome.get(pk, at))
 
-    def month(pk: int) -> str:
-        return info[pk][1].strftime("%Y-%m")
+    def ever(codes: tuple[str, ...]) -> sa.ColumnElement[bool]:
+        return sa.exists().where(
+            transition.referral_pk == referral.id, transition.outcome.in_(codes)
+        )
 
-    def asw(pk: int) -> str:
-        return info[pk][0]
-
-    groups: dict[str, Iterable[int]] = {
-        "received": info.keys(),
-        "assessed": assessed,
-        "disseminated": [pk for pk in first_sent if pk in info],
-        **{
-            name: [pk for pk, seen in outcomes.items() if seen & set(codes)]
-            for name, codes in OUTCOME_GROUPS.items()
-        },
+    return {
+        "received": sa.true(),
+        "assessed": sa.or_(
+            sa.exists().where(tables.Assessment.referral_pk == referral.id),
+            referral.cluster_id.in_(_assessed_clusters(session)),
+        ),
+        "disseminated": sa.exists().where(tables.DisseminationReferral.referral_pk == referral.id),
+        **{name: ever(codes) for name, codes in OUTCOME_GROUPS.items()},
     }
+
+
+def _median_days(session: Session, dialect: str, first: Any, threshold: int) -> dict[str, Any]:
+    """Median (nearest ranks, averaged when even) of the days from receipt to ``first``, a
+    subquery of (referral_pk, at)."""
+    referral = tables.Referral
+    hours = _hours_between(dialect, referral.received_at, first.c.at)
+    base = (
+        sa.select(hours)
+        .select_from(referral)
+        .join(first, first.c.referral_pk == referral.id)
+        .where(referral.is_test.is_(False))
+    )
+    n = int(session.scalar(sa.select(sa.func.count()).select_from(base.subquery())) or 0)
+    figures: dict[str, Any] = {"referrals": _count(n, threshold), "median_days": None}
+    if n < threshold or n == 0:
+        return figures
+
+    def nth(index: int) -> float:
+        query = base.order_by(hours, referral.id).limit(1).offset(index)
+        return float(session.execute(query).scalar_one())
+
+    middle = nth((n - 1) // 2)
+    if n % 2 == 0:
+        middle = (middle + nth(n // 2)) / 2
+    figures["median_days"] = round(max(middle, 0.0) / 24.0, 1)
+    return figures
+
+
+def pathway_statistics(session: Session, *, threshold: int) -> dict[str, Any]:
+    """The pathway figures (spec/api.md, "Statistics")."""
+    dialect = session.get_bind().dialect.name
+    referral = tables.Referral
+    live = referral.is_test.is_(False)
+    month = _month(dialect)
     figures: dict[str, Any] = {}
     by_month: dict[str, Any] = {}
     by_asw: dict[str, Any] = {}
-    for name, pks in groups.items():
-        members = list(pks)
-        figures[name] = _count(len(members), threshold)
-        months: dict[str, int] = defaultdict(int)
-        asws: dict[str, int] = defaultdict(int)
-        for pk in members:
-            months[month(pk)] += 1
-            asws[asw(pk)] += 1
-        by_month[name] = suppress(months, threshold)
-        by_asw[name] = suppress(asws, threshold)
+    for name, predicate in _predicates(session).items():
+        total = session.scalar(
+            sa.select(sa.func.count()).select_from(referral).where(live, predicate)
+        )
+        figures[name] = _count(int(total or 0), threshold)
+        for target, column in ((by_month, month), (by_asw, referral.asw_id)):
+            rows = session.execute(
+                sa.select(column, sa.func.count())
+                .select_from(referral)
+                .where(live, predicate)
+                .group_by(column)
+            )
+            target[name] = suppress({str(key): int(n) for key, n in rows}, threshold)
     figures["by_month"] = by_month
     figures["by_asw"] = by_asw
-    figures["time_to_dissemination"] = _median_days(
-        [_days(info[pk][1], at) for pk, at in first_sent.items() if pk in info], threshold
+    link, sent = tables.DisseminationReferral, tables.Dissemination
+    first_sent = (
+        sa.select(link.referral_pk.label("referral_pk"), sa.func.min(sent.sent_at).label("at"))
+        .join(sent, sent.id == link.dissemination_id)
+        .group_by(link.referral_pk)
+        .subquery()
     )
-    figures["time_to_first_outcome"] = _median_days(
-        [_days(info[pk][1], at) for pk, at in first_outcome.items()], threshold
+    transition = tables.StateTransition
+    first_outcome = (
+        sa.select(
+            transition.referral_pk.label("referral_pk"), sa.func.min(transition.at).label("at")
+        )
+        .where(transition.outcome.is_not(None))
+        .group_by(transition.referral_pk)
+        .subquery()
     )
+    figures["time_to_dissemination"] = _median_days(session, dialect, first_sent, threshold)
+    figures["time_to_first_outcome"] = _median_days(session, dialect, first_outcome, threshold)
     return figures
