@@ -129,6 +129,12 @@ def test_from_assessment_to_outcome_end_to_end(receiver: Receiver, cluster: dict
     assert research["assessment"]["priority"] == "P1"
     assert research["research_findings"][0]["source_reference"] == "PNC 1234"
     assert opened.manifest.grading.code == "2/B/P"
+    summary = next(f for f in opened.files if f.name.endswith(".md")).content.decode()
+    assert "## Grading\n\n2/B/P" in summary and "PNC 1234" in summary
+    package_json = json.loads(
+        next(f for f in opened.files if f.name.endswith(f"{cluster['id']}.json")).content
+    )
+    assert package_json["grading"]["intelligence_assessment"] == "B"
     assert len(opened.manifest.referrals) == len(OP_STRIVE)
 
     with receiver.http("analyst") as http:

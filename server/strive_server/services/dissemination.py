@@ -296,6 +296,13 @@ def disseminate_cluster(
     now = datetime.now(UTC).replace(microsecond=0)
     dissemination_id = _dissemination_id(now)
     package = packages.build_package(session, cluster)
+    findings = json.loads(  # JSON-ready: times as ISO 8601 text
+        json.dumps(
+            [finding_view(f, session) for f in cluster_findings(session, cluster)], default=str
+        )
+    )
+    package.grading = grading.to_json()
+    package.research = findings
     files = []
     for fmt in formats:
         body, media_type, filename = packages.render(package, fmt)
@@ -305,7 +312,7 @@ def disseminate_cluster(
         "cluster_id": cluster.id,
         "grading": grading.to_json(),
         "assessment": assessment_view(assessment, session),
-        "research_findings": [finding_view(f, session) for f in cluster_findings(session, cluster)],
+        "research_findings": findings,
     }
     files.append(
         PackageFile(

@@ -60,6 +60,10 @@ class Package:
     links: list[dict[str, Any]] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)
     indicators: list[dict[str, Any]] = field(default_factory=list)
+    grading: dict[str, Any] | None = None
+    """3x5x2 grading, set when the package is disseminated (services/dissemination.py)."""
+    research: list[dict[str, Any]] = field(default_factory=list)
+    """Research findings carried into a disseminated package (never sent to an ASW)."""
 
     def count(self, kind: str) -> int:
         return sum(1 for e in self.entities.values() if e["type"] == kind)
@@ -273,6 +277,9 @@ def _json(package: Package) -> bytes:
         "entities": sorted(package.entities.values(), key=lambda e: e["id"]),
         "links": package.links,
     }
+    if package.grading is not None:
+        document["grading"] = package.grading
+        document["research_findings"] = package.research
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
 
 
@@ -376,6 +383,22 @@ def _markdown(package: Package) -> bytes:
         f"{r['urgency']}, {r['priority_band']}, state {r['state']}"
         for r in package.referrals
     ]
+    if package.grading is not None:
+        g = package.grading
+        lines += [
+            "",
+            "## Grading",
+            "",
+            f"{g['source_evaluation']}/{g['intelligence_assessment']}/{g['handling_code']}"
+            + (f": {g['handling_conditions']}" if g.get("handling_conditions") else ""),
+        ]
+        lines += ["", "## Research findings", ""]
+        lines += [
+            f"- {f['finding']} (source {f['source_reference']}, graded "
+            f"{f['grading']['source_evaluation']}/{f['grading']['intelligence_assessment']}"
+            f"/{f['grading']['handling_code']})"
+            for f in package.research
+        ] or ["- none"]
     lines += ["", "## Source referrals", ""]
     lines += [f"- `{r['referral_id']}` ({r['asw_id']})" for r in package.referrals]
     lines += ["", f"**{package.marking}**", ""]
