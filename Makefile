@@ -34,6 +34,7 @@ test: lint typecheck pytest
 generate: $(STAMP)
 	$(BIN)/python -m strive_schema.generate
 	$(BIN)/python -m strive_schema._vectors
+	$(BIN)/python -m strive_schema._sealed_vectors
 	$(BIN)/python -m strive_server.openapi
 
 bench: $(STAMP)

@@ -4,8 +4,10 @@ The tree::
 
     StriveError                  root of every error raised by strive_schema
     ├── KeyFormatError           a key could not be read or is not an Ed25519 key
-    └── VerificationError        a signed envelope, receipt or request did not verify;
-                                 carries .code (a ProtocolCode) and .detail
+    ├── VerificationError        a signed envelope, receipt or request did not verify;
+    │                            carries .code (a ProtocolCode) and .detail
+    └── SealedPackageError       a sealed package could not be opened; carries .code (a
+                                 SealedCode) and .detail
 
 Codes are stable strings: clients, servers and the specification (``spec/protocol.md``,
 "Error codes") refer to them by value, so a member is never renamed or reused.
@@ -15,7 +17,14 @@ from __future__ import annotations
 
 from enum import StrEnum, unique
 
-__all__ = ["KeyFormatError", "ProtocolCode", "StriveError", "VerificationError"]
+__all__ = [
+    "KeyFormatError",
+    "ProtocolCode",
+    "SealedCode",
+    "SealedPackageError",
+    "StriveError",
+    "VerificationError",
+]
 
 
 class StriveError(Exception):
@@ -86,3 +95,48 @@ class VerificationError(StriveError):
 
     def __repr__(self) -> str:
         return f"VerificationError(code={self.code.value!r}, detail={self.detail!r})"
+
+
+@unique
+class SealedCode(StrEnum):
+    """Stable codes for opening a sealed package (``spec/sealed-package.md``, "Errors")."""
+
+    SEALED_MALFORMED = "sealed_malformed"
+    """Not a sealed file: not strict JSON, members missing or unknown, bad base64, or a
+    ciphertext too short to hold the encapsulated key and a tag (a truncated file)."""
+    SEALED_SUITE_UNSUPPORTED = "sealed_suite_unsupported"
+    """The header names a suite this implementation does not know."""
+    SEALED_SUITE_MISMATCH = "sealed_suite_mismatch"
+    """The header's algorithm ids do not match its suite, or the key given has no part
+    for the suite (a classical-only key for a post-quantum package)."""
+    SEALED_RECIPIENT_MISMATCH = "sealed_recipient_mismatch"
+    """Sealed to another key or addressed to another recipient: the wrong key was given."""
+    SEALED_DECRYPT_FAILED = "sealed_decrypt_failed"
+    """HPKE open failed: the ciphertext or the header was changed."""
+    SEALED_SIGNATURE_INVALID = "sealed_signature_invalid"
+    """The package inside is not signed by the receiver's key."""
+    SEALED_CONTENT_MALFORMED = "sealed_content_malformed"
+    """The signed package is not a valid package manifest, or a file's digest differs."""
+
+
+class SealedPackageError(StriveError):
+    """A sealed package could not be opened.
+
+    Attributes:
+        code: the stable :class:`SealedCode` naming the first check that failed.
+        detail: a short explanation; never key material or package content.
+    """
+
+    code: SealedCode
+    detail: str
+
+    def __init__(self, code: SealedCode, detail: str) -> None:
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.code.value}: {self.detail}"
+
+    def __repr__(self) -> str:
+        return f"SealedPackageError(code={self.code.value!r}, detail={self.detail!r})"

@@ -137,6 +137,42 @@ def register_asw(
     _announce(row, f"register ASW {asw_id} with key {key.key_id}")
 
 
+@admin_group.command("register-recipient")
+@click.option("--recipient-id", required=True)
+@click.option("--name", required=True)
+@click.option(
+    "--public-key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The recipient's JWK Set (public_key.jwk from strive keys generate --purpose recipient).",
+)
+@click.option("--region", "regions", multiple=True, help="ITL1 code it covers (repeatable).")
+@_DB
+def register_recipient(
+    recipient_id: str, name: str, public_key: Path, regions: tuple[str, ...],
+    database_url: str | None,
+) -> None:  # fmt: skip
+    """Register a recipient (force, unit, agency) with its keys; prints the key ids."""
+    from strive_server.services import dissemination  # noqa: PLC0415
+
+    try:
+        jwks = json.loads(public_key.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(
+            f"cannot use {public_key}: {exc}", param_hint="--public-key"
+        ) from None
+    if not isinstance(jwks, dict):
+        raise click.BadParameter("expected a JWK Set", param_hint="--public-key")
+    key_ids = _run(
+        _database(database_url),
+        lambda s: dissemination.register_recipient(
+            s, recipient_id=recipient_id, name=name, regions=regions, jwks=jwks, actor=CLI_ACTOR
+        ),
+    )
+    for key_id in key_ids:  # type: ignore[attr-defined]
+        click.echo(key_id)
+
+
 @admin_group.command("add-key")
 @click.option("--asw-id", required=True)
 @_PUBLIC_KEY
@@ -440,6 +476,56 @@ def _demo(sessions: sessionmaker[Session], url: str, lifetime: timedelta) -> Non
     )
 
 
+DEMO_RECIPIENTS_DIR = Path(".strive/demo-recipients")
+DEMO_RECIPIENT = ("met-cse", "Demo London force, sexual exploitation unit", "TLI")
+
+
+def _demo_recipient(sessions: sessionmaker[Session], url: str) -> None:
+    """A demo London force with its own keys, for the Operation Strive demo: it receives the
+    sealed package and reports outcomes with requests signed by its key."""
+    from strive_schema.sealed import RecipientDecryptionKeys  # noqa: PLC0415
+    from strive_server.services import dissemination  # noqa: PLC0415
+
+    recipient_id, name, region = DEMO_RECIPIENT
+    folder = DEMO_RECIPIENTS_DIR / recipient_id
+    folder.mkdir(parents=True, exist_ok=True)
+    for filename in ("private_key.pem", "decryption_key.json"):
+        path = folder / filename
+        if not path.exists():
+            content = (
+                SigningKey.generate().to_pem()
+                if filename.endswith(".pem")
+                else RecipientDecryptionKeys.generate().to_json()
+            )
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(content)
+    signing = SigningKey.from_file(folder / "private_key.pem")
+    decryption = RecipientDecryptionKeys.from_json((folder / "decryption_key.json").read_bytes())
+    jwks = {"keys": [signing.public_key.to_jwk(), *(k.to_jwk() for k in decryption.public_keys())]}
+    (folder / "public_key.jwk").write_text(json.dumps(jwks, indent=2) + "\n")
+
+    def ensure(session: Session) -> None:
+        if session.get(tables.Recipient, recipient_id) is None:
+            dissemination.register_recipient(
+                session, recipient_id=recipient_id, name=name, regions=[region], jwks=jwks,
+                actor=CLI_ACTOR,
+            )  # fmt: skip
+
+    _run(sessions, ensure)
+    executable = Path(sys.executable).parent / "strive"
+    strive = str(executable) if executable.exists() else "strive"
+    click.echo(
+        f"\n  Recipient {recipient_id} (London): after an assessment, a supervisor disseminates\n"
+        f"    {strive} disseminate cluster CLUSTER_ID --recipient {recipient_id} --url {url} \\\n"
+        f"      --token SUPERVISOR_TOKEN --out package.sealed.json\n"
+        f"  and the force opens it:\n"
+        f"    {strive} package open package.sealed.json --key {folder / 'decryption_key.json'} "
+        f"--out package/ --url {url}",
+        err=True,
+    )
+
+
 @click.command("serve")
 @click.option(
     "--db",
@@ -475,6 +561,7 @@ def serve_command(database_url: str | None, host: str, port: int, workers: int, 
     url = f"http://{host}:{port}"
     if demo:
         _demo(sessions, url, timedelta(days=settings.token_lifetime_days))
+        _demo_recipient(sessions, url)
     click.echo(
         f"Strive receiver {settings.receiver_id} on {url} "
         f"(database {settings.database_url.split('@')[-1]}, {workers} worker(s))",

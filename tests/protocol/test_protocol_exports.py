@@ -7,7 +7,14 @@ import pytest
 from strive_schema import envelope, errors, httpsig, keys, receipts
 
 EXPORTS = {
-    errors: {"KeyFormatError", "ProtocolCode", "StriveError", "VerificationError"},
+    errors: {
+        "KeyFormatError",
+        "ProtocolCode",
+        "SealedCode",
+        "SealedPackageError",
+        "StriveError",
+        "VerificationError",
+    },
     keys: {"JWK_ALGORITHM", "PublicKey", "SigningKey", "compute_key_id"},
     envelope: {
         "MAX_SIGNATURES",

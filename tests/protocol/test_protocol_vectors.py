@@ -41,7 +41,12 @@ needs_openssl = pytest.mark.skipif(
 def test_regenerating_reproduces_the_committed_files(tmp_path: Path) -> None:
     files = _vectors.render_vectors()
     _vectors.write_vectors(tmp_path, files)
-    committed = sorted(path.relative_to(VECTORS).as_posix() for path in VECTORS.rglob("*.json"))
+    # spec/vectors/sealed/ has its own generator (strive_schema/_sealed_vectors.py).
+    committed = sorted(
+        relative
+        for path in VECTORS.rglob("*.json")
+        if not (relative := path.relative_to(VECTORS).as_posix()).startswith("sealed/")
+    )
     assert sorted(files) == committed
     for relative in committed:
         assert (tmp_path / relative).read_bytes() == (VECTORS / relative).read_bytes(), relative

@@ -20,10 +20,12 @@ import sqlalchemy as sa
 from strive_client import NotFound
 from strive_schema.httpsig import sign_request
 from strive_schema.keys import SigningKey
+from strive_schema.sealed import Grading, RecipientDecryptionKeys
 from strive_server.api.app import create_app
 from strive_server.core.config import Settings
 from strive_server.db import tables
-from strive_server.services import admin, casework
+from strive_server.services import admin, assessment, casework, dissemination
+from strive_server.services.retention import DEFAULT_REVIEW_DAYS
 
 from .conftest import SETUP, Receiver, fresh_referral
 
@@ -104,6 +106,55 @@ def approved_token(receiver: Receiver, body: dict[str, Any]) -> httpx.Response:
     return httpx.Response(201, json=approved.json()["token"])
 
 
+THRIVE = dict.fromkeys(("threat", "harm", "risk", "investigation", "vulnerability",
+                        "engagement", "rationale"), "x") | {"priority": "P2"}  # fmt: skip
+GRADING = {"source_evaluation": "2", "intelligence_assessment": "B", "handling_code": "P"}
+
+
+def _recipient_jwks() -> dict[str, Any]:
+    keys = RecipientDecryptionKeys.generate()
+    return {"keys": [SigningKey.generate().public_key.to_jwk(),
+                     *(k.to_jwk() for k in keys.public_keys())]}  # fmt: skip
+
+
+def _new_recipient(receiver: Receiver) -> dict[str, Any]:
+    return {"recipient_id": f"force-{secrets.token_hex(4)}", "name": "Force",
+            "regions": ["TLI"], "public_keys": _recipient_jwks()}  # fmt: skip
+
+
+def _first_dissemination(receiver: Receiver) -> str:
+    """The one _prepare_dissemination made (ids sort in creation order)."""
+    with receiver.session() as session:
+        return str(session.scalars(
+            sa.select(tables.Dissemination.id).order_by(tables.Dissemination.id)
+        ).first())  # fmt: skip
+
+
+def _prepare_dissemination(receiver: Receiver, cluster_id: int) -> str:
+    """Two recipients (one to revoke), an assessed cluster and one dissemination; the
+    retention review made due at once, so a supervisor's erasure can succeed."""
+    settings = receiver.app.state.settings
+    object.__setattr__(receiver.app.state, "settings",
+                       settings.model_copy(update={"retention_review_days": dict.fromkeys(DEFAULT_REVIEW_DAYS, 0)}))  # fmt: skip
+    with receiver.session() as session, session.begin():
+        for recipient_id in ("roles-force", "revocable-force"):
+            dissemination.register_recipient(
+                session, recipient_id=recipient_id, name=recipient_id, regions=["TLI"],
+                jwks=_recipient_jwks(), actor=SETUP,
+            )  # fmt: skip
+        cluster = session.get(tables.Cluster, cluster_id)
+        assessment.record_assessment(
+            session, cluster=cluster, referral=None, considerations=THRIVE,
+            rationale="r", priority="P2", actor=SETUP,
+        )  # fmt: skip
+        sealed = dissemination.disseminate_cluster(
+            session, cluster, recipient_id="roles-force", reason="r",
+            grading=Grading("2", "B", "P"), formats=["json"], receiver_id="receiver.test",
+            signing_key=settings.signing_key, actor=SETUP,
+        )  # fmt: skip
+    return str(sealed.record["dissemination_id"])
+
+
 ANALYSTS = frozenset({"analyst", "supervisor"})
 SUPERVISOR = frozenset({"supervisor"})
 ADMIN = frozenset({"admin"})
@@ -153,6 +204,31 @@ ENDPOINTS = [
              body=lambda r: {"kind": "phone", "value": "0800 000 0000", "reason": "support"}),
     Endpoint("GET", "/v1/referrals/{id}/status", frozenset({"asw_signature"}), asw=True),
     Endpoint("GET", "/v1/information-requests", frozenset({"asw_signature"}), asw=True),
+    # From assessment to outcome (tests/server/test_dissemination*.py).
+    Endpoint("POST", "/v1/clusters/{cluster}/assessments", ANALYSTS, success=201,
+             body=lambda r: THRIVE),
+    Endpoint("POST", "/v1/referrals/{id}/assessments", ANALYSTS, success=201,
+             body=lambda r: THRIVE),
+    Endpoint("POST", "/v1/research-findings", ANALYSTS, success=201,
+             body=lambda r: {"selector": {"kind": "phone", "value": "07700900101"},
+                             "finding": "f", "source_reference": "s", "grading": GRADING}),
+    Endpoint("GET", "/v1/clusters/{cluster}/research", ANALYSTS),
+    Endpoint("GET", "/v1/clusters/{cluster}/recipient-suggestions", ANALYSTS),
+    Endpoint("POST", "/v1/admin/recipients", ADMIN, success=201, body=_new_recipient),
+    Endpoint("GET", "/v1/admin/recipients", ADMIN),
+    Endpoint("DELETE", "/v1/admin/recipients/revocable-force", ADMIN),
+    Endpoint("POST", "/v1/clusters/{cluster}/disseminations", SUPERVISOR, success=201,
+             body=lambda r: {"recipient_id": "roles-force", "reason": "r", "grading": GRADING}),
+    Endpoint("GET", "/v1/disseminations/{dissemination}", ANALYSTS),
+    Endpoint("POST", "/v1/disseminations/{dissemination}/outcomes", SUPERVISOR, success=201,
+             body=lambda r: {"dissemination_id": _first_dissemination(r), "outcome": "arrest"}),
+    Endpoint("GET", "/v1/referrals/{id}/outcomes", ANALYSTS),
+    Endpoint("GET", "/v1/referrals/{id}/review", ANALYSTS),
+    Endpoint("POST", "/v1/referrals/{id}/erasure", SUPERVISOR, body=lambda r: {"reason": "r"},
+             fresh_referral_in="closed"),
+    # Signed by a recipient's key; no bearer token or ASW signature is one.
+    Endpoint("POST", "/v1/recipient/outcomes", frozenset(), success=201, asw=True,
+             body=lambda r: {"dissemination_id": "dis-x", "outcome": "arrest"}),
 ]  # fmt: skip
 
 
@@ -169,6 +245,8 @@ def _template(path: str) -> str:
         .replace("{id}", "{referral_id}")
         .replace("{cluster}", "{cluster_id}")
         .replace(f"/{OTHER}/", "/{asw_id}/")
+        .replace("{dissemination}", "{dissemination_id}")
+        .replace("/revocable-force", "/{recipient_id}")
     )
 
 
@@ -268,6 +346,7 @@ def test_every_endpoint_admits_exactly_its_roles(receiver: Receiver) -> None:
         cluster = session.scalars(
             sa.select(tables.Referral.cluster_id).where(tables.Referral.referral_id == shared)
         ).one()
+    dissemination_id = _prepare_dissemination(receiver, cluster)
     bearer = {role: receiver.token(role) for role in ROLES}
     bearer["garbage_token"] = "strv_" + secrets.token_urlsafe(32)
     bearer["revoked_token"] = revoked_token(receiver)
@@ -283,6 +362,7 @@ def test_every_endpoint_admits_exactly_its_roles(receiver: Receiver) -> None:
                 path = endpoint.path.format(
                     id=referral_id,
                     cluster=cluster,
+                    dissemination=dissemination_id,
                     revocable_key="{revocable_key}",
                     revocable_token="{revocable_token}",
                     withdrawable_request="{withdrawable_request}",

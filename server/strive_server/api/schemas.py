@@ -188,6 +188,8 @@ class TransitionCreate(_Body):
 class OutcomeCreate(_Body):
     outcome: str
     reason: str = Field(min_length=1, max_length=2000)
+    force_reference: str | None = Field(default=None, max_length=100)
+    case_reference: str | None = Field(default=None, max_length=100)
 
 
 class AssignmentCreate(_Body):

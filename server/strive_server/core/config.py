@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     token_lifetime_days: int = Field(default=90, ge=1, le=366)
     """How long a new bearer token is valid when its creator does not say (``--expires-in-days``).
     A token that leaks stops working by itself; holders get a new one before it expires."""
+    retention_review_days: dict[str, int] = Field(default_factory=dict)
+    """Days from a referral's last outcome (or receipt) to its review, by outcome code (and
+    ``none``), overriding the defaults of spec/api.md, "Retention and review"; JSON in
+    ``STRIVE_RETENTION_REVIEW_DAYS``."""
     log_level: str = "INFO"
     approval_request_hours: int = Field(default=24, ge=1, le=168)
     """How long a dual-control request (a content-reading or admin token, an ASW key) waits

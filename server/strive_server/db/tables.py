@@ -16,6 +16,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "ApprovalRequest",
+    "Assessment",
     "Asw",
     "AswKey",
     "AuditEvent",
@@ -23,13 +24,20 @@ __all__ = [
     "Cluster",
     "ClusterMerge",
     "ClusterValue",
+    "Dissemination",
+    "DisseminationReferral",
     "Feedback",
     "InformationRequest",
+    "OutcomeEvent",
     "QuotaWindow",
     "RateWindow",
+    "Recipient",
+    "RecipientKey",
     "Referral",
+    "ReferralErasure",
     "ReferralIndicator",
     "RequestNonce",
+    "ResearchFinding",
     "Selector",
     "SelectorExclusion",
     "SelectorStat",
@@ -382,3 +390,142 @@ class QuotaWindow(Base):
     quota: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
     window: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     count: Mapped[int]
+
+
+# -- assessment, research, dissemination and outcomes (spec/api.md) ------------------------------
+
+
+class Assessment(Base):
+    """A recorded THRIVE risk assessment of a referral or a whole cluster. Never changed: a
+    new assessment is a new row, and the latest one counts."""
+
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clusters.id"), index=True)
+    referral_pk: Mapped[int | None] = mapped_column(sa.ForeignKey("referrals.id"), index=True)
+    threat: Mapped[str] = mapped_column(sa.Text)
+    harm: Mapped[str] = mapped_column(sa.Text)
+    risk: Mapped[str] = mapped_column(sa.Text)
+    investigation: Mapped[str] = mapped_column(sa.Text)
+    vulnerability: Mapped[str] = mapped_column(sa.Text)
+    engagement: Mapped[str] = mapped_column(sa.Text)
+    rationale: Mapped[str] = mapped_column(sa.Text)
+    priority: Mapped[str] = mapped_column(sa.String(2))
+    assessed_by: Mapped[str] = mapped_column(sa.String(200))
+    assessed_at: Mapped[datetime]
+
+
+class ResearchFinding(Base):
+    """What an analyst found about a selector, a referral or a cluster elsewhere, graded.
+    Never sent to an ASW."""
+
+    __tablename__ = "research_findings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clusters.id"), index=True)
+    referral_pk: Mapped[int | None] = mapped_column(sa.ForeignKey("referrals.id"), index=True)
+    selector_kind: Mapped[str | None] = mapped_column(sa.String(32))
+    selector_value: Mapped[str | None] = mapped_column(sa.String(400))
+    finding: Mapped[str] = mapped_column(sa.Text)
+    source_reference: Mapped[str] = mapped_column(sa.String(200))
+    source_evaluation: Mapped[str] = mapped_column(sa.String(1))
+    intelligence_assessment: Mapped[str] = mapped_column(sa.String(1))
+    handling_code: Mapped[str] = mapped_column(sa.String(1))
+    handling_conditions: Mapped[str | None] = mapped_column(sa.Text)
+    recorded_by: Mapped[str] = mapped_column(sa.String(200))
+    recorded_at: Mapped[datetime]
+
+
+class Recipient(Base):
+    """A force, unit or partner agency packages are disseminated to."""
+
+    __tablename__ = "recipients"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    regions: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    """ITL1 region codes the recipient covers."""
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class RecipientKey(Base):
+    """A recipient's public key: ``sig`` (Ed25519, signs its requests) or ``enc`` (HPKE).
+    Revoked, never deleted."""
+
+    __tablename__ = "recipient_keys"
+
+    key_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    recipient_id: Mapped[str] = mapped_column(sa.ForeignKey("recipients.id"), index=True)
+    purpose: Mapped[str] = mapped_column(sa.String(8))
+    public_jwk: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Dissemination(Base):
+    """Who sent what to whom, when and why. The receiver keeps the digests, never the
+    package."""
+
+    __tablename__ = "disseminations"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(sa.ForeignKey("clusters.id"), index=True)
+    recipient_id: Mapped[str] = mapped_column(sa.ForeignKey("recipients.id"), index=True)
+    assessment_id: Mapped[int] = mapped_column(sa.ForeignKey("assessments.id"))
+    recipient_key_id: Mapped[str] = mapped_column(sa.String(64))
+    suite: Mapped[str] = mapped_column(sa.String(64))
+    package_sha256: Mapped[str] = mapped_column(sa.String(64))
+    sealed_sha256: Mapped[str] = mapped_column(sa.String(64))
+    formats: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    grading: Mapped[dict[str, Any]]
+    reason: Mapped[str] = mapped_column(sa.Text)
+    sent_by: Mapped[str] = mapped_column(sa.String(200))
+    sent_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class DisseminationReferral(Base):
+    """The referrals a dissemination carried."""
+
+    __tablename__ = "dissemination_referrals"
+
+    dissemination_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("disseminations.id"), primary_key=True
+    )
+    referral_pk: Mapped[int] = mapped_column(
+        sa.ForeignKey("referrals.id"), primary_key=True, index=True
+    )
+
+
+class OutcomeEvent(Base):
+    """Every outcome ever recorded on a referral, with its references: an arrest and a later
+    charge are two rows. Never updated; the latest is derived."""
+
+    __tablename__ = "outcome_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), index=True)
+    dissemination_id: Mapped[str | None] = mapped_column(sa.ForeignKey("disseminations.id"))
+    outcome: Mapped[str] = mapped_column(sa.String(48), index=True)
+    force_reference: Mapped[str | None] = mapped_column(sa.String(100))
+    case_reference: Mapped[str | None] = mapped_column(sa.String(100))
+    recorded_by_kind: Mapped[str] = mapped_column(sa.String(16))
+    recorded_by: Mapped[str] = mapped_column(sa.String(200))
+    recorded_at: Mapped[datetime]
+
+
+class ReferralErasure(Base):
+    """A referral whose content a supervisor erased after review: who, when, why, and the
+    digests that still prove what was received. Append-only; the evidence triggers let a
+    referral's envelope and document be emptied only once such a row exists."""
+
+    __tablename__ = "referral_erasures"
+
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), primary_key=True)
+    erased_at: Mapped[datetime]
+    erased_by: Mapped[str] = mapped_column(sa.String(200))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    review_basis: Mapped[str] = mapped_column(sa.String(48))
+    envelope_sha256: Mapped[str] = mapped_column(sa.String(64))
+    referral_digest: Mapped[str] = mapped_column(sa.String(64))

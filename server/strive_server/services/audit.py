@@ -12,7 +12,7 @@ from strive_server.db.tables import AuditEvent
 
 __all__ = ["Actor", "record_event"]
 
-ActorKind = Literal["user", "asw", "admin", "system"]
+ActorKind = Literal["user", "asw", "admin", "system", "recipient"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from strive_schema.semantics import Finding
 from strive_server.db import tables
 from strive_server.problems import Problem
 from strive_server.services.audit import Actor, record_event
+from strive_server.services.dissemination import record_outcome_event
 from strive_server.services.lifecycle import OUTCOMES, STATES, is_allowed, needs_supervisor
 from strive_server.services.triage import describe
 
@@ -255,8 +256,10 @@ def transition(
     if row.first_triaged_at is None and row.state == "received":
         row.first_triaged_at = now
     if outcome is not None:
-        row.outcome = outcome
-        row.outcome_at = row.outcome_at or now
+        record_outcome_event(
+            session, row, outcome=outcome, force_reference=None, case_reference=None,
+            dissemination_id=None, recorded_by_kind=actor.kind, recorded_by=actor.name, at=now,
+        )  # fmt: skip
     record_event(
         session,
         actor=actor,
@@ -270,7 +273,14 @@ def transition(
 
 
 def record_outcome(
-    session: Session, row: tables.Referral, *, outcome: str, reason: str, actor: Actor
+    session: Session,
+    row: tables.Referral,
+    *,
+    outcome: str,
+    reason: str,
+    actor: Actor,
+    force_reference: str | None = None,
+    case_reference: str | None = None,
 ) -> None:
     """Record a further outcome (an arrest, then a charge) on a disseminated or closed
     referral (supervisors only, checked by the route). The outcome is kept in the history
@@ -300,9 +310,11 @@ def record_outcome(
             at=now,
         )
     )
-    row.outcome = outcome
-    row.outcome_at = row.outcome_at or now
-    row.updated_at = now
+    record_outcome_event(
+        session, row, outcome=outcome, force_reference=force_reference,
+        case_reference=case_reference, dissemination_id=None, recorded_by_kind=actor.kind,
+        recorded_by=actor.name, at=now,
+    )  # fmt: skip
     record_event(
         session,
         actor=actor,

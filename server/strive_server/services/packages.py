@@ -86,6 +86,10 @@ class Package:
     links: list[dict[str, Any]] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)
     indicators: list[dict[str, Any]] = field(default_factory=list)
+    grading: dict[str, Any] | None = None
+    """3x5x2 grading, set when the package is disseminated (services/dissemination.py)."""
+    research: list[dict[str, Any]] = field(default_factory=list)
+    """Research findings carried into a disseminated package (never sent to an ASW)."""
 
     def count(self, kind: str) -> int:
         return sum(1 for e in self.entities.values() if e["type"] == kind)
@@ -346,6 +350,9 @@ def _json(package: Package) -> bytes:
         "entities": sorted(package.entities.values(), key=lambda e: e["id"]),
         "links": package.links,
     }
+    if package.grading is not None:
+        document["grading"] = package.grading
+        document["research_findings"] = package.research
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
 
 
@@ -473,6 +480,22 @@ def _markdown(package: Package) -> bytes:
             f"- {_md_code(e['id'].split(':', 1)[1])}: "
             f"{_plural(len(package.sources[e['id']]), 'referral', 'referrals')}"
             for e in found
+        ] or ["- none"]
+        lines += [""]
+    if package.grading is not None:
+        g = package.grading
+        lines += [
+            "## Grading",
+            "",
+            f"{g['source_evaluation']}/{g['intelligence_assessment']}/{g['handling_code']}"
+            + (f": {g['handling_conditions']}" if g.get("handling_conditions") else ""),
+        ]
+        lines += ["", "## Research findings", ""]
+        lines += [
+            f"- {f['finding']} (source {f['source_reference']}, graded "
+            f"{f['grading']['source_evaluation']}/{f['grading']['intelligence_assessment']}"
+            f"/{f['grading']['handling_code']})"
+            for f in package.research
         ] or ["- none"]
         lines += [""]
     lines += ["## Source referrals", ""]

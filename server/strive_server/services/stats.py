@@ -178,6 +178,8 @@ def compute_statistics(session: Session, *, threshold: int) -> dict[str, Any]:
     total = int(
         session.scalar(sa.select(sa.func.count()).select_from(referral).where(_live())) or 0
     )
+    from strive_server.services.pathway_stats import pathway_statistics  # noqa: PLC0415
+
     return {
         "suppression": {
             "threshold": threshold,
@@ -196,4 +198,5 @@ def compute_statistics(session: Session, *, threshold: int) -> dict[str, Any]:
         ),
         "time_to_first_triage": _timeliness(session, dialect, referral.first_triaged_at, threshold),
         "time_to_outcome": _timeliness(session, dialect, referral.outcome_at, threshold),
+        "pathway": pathway_statistics(session, threshold=threshold),
     }

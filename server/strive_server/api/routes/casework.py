@@ -112,8 +112,9 @@ def record_referral_outcome(
     with sessions() as session, session.begin():
         row = casework.find_referral(session, referral_id, asw_id=asw_id, for_update=True)
         casework.record_outcome(
-            session, row, outcome=body.outcome, reason=body.reason, actor=user.actor
-        )
+            session, row, outcome=body.outcome, reason=body.reason, actor=user.actor,
+            force_reference=body.force_reference, case_reference=body.case_reference,
+        )  # fmt: skip
         return {"referral_id": row.referral_id, "state": row.state, "outcome": row.outcome}
 
 

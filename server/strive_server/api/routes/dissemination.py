@@ -1,0 +1,481 @@
+"""From referral to outcome: THRIVE assessments, research findings, recipients, sealed
+dissemination, and outcomes the recipient reports with its own signed requests."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from strive_schema.codes import ProblemCode
+from strive_schema.errors import ProtocolCode, VerificationError
+from strive_schema.httpsig import verify_request
+from strive_schema.keys import PublicKey
+from strive_server.api.deps import (
+    SessionsDep,
+    SettingsDep,
+    User,
+    read_body,
+    require_roles,
+    target_uri,
+)
+from strive_server.db import tables
+from strive_server.db.engine import write_guard
+from strive_server.problems import Problem, verification_problem
+from strive_server.services import assessment, dissemination, retention
+from strive_server.services.audit import Actor
+from strive_server.services.casework import find_referral
+from strive_server.services.intelligence import current_cluster, normalised_selector
+from strive_server.services.ratelimit import remember_nonce
+
+router = APIRouter(tags=["dissemination"])
+
+AnalystDep = Annotated[User, require_roles("analyst", "supervisor")]
+SupervisorDep = Annotated[User, require_roles("supervisor")]
+AdminDep = Annotated[User, require_roles("admin")]
+AswQuery = Annotated[str | None, Query(max_length=64)]
+Reason = Annotated[str | None, Header(alias="Strive-Reason", max_length=2000)]
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+Format = Literal["json", "csv", "graphml", "md"]
+Outcome = Literal[
+    "no_further_action", "intelligence_logged", "safeguarding_visit",
+    "linked_to_existing_operation", "victim_safeguarded", "arrest", "charge", "conviction",
+]  # fmt: skip
+SEALED_MEDIA_TYPE = "application/vnd.strive.sealed-package.v1+json"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AssessmentCreate(_Body):
+    """A THRIVE assessment: the six considerations, the rationale and the priority."""
+
+    threat: Text
+    harm: Text
+    risk: Text
+    investigation: Text
+    vulnerability: Text
+    engagement: Text
+    rationale: Text
+    priority: Literal["P1", "P2", "P3", "P4"]
+
+
+class GradingBody(_Body):
+    """3x5x2 grading; handling code C needs the conditions."""
+
+    source_evaluation: Literal["1", "2", "3"]
+    intelligence_assessment: Literal["A", "B", "C", "D", "E"]
+    handling_code: Literal["P", "C"]
+    handling_conditions: str | None = Field(default=None, max_length=2000)
+
+
+class SelectorRef(_Body):
+    kind: Literal[
+        "phone", "email", "payer_name", "payment_card", "account", "image_hash", "ip_address",
+        "device", "postcode", "region",
+    ]  # fmt: skip
+    value: str = Field(min_length=1, max_length=400)
+
+
+class FindingCreate(_Body):
+    """A research finding on exactly one of: a cluster, a referral, a selector value."""
+
+    cluster_id: int | None = None
+    referral_id: str | None = Field(default=None, max_length=64)
+    asw_id: str | None = Field(default=None, max_length=64)
+    selector: SelectorRef | None = None
+    finding: Text
+    source_reference: str = Field(min_length=1, max_length=200)
+    grading: GradingBody
+
+
+class DisseminationCreate(_Body):
+    recipient_id: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
+    grading: GradingBody
+    formats: list[Format] = Field(default=["json", "md"], min_length=1, max_length=4)
+
+
+class RecipientCreate(_Body):
+    recipient_id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9.-]*$")
+    name: str = Field(min_length=1, max_length=200)
+    regions: list[str] = Field(default_factory=list, max_length=20)
+    public_keys: dict[str, Any] = Field(description="A JWK Set: Ed25519 sig and HPKE enc keys")
+
+
+class OutcomeReport(_Body):
+    """An outcome on one referral of a dissemination, or (no referral_id) on all of them."""
+
+    dissemination_id: str = Field(min_length=1, max_length=40)
+    referral_id: str | None = Field(default=None, max_length=64)
+    asw_id: str | None = Field(default=None, max_length=64)
+    outcome: Outcome
+    force_reference: str | None = Field(default=None, max_length=100)
+    case_reference: str | None = Field(default=None, max_length=100)
+    release_to_asw: bool = False
+
+
+def _grading(body: GradingBody) -> Any:
+    return assessment.grading_from(
+        body.source_evaluation, body.intelligence_assessment, body.handling_code,
+        body.handling_conditions,
+    )  # fmt: skip
+
+
+# -- assessments and research -----------------------------------------------------------------
+
+
+@router.post(
+    "/v1/clusters/{cluster_id}/assessments",
+    operation_id="assessCluster",
+    status_code=201,
+    summary="Record a THRIVE risk assessment of a whole cluster",
+)
+def assess_cluster(
+    cluster_id: int, body: AssessmentCreate, user: AnalystDep, sessions: SessionsDep
+) -> dict[str, Any]:
+    with sessions() as session, session.begin():
+        cluster = current_cluster(session, cluster_id)
+        row = assessment.record_assessment(
+            session, cluster=cluster, referral=None,
+            considerations=body.model_dump(include=set(assessment.THRIVE_FIELDS)),
+            rationale=body.rationale, priority=body.priority, actor=user.actor,
+        )  # fmt: skip
+        return assessment.assessment_view(row, session)
+
+
+@router.post(
+    "/v1/referrals/{referral_id}/assessments",
+    operation_id="assessReferral",
+    status_code=201,
+    summary="Record a THRIVE risk assessment of one referral",
+)
+def assess_referral(
+    referral_id: str, body: AssessmentCreate, user: AnalystDep, sessions: SessionsDep,
+    asw_id: AswQuery = None,
+) -> dict[str, Any]:  # fmt: skip
+    with sessions() as session, session.begin():
+        row = find_referral(session, referral_id, asw_id=asw_id)
+        record = assessment.record_assessment(
+            session, cluster=None, referral=row,
+            considerations=body.model_dump(include=set(assessment.THRIVE_FIELDS)),
+            rationale=body.rationale, priority=body.priority, actor=user.actor,
+        )  # fmt: skip
+        return assessment.assessment_view(record, session)
+
+
+@router.post(
+    "/v1/research-findings",
+    operation_id="recordResearchFinding",
+    status_code=201,
+    summary="Record a graded research finding on a cluster, referral or selector",
+)
+def record_research_finding(
+    body: FindingCreate, user: AnalystDep, sessions: SessionsDep
+) -> dict[str, Any]:
+    subjects = [
+        body.cluster_id is not None,
+        body.referral_id is not None,
+        body.selector is not None,
+    ]
+    if sum(subjects) != 1:
+        raise Problem(
+            422, ProblemCode.REQUEST_INVALID,
+            "name exactly one subject: cluster_id, referral_id or selector",
+        )  # fmt: skip
+    grading = _grading(body.grading)
+    with sessions() as session, session.begin():
+        referral = (
+            find_referral(session, body.referral_id, asw_id=body.asw_id)
+            if body.referral_id is not None
+            else None
+        )
+        cluster_id = current_cluster(session, body.cluster_id).id if body.cluster_id else None
+        selector = (
+            (body.selector.kind, normalised_selector(body.selector.kind, body.selector.value))
+            if body.selector
+            else None
+        )
+        row = assessment.record_finding(
+            session, cluster_id=cluster_id, referral=referral, selector=selector,
+            finding=body.finding, source_reference=body.source_reference, grading=grading,
+            actor=user.actor,
+        )  # fmt: skip
+        return assessment.finding_view(row, session)
+
+
+@router.get(
+    "/v1/clusters/{cluster_id}/research",
+    operation_id="getClusterResearch",
+    summary="A cluster's assessments and research findings (audited)",
+)
+def get_cluster_research(
+    cluster_id: int, user: AnalystDep, sessions: SessionsDep, reason: Reason = None
+) -> dict[str, Any]:
+    with sessions() as session, session.begin():
+        cluster = current_cluster(session, cluster_id)
+        return assessment.cluster_research(session, cluster, actor=user.actor, reason=reason)
+
+
+# -- recipients and dissemination ---------------------------------------------------------------
+
+
+@router.post(
+    "/v1/admin/recipients",
+    operation_id="registerRecipient",
+    status_code=201,
+    summary="Register a recipient (force, unit, agency) with its keys and regions",
+)
+def register_recipient(
+    body: RecipientCreate, user: AdminDep, sessions: SessionsDep
+) -> dict[str, Any]:
+    with sessions() as session, session.begin():
+        key_ids = dissemination.register_recipient(
+            session, recipient_id=body.recipient_id, name=body.name, regions=body.regions,
+            jwks=body.public_keys, actor=user.actor,
+        )  # fmt: skip
+    return {"recipient_id": body.recipient_id, "key_ids": key_ids}
+
+
+@router.get("/v1/admin/recipients", operation_id="listRecipients", summary="Recipients")
+def list_recipients(user: AdminDep, sessions: SessionsDep) -> list[dict[str, Any]]:
+    with sessions() as session:
+        return dissemination.list_recipients(session)
+
+
+@router.delete(
+    "/v1/admin/recipients/{recipient_id}",
+    operation_id="revokeRecipient",
+    summary="Revoke a recipient and its keys",
+)
+def revoke_recipient(recipient_id: str, user: AdminDep, sessions: SessionsDep) -> dict[str, str]:
+    with sessions() as session, session.begin():
+        dissemination.revoke_recipient(session, recipient_id=recipient_id, actor=user.actor)
+    return {"recipient_id": recipient_id, "status": "revoked"}
+
+
+@router.get(
+    "/v1/clusters/{cluster_id}/recipient-suggestions",
+    operation_id="suggestRecipients",
+    summary="Recipients covering the cluster's regions",
+)
+def suggest_recipients(cluster_id: int, user: AnalystDep, sessions: SessionsDep) -> dict[str, Any]:
+    with sessions() as session, session.begin():
+        return dissemination.suggest_recipients(session, current_cluster(session, cluster_id))
+
+
+@router.post(
+    "/v1/clusters/{cluster_id}/disseminations",
+    operation_id="disseminateCluster",
+    status_code=201,
+    response_class=Response,
+    summary="Seal the cluster's package to a recipient and record it; supervisors",
+)
+def disseminate_cluster(
+    cluster_id: int, body: DisseminationCreate, user: SupervisorDep, sessions: SessionsDep,
+    settings: SettingsDep,
+) -> Response:  # fmt: skip
+    grading = _grading(body.grading)
+    with sessions() as session, session.begin():
+        cluster = current_cluster(session, cluster_id)
+        sealed = dissemination.disseminate_cluster(
+            session, cluster, recipient_id=body.recipient_id, reason=body.reason,
+            grading=grading, formats=list(dict.fromkeys(body.formats)),
+            receiver_id=settings.receiver_id, signing_key=settings.signing_key,
+            actor=user.actor,
+        )  # fmt: skip
+    record = sealed.record
+    return Response(
+        sealed.content,
+        status_code=201,
+        media_type=SEALED_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="{record["dissemination_id"]}.json"',
+            "Strive-Dissemination-Id": record["dissemination_id"],
+            "Strive-Package-Sha256": record["package_sha256"],
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/v1/disseminations/{dissemination_id}",
+    operation_id="getDissemination",
+    summary="A dissemination record: digests, grading, recipient, who, when, why",
+)
+def get_dissemination(
+    dissemination_id: str, user: AnalystDep, sessions: SessionsDep
+) -> dict[str, Any]:
+    with sessions() as session:
+        row = session.get(tables.Dissemination, dissemination_id)
+        if row is None:
+            raise Problem(404, ProblemCode.NOT_FOUND, "no such dissemination")
+        return dissemination.dissemination_view(session, row)
+
+
+@router.get(
+    "/v1/referrals/{referral_id}/outcomes",
+    operation_id="getReferralOutcomes",
+    summary="Every outcome recorded on a referral, with its references (audited)",
+)
+def get_referral_outcomes(
+    referral_id: str, user: AnalystDep, sessions: SessionsDep, asw_id: AswQuery = None,
+    reason: Reason = None,
+) -> dict[str, Any]:  # fmt: skip
+    with sessions() as session, session.begin():
+        row = find_referral(session, referral_id, asw_id=asw_id)
+        return dissemination.outcome_history(session, row, actor=user.actor, reason=reason)
+
+
+# -- outcomes reported by the recipient (signed requests) ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientCaller:
+    recipient_id: str
+    key_id: str
+    body: bytes
+
+    @property
+    def actor(self) -> Actor:
+        return Actor("recipient", self.recipient_id)
+
+
+async def authenticated_recipient(
+    request: Request, settings: SettingsDep, sessions: SessionsDep
+) -> RecipientCaller:
+    """Verify a recipient's signed request (the RFC 9421 profile ASWs use), by the
+    recipient's current Ed25519 keys, and remember its nonce."""
+    body = await read_body(request, settings.max_envelope_bytes)
+    claimed = request.headers.get("strive-recipient-id")
+    if not claimed:
+        raise Problem(
+            401, ProblemCode.AUTHENTICATION_REQUIRED,
+            "sign the request and name the recipient in the Strive-Recipient-Id header",
+        )  # fmt: skip
+    now = datetime.now(UTC)
+    with write_guard(sessions), sessions() as session, session.begin():
+        rows = session.scalars(
+            sa.select(tables.RecipientKey).where(
+                tables.RecipientKey.recipient_id == claimed,
+                tables.RecipientKey.purpose == "sig",
+                tables.RecipientKey.revoked_at.is_(None),
+            )
+        ).all()
+        if not rows:
+            raise Problem(401, ProtocolCode.KEY_UNKNOWN, "no current key is registered")
+        try:
+            verified = verify_request(
+                request.method, target_uri(request, settings), dict(request.headers), body,
+                [PublicKey.from_jwk(r.public_jwk) for r in rows], now=now,
+            )  # fmt: skip
+        except VerificationError as exc:
+            raise verification_problem(exc) from None
+        remember_nonce(session, key_id=verified.key_id, nonce=verified.nonce, now=now)
+    return RecipientCaller(claimed, verified.key_id, body)
+
+
+RecipientDep = Annotated[RecipientCaller, Depends(authenticated_recipient)]
+
+
+def _report(raw: bytes) -> OutcomeReport:
+    try:
+        return OutcomeReport.model_validate(json.loads(raw))
+    except (ValueError, TypeError) as exc:
+        raise Problem(
+            422, ProblemCode.REQUEST_INVALID, f"the outcome report is invalid: {exc}"
+        ) from None
+
+
+@router.post(
+    "/v1/recipient/outcomes",
+    operation_id="reportOutcome",
+    status_code=201,
+    summary="A recipient reports an outcome on what was disseminated to it (signed request)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": OutcomeReport.model_json_schema()}},
+        }
+    },
+)
+def report_outcome(recipient: RecipientDep, sessions: SessionsDep) -> dict[str, Any]:
+    body = _report(recipient.body)
+    referral = (body.asw_id, body.referral_id) if body.referral_id else None
+    with sessions() as session, session.begin():
+        recorded = dissemination.record_recipient_outcome(
+            session, recipient_id=recipient.recipient_id, dissemination_id=body.dissemination_id,
+            referral=referral, outcome=body.outcome, force_reference=body.force_reference,
+            case_reference=body.case_reference, release_to_asw=body.release_to_asw,
+            actor=recipient.actor,
+        )  # fmt: skip
+    return {"dissemination_id": body.dissemination_id, "recorded": recorded}
+
+
+@router.post(
+    "/v1/disseminations/{dissemination_id}/outcomes",
+    operation_id="recordDisseminationOutcome",
+    status_code=201,
+    summary="Record an outcome on a dissemination for its recipient; supervisors",
+)
+def record_dissemination_outcome(
+    dissemination_id: str, body: OutcomeReport, user: SupervisorDep, sessions: SessionsDep
+) -> dict[str, Any]:
+    if body.dissemination_id != dissemination_id:
+        raise Problem(422, ProblemCode.REQUEST_INVALID, "dissemination_id differs from the path")
+    with sessions() as session, session.begin():
+        row = session.get(tables.Dissemination, dissemination_id)
+        if row is None:
+            raise Problem(404, ProblemCode.NOT_FOUND, "no such dissemination")
+        referral = (body.asw_id, body.referral_id) if body.referral_id else None
+        recorded = dissemination.record_recipient_outcome(
+            session, recipient_id=row.recipient_id, dissemination_id=dissemination_id,
+            referral=referral, outcome=body.outcome, force_reference=body.force_reference,
+            case_reference=body.case_reference, release_to_asw=body.release_to_asw,
+            actor=user.actor,
+        )  # fmt: skip
+    return {"dissemination_id": dissemination_id, "recorded": recorded}
+
+
+# -- retention and review ---------------------------------------------------------------------
+
+
+class ErasureCreate(_Body):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.get(
+    "/v1/referrals/{referral_id}/review",
+    operation_id="getReferralReview",
+    summary="The referral's review date under the retention rules, and whether it was erased",
+)
+def get_referral_review(
+    referral_id: str, user: AnalystDep, sessions: SessionsDep, settings: SettingsDep,
+    asw_id: AswQuery = None,
+) -> dict[str, Any]:  # fmt: skip
+    with sessions() as session:
+        row = find_referral(session, referral_id, asw_id=asw_id)
+        return retention.review_view(session, row, overrides=settings.retention_review_days)
+
+
+@router.post(
+    "/v1/referrals/{referral_id}/erasure",
+    operation_id="eraseReferral",
+    summary="Erase a reviewed referral's content; digests, audit and statistics remain",
+)
+def erase_referral(
+    referral_id: str, body: ErasureCreate, user: SupervisorDep, sessions: SessionsDep,
+    settings: SettingsDep, asw_id: AswQuery = None,
+) -> dict[str, Any]:  # fmt: skip
+    with sessions() as session, session.begin():
+        row = find_referral(session, referral_id, asw_id=asw_id, for_update=True)
+        return retention.erase_referral(
+            session, row, reason=body.reason, actor=user.actor,
+            overrides=settings.retention_review_days,
+        )  # fmt: skip
