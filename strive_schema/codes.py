@@ -134,3 +134,5 @@ class ProblemCode(StrEnum):
     OUTCOME_REQUIRED = "outcome_required"
     CONFLICT = "conflict"
     INTERNAL_ERROR = "internal_error"
+    REQUEST_TIMEOUT = "request_timeout"
+    SERVICE_UNAVAILABLE = "service_unavailable"

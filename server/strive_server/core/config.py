@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     """How long a new bearer token is valid when its creator does not say (``--expires-in-days``).
     A token that leaks stops working by itself; holders get a new one before it expires."""
     log_level: str = "INFO"
+    max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    """The largest body of any request but a submission (those have ``max_envelope_bytes`` and
+    ``max_batch_bytes``): casework, admin and signed reads. Larger gets 413 unread."""
+    body_read_timeout_seconds: float = Field(default=60.0, gt=0)
+    """How long a client may take to send a whole request body; slower gets 408 and the
+    connection is closed, so a client that declares a body and never sends it cannot hold a
+    connection open."""
 
     @cached_property
     def audit_hmac_key(self) -> bytes:
