@@ -76,6 +76,7 @@ _TITLES: Final[dict[int, str]] = {
     500: "Internal error",
     503: "Service unavailable",
 }
+_CLOSE: Final = {"Connection": "close"}
 # Failures that mean "the database cannot answer now" (down, restarting, locked, out of
 # connections), not "this request is wrong": 503 with Retry-After, never 500.
 _UNAVAILABLE_ERRORS: Final = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
@@ -239,7 +240,11 @@ def install_problem_handlers(app: FastAPI) -> None:
                 "sqlstate": getattr(original, "sqlstate", None),
             },
         )
-        problem = Problem(500, ProblemCode.INTERNAL_ERROR, "the receiver failed; try again")
+        # The server closes the connection after a handler raised; say so, so that a client
+        # does not send its next request on it.
+        problem = Problem(
+            500, ProblemCode.INTERNAL_ERROR, "the receiver failed; try again", headers=_CLOSE
+        )
         return problem.response(request.url.path)
 
     async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
