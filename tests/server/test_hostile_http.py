@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import pydantic
 import pytest
 import sqlalchemy as sa
 import starlette.requests
@@ -21,6 +22,7 @@ import starlette.requests
 from strive_schema._internal import b64, structured_fields
 from strive_schema.envelope import SUBMISSION_PAYLOAD_TYPE, build_submission, sign_envelope
 from strive_schema.httpsig import LABEL, _base_from, _signature_params, sign_request
+from strive_server.api import schemas
 from strive_server.db import tables
 from strive_server.db.engine import make_sessionmaker
 
@@ -447,3 +449,15 @@ def test_only_the_documented_responses_are_not_problem_documents(receiver: Recei
             http.get("/v1/triage", params={"limit": "many"}),
         ):
             assert response.headers["content-type"] == PROBLEM, response.request.url
+
+
+def test_every_member_of_every_request_body_refuses_nul() -> None:
+    # A new body field typed plain ``str`` would let U+0000 through to PostgreSQL.
+    bodies = schemas._Body.__subclasses__()
+    assert len(bodies) >= 10
+    for model in bodies:
+        for name, field in model.model_fields.items():
+            value: Any = {"k": "v\0"} if "dict" in str(field.annotation) else "v\0"
+            with pytest.raises(pydantic.ValidationError) as refused:
+                model.model_validate({name: value})
+            assert any(e["loc"][0] == name for e in refused.value.errors()), (model, name)
