@@ -28,6 +28,7 @@ __all__ = [
     "RefusedWhileReading",
     "database_unavailable",
     "install_problem_handlers",
+    "internal_problem",
     "parameter_pointer",
     "problem_type",
     "unavailable_problem",
@@ -185,6 +186,26 @@ def database_unavailable(exc: BaseException) -> Problem | None:
     return unavailable_problem()
 
 
+def internal_problem(exc: BaseException) -> Problem:
+    """The 500 for an unexpected failure, logged with its type and, for database errors, the
+    SQLSTATE: enough to diagnose, and never a value from the request."""
+    original = getattr(exc, "orig", None)
+    logger.error(
+        "unhandled error",
+        extra={
+            "event": "internal_error",
+            "error": type(exc).__name__,
+            "cause": type(original).__name__ if original is not None else None,
+            "sqlstate": getattr(original, "sqlstate", None),
+        },
+    )
+    # The server closes the connection after a handler raised; say so, so that a client does
+    # not send its next request on it.
+    return Problem(
+        500, ProblemCode.INTERNAL_ERROR, "the receiver failed; try again", headers=_CLOSE
+    )
+
+
 def _request_validation_problem(exc: RequestValidationError) -> Problem:
     findings = []
     for error in exc.errors():
@@ -228,24 +249,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return Problem(exc.status_code, code, detail, headers=headers).response(request.url.path)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # The type and, for database errors, the SQLSTATE: enough to diagnose, and never a
-        # value from the request.
-        original = getattr(exc, "orig", None)
-        logger.error(
-            "unhandled error",
-            extra={
-                "event": "internal_error",
-                "error": type(exc).__name__,
-                "cause": type(original).__name__ if original is not None else None,
-                "sqlstate": getattr(original, "sqlstate", None),
-            },
-        )
-        # The server closes the connection after a handler raised; say so, so that a client
-        # does not send its next request on it.
-        problem = Problem(
-            500, ProblemCode.INTERNAL_ERROR, "the receiver failed; try again", headers=_CLOSE
-        )
-        return problem.response(request.url.path)
+        return internal_problem(exc).response(request.url.path)
 
     async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
         problem = database_unavailable(exc)

@@ -375,6 +375,23 @@ def test_a_request_that_fails_is_counted_and_logged_by_its_route(
     assert "07700900123" not in caplog.text
 
 
+def test_a_failure_while_authorising_before_the_body_is_a_500_not_a_400(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = receiver.token("admin")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a fault injected by the test")
+
+    monkeypatch.setattr("strive_server.api.deps.bearer_user", broken)
+    with httpx.Client(base_url=receiver.url, timeout=30) as http:
+        response = http.post(
+            "/v1/admin/tokens", json={"name": "n", "role": "auditor"},
+            headers={"Authorization": f"Bearer {token}"},
+        )  # fmt: skip
+    assert (response.status_code, response.json()["code"]) == (500, "internal_error")
+
+
 def test_the_guards_refusals_are_counted_by_route(receiver: Receiver) -> None:
     headers = {"Content-Type": "application/json", "Content-Length": str(10**9)}
     exchange(receiver, head("POST", "/v1/admin/tokens", headers) + b"{")

@@ -43,6 +43,7 @@ from strive_server.problems import (
     Problem,
     RefusedWhileReading,
     database_unavailable,
+    internal_problem,
     parameter_pointer,
 )
 
@@ -111,10 +112,8 @@ async def _authorise(route: object, scope: Scope) -> None:
     except Problem as refused:
         raise _refused(refused) from None
     except Exception as exc:
-        unavailable = database_unavailable(exc)
-        if unavailable is None:
-            raise
-        raise _refused(unavailable) from None
+        # Raised plainly, FastAPI would turn it into "400, error parsing the body".
+        raise _refused(database_unavailable(exc) or internal_problem(exc)) from None
 
 
 class _GuardedReceive:
