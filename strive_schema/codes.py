@@ -147,3 +147,5 @@ class ProblemCode(StrEnum):
     SANDBOX_REFERRAL = "sandbox_referral"
     OUTCOME_NOT_DISSEMINATED = "outcome_not_disseminated"
     REVIEW_NOT_DUE = "review_not_due"
+    REQUEST_TIMEOUT = "request_timeout"
+    SERVICE_UNAVAILABLE = "service_unavailable"

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,13 +23,21 @@ from strive_schema.semantics import Finding, json_pointer
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
+    "RETRY_AFTER_UNAVAILABLE_SECONDS",
     "Problem",
+    "RefusedWhileReading",
+    "database_unavailable",
     "install_problem_handlers",
+    "internal_problem",
+    "parameter_pointer",
     "problem_type",
+    "unavailable_problem",
     "verification_problem",
 ]
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+RETRY_AFTER_UNAVAILABLE_SECONDS: Final = 5
+"""The ``Retry-After`` of a 503: the database did not answer; clients retry after it."""
 logger = logging.getLogger("strive.server")
 
 # HTTP status of each protocol failure: malformed input is 400, failed authentication 401,
@@ -59,13 +68,19 @@ _TITLES: Final[dict[int, str]] = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Content too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
     429: "Too many requests",
     500: "Internal error",
+    503: "Service unavailable",
 }
+_CLOSE: Final = {"Connection": "close"}
+# Failures that mean "the database cannot answer now" (down, restarting, locked, out of
+# connections), not "this request is wrong": 503 with Retry-After, never 500.
+_UNAVAILABLE_ERRORS: Final = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
 
 
 def problem_type(code: str) -> str:
@@ -122,9 +137,73 @@ class Problem(Exception):
         )
 
 
+class RefusedWhileReading(StarletteHTTPException):
+    """A ``Problem`` raised from ``receive`` while a route reads its body (see
+    ``api/guard.py``). It is an HTTP exception because FastAPI lets those, and only those,
+    through its body parsing unchanged; the handler answers with ``problem``."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.status, problem.detail, headers=problem.headers)
+        self.problem = problem
+
+
 def verification_problem(error: VerificationError) -> Problem:
     """The problem for a failed signature, key or freshness check."""
     return Problem(_PROTOCOL_STATUS.get(error.code, 401), error.code.value, error.detail)
+
+
+def parameter_pointer(where: str, name: str) -> str:
+    """Where a refused parameter is: ``/path/<name>``, ``/query/<name>`` or ``/header/<name>``
+    (a JSON Pointer into the request, ``where`` being FastAPI's location)."""
+    return json_pointer(where, name)
+
+
+def unavailable_problem(detail: str = "the database is unavailable; retry later") -> Problem:
+    """The 503 for a receiver that cannot reach its database, with ``Retry-After``."""
+    return Problem(
+        503,
+        ProblemCode.SERVICE_UNAVAILABLE,
+        detail,
+        headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_SECONDS)},
+    )
+
+
+def database_unavailable(exc: BaseException) -> Problem | None:
+    """The 503 problem when ``exc`` says the database cannot answer now, else ``None``.
+    Logs the error's type and SQLSTATE, never a value."""
+    if not isinstance(exc, _UNAVAILABLE_ERRORS):
+        return None
+    original = getattr(exc, "orig", None)
+    logger.warning(
+        "database unavailable",
+        extra={
+            "event": "database_unavailable",
+            "error": type(exc).__name__,
+            "cause": type(original).__name__ if original is not None else None,
+            "sqlstate": getattr(original, "sqlstate", None),
+        },
+    )
+    return unavailable_problem()
+
+
+def internal_problem(exc: BaseException) -> Problem:
+    """The 500 for an unexpected failure, logged with its type and, for database errors, the
+    SQLSTATE: enough to diagnose, and never a value from the request."""
+    original = getattr(exc, "orig", None)
+    logger.error(
+        "unhandled error",
+        extra={
+            "event": "internal_error",
+            "error": type(exc).__name__,
+            "cause": type(original).__name__ if original is not None else None,
+            "sqlstate": getattr(original, "sqlstate", None),
+        },
+    )
+    # The server closes the connection after a handler raised; say so, so that a client does
+    # not send its next request on it.
+    return Problem(
+        500, ProblemCode.INTERNAL_ERROR, "the receiver failed; try again", headers=_CLOSE
+    )
 
 
 def _request_validation_problem(exc: RequestValidationError) -> Problem:
@@ -132,7 +211,12 @@ def _request_validation_problem(exc: RequestValidationError) -> Problem:
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ())]
         where = location[0] if location else "request"
-        pointer = json_pointer(*location[1:]) if where == "body" else ""
+        if where == "body":
+            pointer = json_pointer(*location[1:])
+        elif len(location) > 1:
+            pointer = parameter_pointer(where, location[1])
+        else:
+            pointer = ""
         message = f"{where} parameter {'/'.join(location[1:])}: {error.get('msg', 'invalid')}"
         findings.append(Finding(pointer, "invalid_value", message, kind="schema"))
     return Problem(422, ProblemCode.REQUEST_INVALID, "the request is invalid", errors=findings)
@@ -151,9 +235,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if isinstance(exc, RefusedWhileReading):
+            return exc.problem.response(request.url.path)
         code = {
             404: ProblemCode.NOT_FOUND,
             405: ProblemCode.METHOD_NOT_ALLOWED,
+            408: ProblemCode.REQUEST_TIMEOUT,
             413: ProblemCode.BODY_TOO_LARGE,
             415: ProblemCode.UNSUPPORTED_MEDIA_TYPE,
         }.get(exc.status_code, ProblemCode.REQUEST_MALFORMED)
@@ -162,22 +249,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         return Problem(exc.status_code, code, detail, headers=headers).response(request.url.path)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # The type and, for database errors, the SQLSTATE: enough to diagnose, and never a
-        # value from the request.
-        original = getattr(exc, "orig", None)
-        logger.error(
-            "unhandled error",
-            extra={
-                "event": "internal_error",
-                "error": type(exc).__name__,
-                "cause": type(original).__name__ if original is not None else None,
-                "sqlstate": getattr(original, "sqlstate", None),
-            },
-        )
-        problem = Problem(500, ProblemCode.INTERNAL_ERROR, "the receiver failed; try again")
+        return internal_problem(exc).response(request.url.path)
+
+    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        problem = database_unavailable(exc)
+        if problem is None:  # registered only for _UNAVAILABLE_ERRORS
+            return await on_unexpected(request, exc)
         return problem.response(request.url.path)
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    for unavailable in _UNAVAILABLE_ERRORS:
+        app.add_exception_handler(unavailable, on_unavailable)
     app.add_exception_handler(Exception, on_unexpected)

@@ -153,3 +153,18 @@ def test_retired_receipt_keys_stay_published(receiver: Receiver, tmp_path: Path)
             k["kid"] for k in http.get("/.well-known/strive-configuration").json()["jwks"]["keys"]
         ]
     assert kids == [receiver.settings.signing_key.key_id, retired.key_id]
+
+
+def test_the_evidence_check_works_from_the_envelope_for_numbers_beyond_2_53(
+    receiver: Receiver,
+) -> None:
+    # PostgreSQL's JSONB gives 1e21 back as the integer 10**21, which has no canonical JSON
+    # form: the check must not depend on the parsed copy's canonical form.
+    receiver.register_asw(ASW)
+    document = fresh_referral(asw_id=ASW)
+    document["extensions"] = {"x-example-adverts-score": 1e21, "x-example-adverts-ratio": 0.1}
+    submit(receiver, document)
+    with receiver.http("analyst") as http:
+        response = http.get(f"/v1/referrals/{document['referral_id']}/evidence")
+    assert response.status_code == 200, response.text
+    assert response.json()["verified"] is True

@@ -7,9 +7,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from strive_server.api.guard import RequestGuard, refuse_nul_parameters
 from strive_server.api.routes import (
     accountability,
     admin,
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, migrate_database: bool = Fal
         openapi_url="/openapi.json",
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(refuse_nul_parameters)],
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -99,32 +101,43 @@ def create_app(settings: Settings | None = None, *, migrate_database: bool = Fal
         health,
     ):
         app.include_router(module.router)
+    # Inside ``observe`` (added later, so outside), which records the guard's refusals too.
+    app.add_middleware(RequestGuard)
 
     @app.middleware("http")
     async def observe(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
-        elapsed = time.perf_counter() - started
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics: Metrics = request.app.state.metrics
-        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
-        metrics.latency.labels(route).observe(elapsed)
-        # Route templates only: never the path itself, a query or a body.
-        logger.info(
-            "request",
-            extra={
-                "event": "http_request",
-                "route": route,
-                "method": request.method,
-                "status": response.status_code,
-                "duration_ms": round(elapsed * 1000, 1),
-            },
-        )
+        try:
+            response = await call_next(request)
+        except Exception:
+            # The handler raised: the outermost error handler answers 500. Record it too.
+            _record(request, 500, time.perf_counter() - started)
+            raise
+        _record(request, response.status_code, time.perf_counter() - started)
         return response
 
     return app
+
+
+def _record(request: Request, status: int, elapsed: float) -> None:
+    """Count and log one answered request by route template: never the path itself, a query
+    or a body."""
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    metrics: Metrics = request.app.state.metrics
+    metrics.requests.labels(route, request.method, str(status)).inc()
+    metrics.latency.labels(route).observe(elapsed)
+    logger.info(
+        "request",
+        extra={
+            "event": "http_request",
+            "route": route,
+            "method": request.method,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 1),
+        },
+    )
 
 
 def create_app_from_environment() -> FastAPI:

@@ -10,10 +10,10 @@ import hmac
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Final
 
 import sqlalchemy as sa
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from strive_schema.codes import ProblemCode
@@ -31,12 +31,16 @@ from strive_server.services.ratelimit import consume_signed_read_quota, remember
 logger = logging.getLogger("strive.server.auth")
 
 __all__ = [
+    "MAX_ROW_ID",
     "ROLES",
     "AswCaller",
+    "RoleCheck",
+    "RowId",
     "SessionsDep",
     "SettingsDep",
     "User",
     "authenticated_asw",
+    "combined_header_fields",
     "hash_token",
     "read_body",
     "require_roles",
@@ -55,6 +59,21 @@ def get_sessions(request: Request) -> sessionmaker[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
+
+MAX_ROW_ID: Final = 2**31 - 1
+"""The largest id a row can have (PostgreSQL ``integer``): a larger one in a path, query or
+cursor is refused before it reaches the database, which would fail on it."""
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+"""A row id in a path (a cluster, a token)."""
+
+
+def combined_header_fields(request: Request) -> dict[str, str]:
+    """The request's header fields, several lines of one field combined in order with ", "
+    (RFC 9110 section 5.3), so a field sent on two lines is read whole, not its first line."""
+    combined: dict[str, list[str]] = {}
+    for name, value in request.headers.items():
+        combined.setdefault(name, []).append(value)
+    return {name: ", ".join(values) for name, values in combined.items()}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -132,7 +151,7 @@ async def authenticated_asw(
             verified = verify_request(
                 request.method,
                 target,
-                dict(request.headers),
+                combined_header_fields(request),
                 body,
                 [PublicKey.from_jwk(r.public_jwk) for r in active],
                 now=now,
@@ -169,7 +188,7 @@ def _signed_request_problem(
             verify_request(
                 request.method,
                 target,
-                dict(request.headers),
+                combined_header_fields(request),
                 body,
                 [PublicKey.from_jwk(r.public_jwk) for r in revoked],
                 now=now,
@@ -250,20 +269,36 @@ def _log_denied(request: Request, user: User) -> None:
     )  # fmt: skip
 
 
-def require_roles(*roles: str) -> object:
-    """A dependency admitting only users holding one of ``roles``."""
+class RoleCheck:
+    """The dependency behind :func:`require_roles`. The request guard (``api/guard.py``)
+    runs :meth:`authorise` before a body is read, since FastAPI reads and parses a body
+    before it solves dependencies."""
 
-    def check(request: Request, user: Annotated[User, Depends(bearer_user)]) -> User:
-        if user.role not in roles:
+    def __init__(self, roles: tuple[str, ...]) -> None:
+        self.roles = roles
+
+    def __call__(self, request: Request, user: Annotated[User, Depends(bearer_user)]) -> User:
+        return self.admit(request, user)
+
+    def admit(self, request: Request, user: User) -> User:
+        """``user`` if their role is one of ``roles``; raises 403 ``forbidden`` otherwise."""
+        if user.role not in self.roles:
             _log_denied(request, user)
             raise Problem(
                 403,
                 ProblemCode.FORBIDDEN,
-                f"this needs one of the roles: {', '.join(roles)}",
+                f"this needs one of the roles: {', '.join(self.roles)}",
             )
         return user
 
-    return Depends(check)
+    def authorise(self, request: Request) -> User:
+        """Authenticate the bearer token and check the role (raises 401 or 403)."""
+        return self.admit(request, bearer_user(request, get_sessions(request)))
+
+
+def require_roles(*roles: str) -> object:
+    """A dependency admitting only users holding one of ``roles``."""
+    return Depends(RoleCheck(roles))
 
 
 def optional_roles(*roles: str) -> object:

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import fastapi.encoders
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic_core import PydanticCustomError
 
 from strive_schema.envelope import format_timestamp
 from strive_schema.models import ProtectiveMarking, UrgencyLevel
@@ -59,7 +60,20 @@ ApiTimestamp = Annotated[
 """A datetime in a response body, serialised by :func:`format_api_timestamp`."""
 
 
+def _without_nul(value: str) -> str:
+    # PostgreSQL stores no U+0000 in text or JSONB, and no person types one.
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", "must not contain U+0000")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_without_nul)]
+"""Text in a request body: any string without U+0000."""
+
+
 class _Body(BaseModel):
+    """A request body: unknown members refused; every string is ``Text``."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -180,52 +194,52 @@ class InformationRequestPage(BaseModel):
 
 
 class TransitionCreate(_Body):
-    to_state: str = Field(description="The state to move to (spec/lifecycle.md).")
-    outcome: str | None = Field(None, description="Required when closing.")
-    reason: str = Field(min_length=1, max_length=2000, description="Why; kept in the audit.")
+    to_state: Text = Field(description="The state to move to (spec/lifecycle.md).")
+    outcome: Text | None = Field(None, description="Required when closing.")
+    reason: Text = Field(min_length=1, max_length=2000, description="Why; kept in the audit.")
 
 
 class OutcomeCreate(_Body):
-    outcome: str
-    reason: str = Field(min_length=1, max_length=2000)
-    force_reference: str | None = Field(default=None, max_length=100)
-    case_reference: str | None = Field(default=None, max_length=100)
+    outcome: Text
+    reason: Text = Field(min_length=1, max_length=2000)
+    force_reference: Text | None = Field(default=None, max_length=100)
+    case_reference: Text | None = Field(default=None, max_length=100)
 
 
 class AssignmentCreate(_Body):
-    assignee: str = Field(min_length=1, max_length=200)
-    reason: str = Field(min_length=1, max_length=2000)
+    assignee: Text = Field(min_length=1, max_length=200)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class FeedbackCreate(_Body):
-    message: str = Field(min_length=1, max_length=4000)
-    outcome: str | None = None
+    message: Text = Field(min_length=1, max_length=4000)
+    outcome: Text | None = None
     release_to_asw: bool = Field(
         False, description="Show it to the ASW. Never put personal data in released feedback."
     )
 
 
 class InformationRequestCreate(_Body):
-    question: str = Field(min_length=1, max_length=4000)
+    question: Text = Field(min_length=1, max_length=4000)
     due_by: datetime | None = None
 
 
 class InformationRequestWithdrawal(_Body):
-    reason: str = Field(min_length=1, max_length=2000, description="Why; kept in the audit.")
+    reason: Text = Field(min_length=1, max_length=2000, description="Why; kept in the audit.")
 
 
 class AswCreate(_Body):
-    asw_id: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-    name: str = Field(min_length=1, max_length=200)
-    public_key_jwk: dict[str, str]
+    asw_id: Text = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+    name: Text = Field(min_length=1, max_length=200)
+    public_key_jwk: dict[Text, Text]
 
 
 class AswKeyCreate(_Body):
-    public_key_jwk: dict[str, str]
+    public_key_jwk: dict[Text, Text]
 
 
 class TokenCreate(_Body):
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     role: Literal["analyst", "supervisor", "auditor", "admin"]
     expires_in_days: int | None = Field(
         default=None,
@@ -249,16 +263,16 @@ class SelectorLinkingAllow(_Body):
         "phone", "email", "payer_name", "payment_card", "account", "image_hash", "ip_address",
         "device",
     ]  # fmt: skip
-    value: str = Field(min_length=1, max_length=400, description="As written; normalised.")
-    reason: str = Field(min_length=1, max_length=2000, description="Why the value is a link.")
+    value: Text = Field(min_length=1, max_length=400, description="As written; normalised.")
+    reason: Text = Field(min_length=1, max_length=2000, description="Why the value is a link.")
 
 
 class SelectorExclusionCreate(_Body):
     kind: Literal[
         "phone", "email", "payer_name", "payment_card", "ip_address", "device", "postcode"
     ]
-    value: str = Field(min_length=1, max_length=400)
-    reason: str = Field(min_length=1, max_length=2000)
+    value: Text = Field(min_length=1, max_length=400)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class PriorityFactor(BaseModel):

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     submissions get 429 until the minute ends."""
     signed_read_limit_per_minute: int = Field(default=600, ge=1)
     """Signed reads (referral status, requests for information) per ASW per minute."""
+    max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    """The largest body of any request but a submission (those have ``max_envelope_bytes`` and
+    ``max_batch_bytes``): casework, admin and signed reads. Larger gets 413 unread."""
+    body_read_timeout_seconds: float = Field(default=60.0, gt=0)
+    """How long a client may take to send a whole request body; slower gets 408 and the
+    connection is closed, so a client that declares a body and never sends it cannot hold a
+    connection open."""
 
     @cached_property
     def audit_hmac_key(self) -> bytes:

@@ -15,7 +15,6 @@ from strive_schema.codes import ProblemCode
 from strive_schema.envelope import (
     SUBMISSION_PAYLOAD_TYPE,
     parse_submission,
-    referral_digest,
     verify_envelope,
 )
 from strive_schema.errors import VerificationError
@@ -156,12 +155,52 @@ def analyst_view(
     }
 
 
+def _same_json(stored: object, signed: object) -> bool:
+    """Whether the stored parsed copy holds the same JSON value as the signed bytes do.
+
+    Numbers are compared as numbers, not as the type a database gives back: PostgreSQL's
+    JSONB returns ``1e21`` as the integer 10**21, which has no canonical form (beyond 2**53)
+    and must not make the check fail. Walks iteratively: documents may nest deeply.
+    """
+    pending: list[tuple[object, object]] = [(stored, signed)]
+    while pending:
+        left, right = pending.pop()
+        if isinstance(left, bool) or isinstance(right, bool):
+            if left is not right:
+                return False
+        elif isinstance(left, int | float) and isinstance(right, int | float):
+            if isinstance(left, int) and isinstance(right, int):
+                if left != right:
+                    return False
+            else:
+                try:
+                    if float(left) != float(right):
+                        return False
+                except OverflowError:
+                    return False
+        elif isinstance(left, dict) and isinstance(right, dict):
+            if left.keys() != right.keys():
+                return False
+            pending.extend((left[name], right[name]) for name in right)
+        elif isinstance(left, list) and isinstance(right, list):
+            if len(left) != len(right):
+                return False
+            pending.extend(zip(left, right, strict=True))
+        elif type(left) is not type(right) or left != right:
+            return False
+    return True
+
+
 def verify_evidence(
     session: Session, row: tables.Referral, *, actor: Actor, reason: str | None
 ) -> dict[str, Any]:
     """Re-verify the stored envelope bytes against the key that signed them, even if that key
     has since been revoked: the evidence check years later. Returns the envelope, so the read
-    is audited like any other read of content."""
+    is audited like any other read of content.
+
+    Everything is checked from the envelope bytes (``referrals.envelope``); the stored parsed
+    copy (``document``) is only compared with them, never canonicalised itself.
+    """
     key = session.get(tables.AswKey, row.key_id)
     record_event(
         session,
@@ -187,7 +226,7 @@ def verify_evidence(
         for name, ok in (
             ("envelope_sha256", envelope_sha256(row.envelope) == row.envelope_sha256),
             ("referral_digest", submission.referral_digest == row.referral_digest),
-            ("document", referral_digest(row.document) == row.referral_digest),
+            ("document", _same_json(row.document, submission.referral)),
             ("asw_id", submission.asw_id == row.asw_id),
             ("referral_id", submission.referral_id == row.referral_id),
         )

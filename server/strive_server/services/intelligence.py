@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from strive_schema.codes import ProblemCode
 from strive_schema.normalise import fold_name
+from strive_schema.semantics import Finding
 from strive_server.db import tables
 from strive_server.db.queries import kind_value_in
 from strive_server.problems import Problem
@@ -42,23 +43,37 @@ def _encode(*parts: object) -> str:
     return base64.urlsafe_b64encode(":".join(str(p) for p in parts).encode()).decode()
 
 
+_CURSOR_INTEGERS: Final = range(-(2**31), 2**31)
+"""Cursors hold ids and scores: PostgreSQL ``integer`` values. Anything else was never given."""
+
+
+def _bad_cursor() -> Problem:
+    message = "the cursor is not one this server gave"
+    return Problem(
+        422, ProblemCode.REQUEST_INVALID, message,
+        errors=[Finding("/query/cursor", "invalid_value", f"query parameter cursor: {message}",
+                        kind="schema")],
+    )  # fmt: skip
+
+
 def _decode(cursor: str, count: int) -> list[str]:
     try:
         parts = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", count - 1)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         parts = []
-    if len(parts) != count:
-        raise Problem(422, ProblemCode.REQUEST_INVALID, "the cursor is not one this server gave")
+    if len(parts) != count or any("\x00" in part for part in parts):
+        raise _bad_cursor()
     return parts
 
 
 def _int_parts(cursor: str, count: int) -> list[int]:
     try:
-        return [int(p) for p in _decode(cursor, count)]
+        numbers = [int(p) for p in _decode(cursor, count)]
     except ValueError:
-        raise Problem(
-            422, ProblemCode.REQUEST_INVALID, "the cursor is not one this server gave"
-        ) from None
+        raise _bad_cursor() from None
+    if any(number not in _CURSOR_INTEGERS for number in numbers):
+        raise _bad_cursor()
+    return numbers
 
 
 _REGION_CODES: Final = {

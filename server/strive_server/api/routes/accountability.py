@@ -10,7 +10,14 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 
 from strive_schema.codes import ProblemCode
-from strive_server.api.deps import SessionsDep, SettingsDep, User, bearer_user, require_roles
+from strive_server.api.deps import (
+    MAX_ROW_ID,
+    SessionsDep,
+    SettingsDep,
+    User,
+    bearer_user,
+    require_roles,
+)
 from strive_server.db import tables
 from strive_server.problems import Problem
 from strive_server.services.audit import record_event
@@ -87,7 +94,9 @@ def _public_figures(request: Request) -> _PublicFigures:
 def list_audit_events(
     user: AuditorDep,
     sessions: SessionsDep,
-    after: Annotated[int, Query(ge=0, description="Return events with a larger id")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_ROW_ID, description="Return events with a larger id")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     referral_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:

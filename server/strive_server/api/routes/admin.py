@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from strive_server.api.deps import SessionsDep, SettingsDep, User, require_roles
+from strive_server.api.deps import RowId, SessionsDep, SettingsDep, User, require_roles
 from strive_server.api.schemas import (
     ApiTimestamp,
     AswCreate,
@@ -229,7 +229,7 @@ def reject_request(
 
 
 @router.delete("/tokens/{token_id}", operation_id="revokeToken", summary="Revoke a token")
-def revoke_token(token_id: int, user: AdminDep, sessions: SessionsDep) -> dict[str, Any]:
+def revoke_token(token_id: RowId, user: AdminDep, sessions: SessionsDep) -> dict[str, Any]:
     with sessions() as session, session.begin():
         admin.revoke_token(session, token_id=token_id, actor=user.actor)
     return {"id": token_id, "status": "revoked"}

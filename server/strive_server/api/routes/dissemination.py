@@ -20,6 +20,7 @@ from strive_server.api.deps import (
     SessionsDep,
     SettingsDep,
     User,
+    combined_header_fields,
     read_body,
     require_roles,
     target_uri,
@@ -372,9 +373,13 @@ async def authenticated_recipient(
             raise Problem(401, ProtocolCode.KEY_UNKNOWN, "no current key is registered")
         try:
             verified = verify_request(
-                request.method, target_uri(request, settings), dict(request.headers), body,
-                [PublicKey.from_jwk(r.public_jwk) for r in rows], now=now,
-            )  # fmt: skip
+                request.method,
+                target_uri(request, settings),
+                combined_header_fields(request),
+                body,
+                [PublicKey.from_jwk(r.public_jwk) for r in rows],
+                now=now,
+            )
         except VerificationError as exc:
             raise verification_problem(exc) from None
         remember_nonce(session, key_id=verified.key_id, nonce=verified.nonce, now=now)

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from strive_schema.codes import ProblemCode
 from strive_server.api.deps import SessionsDep, SettingsDep, User, optional_roles
-from strive_server.problems import Problem
+from strive_server.problems import PROBLEM_MEDIA_TYPE, Problem, unavailable_problem
 
 router = APIRouter(tags=["operations"])
 MetricsReader = Annotated[User | None, optional_roles("auditor", "admin")]
@@ -21,13 +21,23 @@ def get_health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", operation_id="getReadiness", summary="The database answers")
+@router.get(
+    "/readyz",
+    operation_id="getReadiness",
+    summary="The database answers",
+    responses={
+        503: {
+            "description": "The database does not answer (service_unavailable, Retry-After)",
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+        }
+    },
+)
 def get_readiness(sessions: SessionsDep) -> Response:
     try:
         with sessions() as session:
             session.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError:
-        return Response('{"status":"unavailable"}', 503, media_type="application/json")
+        raise unavailable_problem("the database does not answer") from None
     return Response('{"status":"ready"}', 200, media_type="application/json")
 
 

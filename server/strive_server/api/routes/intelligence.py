@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
-from strive_server.api.deps import SessionsDep, SettingsDep, User, require_roles
+from strive_server.api.deps import RowId, SessionsDep, SettingsDep, User, require_roles
 from strive_server.api.schemas import SelectorLinkingAllow, TriagePage
 from strive_server.services import intelligence, linking, packages
 from strive_server.services.casework import find_referral
@@ -87,7 +87,7 @@ def get_referral_links(
     summary="A cluster: counts, ASWs, regions, score, timeline, merges",
 )
 def get_cluster(
-    cluster_id: int, user: AnalystDep, sessions: SessionsDep, reason: Reason = None
+    cluster_id: RowId, user: AnalystDep, sessions: SessionsDep, reason: Reason = None
 ) -> dict[str, Any]:
     with sessions() as session, session.begin():
         cluster = intelligence.current_cluster(session, cluster_id)
@@ -100,7 +100,7 @@ def get_cluster(
     summary="A cluster's referrals",
 )
 def list_cluster_referrals(
-    cluster_id: int,
+    cluster_id: RowId,
     user: AnalystDep,
     sessions: SessionsDep,
     cursor: Cursor = None,
@@ -120,7 +120,7 @@ def list_cluster_referrals(
     summary="A cluster's distinct selector values",
 )
 def list_cluster_selectors(
-    cluster_id: int, user: AnalystDep, sessions: SessionsDep,
+    cluster_id: RowId, user: AnalystDep, sessions: SessionsDep,
     kind: Annotated[SelectorKind | None, Query()] = None, cursor: Cursor = None, limit: Limit = 50,
     reason: Reason = None,
 ) -> dict[str, Any]:  # fmt: skip
@@ -139,7 +139,7 @@ def list_cluster_selectors(
     response_class=Response,
 )
 def export_cluster(
-    cluster_id: int, user: AnalystDep, sessions: SessionsDep,
+    cluster_id: RowId, user: AnalystDep, sessions: SessionsDep,
     format: Annotated[Literal["json", "csv", "graphml", "md"], Query()] = "json",
     reason: Reason = None,
 ) -> Response:  # fmt: skip
