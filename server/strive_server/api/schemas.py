@@ -24,6 +24,7 @@ __all__ = [
     "FeedbackCreate",
     "InformationRequestCreate",
     "InformationRequestView",
+    "JsonObject",
     "JwkSet",
     "PriorityFactor",
     "ReferralView",
@@ -69,6 +70,23 @@ def _without_nul(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(_without_nul)]
 """Text in a request body: any string without U+0000."""
+
+
+def _json_without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        _without_nul(value)
+    elif isinstance(value, dict):
+        for key, member in value.items():
+            _json_without_nul(key)
+            _json_without_nul(member)
+    elif isinstance(value, list):
+        for item in value:
+            _json_without_nul(item)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json_without_nul)]
+"""A free-form JSON object in a request body (a JWK Set): no U+0000 in any name or string."""
 
 
 class _Body(BaseModel):

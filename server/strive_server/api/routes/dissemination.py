@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from strive_schema.codes import ProblemCode
 from strive_schema.errors import ProtocolCode, VerificationError
@@ -25,6 +25,7 @@ from strive_server.api.deps import (
     require_roles,
     target_uri,
 )
+from strive_server.api.schemas import JsonObject, Text, _Body
 from strive_server.db import tables
 from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
@@ -41,7 +42,7 @@ SupervisorDep = Annotated[User, require_roles("supervisor")]
 AdminDep = Annotated[User, require_roles("admin")]
 AswQuery = Annotated[str | None, Query(max_length=64)]
 Reason = Annotated[str | None, Header(alias="Strive-Reason", max_length=2000)]
-Text = Annotated[str, Field(min_length=1, max_length=4000)]
+LongText = Annotated[Text, Field(min_length=1, max_length=4000)]
 Format = Literal["json", "csv", "graphml", "md"]
 Outcome = Literal[
     "no_further_action", "intelligence_logged", "safeguarding_visit",
@@ -50,20 +51,16 @@ Outcome = Literal[
 SEALED_MEDIA_TYPE = "application/vnd.strive.sealed-package.v1+json"
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class AssessmentCreate(_Body):
     """A THRIVE assessment: the six considerations, the rationale and the priority."""
 
-    threat: Text
-    harm: Text
-    risk: Text
-    investigation: Text
-    vulnerability: Text
-    engagement: Text
-    rationale: Text
+    threat: LongText
+    harm: LongText
+    risk: LongText
+    investigation: LongText
+    vulnerability: LongText
+    engagement: LongText
+    rationale: LongText
     priority: Literal["P1", "P2", "P3", "P4"]
 
 
@@ -73,7 +70,7 @@ class GradingBody(_Body):
     source_evaluation: Literal["1", "2", "3"]
     intelligence_assessment: Literal["A", "B", "C", "D", "E"]
     handling_code: Literal["P", "C"]
-    handling_conditions: str | None = Field(default=None, max_length=2000)
+    handling_conditions: Text | None = Field(default=None, max_length=2000)
 
 
 class SelectorRef(_Body):
@@ -81,44 +78,44 @@ class SelectorRef(_Body):
         "phone", "email", "payer_name", "payment_card", "account", "image_hash", "ip_address",
         "device", "postcode", "region",
     ]  # fmt: skip
-    value: str = Field(min_length=1, max_length=400)
+    value: Text = Field(min_length=1, max_length=400)
 
 
 class FindingCreate(_Body):
     """A research finding on exactly one of: a cluster, a referral, a selector value."""
 
     cluster_id: int | None = None
-    referral_id: str | None = Field(default=None, max_length=64)
-    asw_id: str | None = Field(default=None, max_length=64)
+    referral_id: Text | None = Field(default=None, max_length=64)
+    asw_id: Text | None = Field(default=None, max_length=64)
     selector: SelectorRef | None = None
-    finding: Text
-    source_reference: str = Field(min_length=1, max_length=200)
+    finding: LongText
+    source_reference: Text = Field(min_length=1, max_length=200)
     grading: GradingBody
 
 
 class DisseminationCreate(_Body):
-    recipient_id: str = Field(min_length=1, max_length=64)
-    reason: str = Field(min_length=1, max_length=2000)
+    recipient_id: Text = Field(min_length=1, max_length=64)
+    reason: Text = Field(min_length=1, max_length=2000)
     grading: GradingBody
     formats: list[Format] = Field(default=["json", "md"], min_length=1, max_length=4)
 
 
 class RecipientCreate(_Body):
-    recipient_id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9.-]*$")
-    name: str = Field(min_length=1, max_length=200)
-    regions: list[str] = Field(default_factory=list, max_length=20)
-    public_keys: dict[str, Any] = Field(description="A JWK Set: Ed25519 sig and HPKE enc keys")
+    recipient_id: Text = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9.-]*$")
+    name: Text = Field(min_length=1, max_length=200)
+    regions: list[Text] = Field(default_factory=list, max_length=20)
+    public_keys: JsonObject = Field(description="A JWK Set: Ed25519 sig and HPKE enc keys")
 
 
 class OutcomeReport(_Body):
     """An outcome on one referral of a dissemination, or (no referral_id) on all of them."""
 
-    dissemination_id: str = Field(min_length=1, max_length=40)
-    referral_id: str | None = Field(default=None, max_length=64)
-    asw_id: str | None = Field(default=None, max_length=64)
+    dissemination_id: Text = Field(min_length=1, max_length=40)
+    referral_id: Text | None = Field(default=None, max_length=64)
+    asw_id: Text | None = Field(default=None, max_length=64)
     outcome: Outcome
-    force_reference: str | None = Field(default=None, max_length=100)
-    case_reference: str | None = Field(default=None, max_length=100)
+    force_reference: Text | None = Field(default=None, max_length=100)
+    case_reference: Text | None = Field(default=None, max_length=100)
     release_to_asw: bool = False
 
 
@@ -452,7 +449,7 @@ def record_dissemination_outcome(
 
 
 class ErasureCreate(_Body):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 @router.get(
