@@ -17,6 +17,8 @@ from strive_schema.errors import ProtocolCode, VerificationError
 from strive_schema.httpsig import verify_request
 from strive_schema.keys import PublicKey
 from strive_server.api.deps import (
+    MAX_ROW_ID,
+    RowId,
     SessionsDep,
     SettingsDep,
     User,
@@ -84,7 +86,7 @@ class SelectorRef(_Body):
 class FindingCreate(_Body):
     """A research finding on exactly one of: a cluster, a referral, a selector value."""
 
-    cluster_id: int | None = None
+    cluster_id: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
     referral_id: Text | None = Field(default=None, max_length=64)
     asw_id: Text | None = Field(default=None, max_length=64)
     selector: SelectorRef | None = None
@@ -136,7 +138,7 @@ def _grading(body: GradingBody) -> Any:
     summary="Record a THRIVE risk assessment of a whole cluster",
 )
 def assess_cluster(
-    cluster_id: int, body: AssessmentCreate, user: AnalystDep, sessions: SessionsDep
+    cluster_id: RowId, body: AssessmentCreate, user: AnalystDep, sessions: SessionsDep
 ) -> dict[str, Any]:
     with sessions() as session, session.begin():
         cluster = current_cluster(session, cluster_id)
@@ -214,7 +216,7 @@ def record_research_finding(
     summary="A cluster's assessments and research findings (audited)",
 )
 def get_cluster_research(
-    cluster_id: int, user: AnalystDep, sessions: SessionsDep, reason: Reason = None
+    cluster_id: RowId, user: AnalystDep, sessions: SessionsDep, reason: Reason = None
 ) -> dict[str, Any]:
     with sessions() as session, session.begin():
         cluster = current_cluster(session, cluster_id)
@@ -263,7 +265,9 @@ def revoke_recipient(recipient_id: str, user: AdminDep, sessions: SessionsDep) -
     operation_id="suggestRecipients",
     summary="Recipients covering the cluster's regions",
 )
-def suggest_recipients(cluster_id: int, user: AnalystDep, sessions: SessionsDep) -> dict[str, Any]:
+def suggest_recipients(
+    cluster_id: RowId, user: AnalystDep, sessions: SessionsDep
+) -> dict[str, Any]:
     with sessions() as session, session.begin():
         return dissemination.suggest_recipients(session, current_cluster(session, cluster_id))
 
@@ -276,7 +280,7 @@ def suggest_recipients(cluster_id: int, user: AnalystDep, sessions: SessionsDep)
     summary="Seal the cluster's package to a recipient and record it; supervisors",
 )
 def disseminate_cluster(
-    cluster_id: int, body: DisseminationCreate, user: SupervisorDep, sessions: SessionsDep,
+    cluster_id: RowId, body: DisseminationCreate, user: SupervisorDep, sessions: SessionsDep,
     settings: SettingsDep,
 ) -> Response:  # fmt: skip
     grading = _grading(body.grading)
