@@ -20,6 +20,7 @@ from strive_server.api.routes import (
     intelligence,
     submissions,
 )
+from strive_server.console import install_console
 from strive_server.core.config import Settings
 from strive_server.db.engine import make_engine, make_sessionmaker, migrate
 from strive_server.problems import install_problem_handlers
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, migrate_database: bool = Fal
         health,
     ):
         app.include_router(module.router)
+    install_console(app)
 
     @app.middleware("http")
     async def observe(
