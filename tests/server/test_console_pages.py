@@ -311,7 +311,7 @@ def test_every_response_carries_the_strict_policy_and_assets_come_from_here(
     )
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["x-content-type-options"] == "nosniff"
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     assert page.headers["cache-control"] == "no-store"
     assert "<script>" not in page.text and " style=" not in page.text
     assert "http://" not in page.text.replace(receiver.url, "") and "https://" not in page.text
