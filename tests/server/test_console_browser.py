@@ -29,6 +29,10 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright  
 
 SCREENSHOTS = os.environ.get("STRIVE_CONSOLE_SCREENSHOTS")
 """A folder to save the README's screenshots into (docs/console), when set."""
+LAUNCH_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]  # fmt: skip
 WCAG_22_AA = {
     "runOnly": {
         "type": "tag",
@@ -44,9 +48,8 @@ def chromium() -> Iterator[Browser]:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
-        )  # fmt: skip
+            args=LAUNCH_ARGS,
+        )
         try:
             yield browser
         finally:

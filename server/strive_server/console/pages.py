@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlencode
 
+import httpx
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from strive_server.console import auth, present
+from strive_server.console import auth, oidc, present
 from strive_server.console.web import (
     ROLE_PAGES,
     SIGN_IN_COOKIE,
@@ -110,6 +111,58 @@ def sign_in(
     settings = settings_of(request)
     set_cookie(request, response, auth.COOKIE, session_id, settings.console_session_hours * 3600)
     response.delete_cookie(SIGN_IN_COOKIE, path="/console")
+    return response
+
+
+def _callback_uri(request: Request) -> str:
+    base = settings_of(request).public_base_url or str(request.base_url)
+    return base.rstrip("/") + "/console/sign-in/oidc/callback"
+
+
+@router.get("/sign-in/oidc", response_class=HTMLResponse)
+def sign_in_oidc(request: Request) -> Response:
+    """Single sign-on: to the identity provider, with a state, nonce and PKCE challenge."""
+    sessions = sessions_of(request)
+    try:
+        with write_guard(sessions), sessions() as session, session.begin():
+            url = oidc.start_sign_in(
+                session, settings_of(request), redirect_uri=_callback_uri(request), now=_now()
+            )
+    except (oidc.SignInFailed, httpx.HTTPError) as exc:
+        raise ConsoleRefusal(503, "Single sign-on is not available", str(exc)) from None
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/sign-in/oidc/callback", response_class=HTMLResponse)
+def sign_in_oidc_callback(
+    request: Request,
+    state: Annotated[str, Query(max_length=100)] = "",
+    code: Annotated[str, Query(max_length=2000)] = "",
+) -> Response:
+    """The identity provider's answer. The session cookie is set here, but the browser
+    arrived from another site, so a SameSite=Strict cookie would not be sent on a redirect;
+    a page that moves on by itself (a same-site navigation) follows instead."""
+    sessions = sessions_of(request)
+    settings = settings_of(request)
+    now = _now()
+    try:
+        with write_guard(sessions), sessions() as session, session.begin():
+            identity = oidc.finish_sign_in(
+                session, settings, state=state, code=code,
+                redirect_uri=_callback_uri(request), now=now,
+            )  # fmt: skip
+            session_id = auth.start_session(
+                session, settings, name=identity.name, role=identity.role, token_id=None,
+                subject=identity.subject, method="oidc", now=now,
+            )  # fmt: skip
+    except oidc.SignInFailed as exc:
+        raise ConsoleRefusal(403, "You could not be signed in", str(exc)) from None
+    except httpx.HTTPError:
+        raise ConsoleRefusal(
+            503, "Single sign-on is not available", "the identity provider did not answer"
+        ) from None
+    response = render(request, "signed_in.html")
+    set_cookie(request, response, auth.COOKIE, session_id, settings.console_session_hours * 3600)
     return response
 
 
