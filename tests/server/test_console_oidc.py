@@ -154,6 +154,7 @@ def test_without_configuration_there_is_no_single_sign_on(
 def test_single_sign_on_in_the_browser(receiver: Receiver) -> None:
     from playwright.sync_api import sync_playwright
 
+    # Importing the browser tests skips this one, with their reason, where no Chromium is.
     from .test_console_browser import CHROMIUM, LAUNCH_ARGS
 
     with sync_playwright() as playwright:
@@ -166,7 +167,10 @@ def test_single_sign_on_in_the_browser(receiver: Receiver) -> None:
             page.get_by_role("link", name="Sign in with your force account").click()
             page.get_by_role("button", name="ana-1").click()
             page.wait_for_url(f"{receiver.url}/console/queue")
-            assert "ana@police.example (analyst)" in page.get_by_role("navigation", name="Console").inner_text()
+            assert (
+                "ana@police.example (analyst)"
+                in page.get_by_role("navigation", name="Console").inner_text()
+            )
             page.get_by_role("button", name="Sign out").click()
             assert page.locator("h1").inner_text() == "You have signed out"
         finally:
