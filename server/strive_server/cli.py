@@ -301,6 +301,12 @@ def _demo(sessions: sessionmaker[Session], url: str, lifetime: timedelta) -> Non
         f"print(json.load(open('{tokens_file}'))['auditor'])\")\" {url}/v1/stats\n",
         err=True,
     )
+    click.echo(
+        f"  The analysts' console: {url}/console/\n"
+        "  Sign in with the demo analyst's (or supervisor's) token, which this prints:\n"
+        f"    python3 -c \"import json;print(json.load(open('{tokens_file}'))['analyst'])\"\n",
+        err=True,
+    )
 
 
 @click.command("serve")
