@@ -301,6 +301,11 @@ def _demo(sessions: sessionmaker[Session], url: str, lifetime: timedelta) -> Non
         f"print(json.load(open('{tokens_file}'))['auditor'])\")\" {url}/v1/stats\n",
         err=True,
     )
+
+
+def _console_hint(url: str) -> None:
+    """Where the demo's console is and how its analyst signs in."""
+    tokens_file = DEMO_DIR / "tokens.json"
     click.echo(
         f"  The analysts' console: {url}/console/\n"
         "  Sign in with the demo analyst's (or supervisor's) token, which this prints:\n"
@@ -344,6 +349,7 @@ def serve_command(database_url: str | None, host: str, port: int, workers: int, 
     url = f"http://{host}:{port}"
     if demo:
         _demo(sessions, url, timedelta(days=settings.token_lifetime_days))
+        _console_hint(url)
     click.echo(
         f"Strive receiver {settings.receiver_id} on {url} "
         f"(database {settings.database_url.split('@')[-1]}, {workers} worker(s))",

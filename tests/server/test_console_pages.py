@@ -496,7 +496,9 @@ def test_the_cluster_page_states_the_counts_the_seeds_way_and_its_graph_twin(
     for name in OP_STRIVE:
         pk = referral_pk(receiver, strive[name]["referral_id"])
         actions = {e.action for e in audit_rows(receiver, referral_pk=pk)}
-        assert {"cluster.viewed", "cluster.graph_read", "cluster.exported"} <= actions, name
+        assert {"cluster.graph_read", "cluster.exported"} <= actions, name
+    assert audit_rows(receiver, action="cluster.read")
+    assert audit_rows(receiver, action="cluster.members_read")
 
 
 def test_the_selector_search_is_a_post_so_the_value_never_reaches_a_url(

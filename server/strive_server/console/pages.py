@@ -395,16 +395,8 @@ def cluster(
         members = intelligence.cluster_members(
             session, found, actor=person.actor, cursor=cursor, limit=PAGE
         )
+        regions = present.regions_in_order(session, found.id)
         drawn = found.referral_count <= present.GRAPH_LIMIT
-        if drawn:
-            package = packages.build_package(session, found)
-            regions = package.regions
-            intelligence.record_reads(
-                session, actor=person.actor, action="cluster.viewed",
-                referral_pks=package.referral_pks, detail={"cluster_id": found.id},
-            )  # fmt: skip
-        else:
-            regions = summary["regions"]
     if found.id != cluster_id:
         return RedirectResponse(f"/console/clusters/{found.id}", status_code=303)
     return render(

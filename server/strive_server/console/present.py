@@ -20,6 +20,7 @@ __all__ = [
     "counts_headline",
     "one_line_reasons",
     "queue_regions",
+    "regions_in_order",
     "suspects_child",
 ]
 
@@ -91,6 +92,21 @@ def queue_regions(session: Session, items: list[dict[str, Any]]) -> dict[tuple[s
         if (asw_id, referral_id) in keys and region_name(code) not in found[(asw_id, referral_id)]:
             found[(asw_id, referral_id)].append(region_name(code))
     return {key: ", ".join(names) for key, names in found.items()}
+
+
+def regions_in_order(session: Session, cluster_id: int) -> list[str]:
+    """The cluster's advertised regions (ITL1 codes) in the order its referrals arrived, as
+    the write-up names them ("London, the South East and the North East"): one grouped
+    query, not a read of every referral."""
+    r, s = tables.Referral, tables.Selector
+    rows = session.execute(
+        sa.select(s.value, sa.func.min(r.id))
+        .join(r, r.id == s.referral_pk)
+        .where(r.cluster_id == cluster_id, s.kind == "region")
+        .group_by(s.value)
+        .order_by(sa.func.min(r.id), s.value)
+    ).all()
+    return [str(code) for code, _ in rows]
 
 
 def cluster_graph(package: Package) -> dict[str, Any]:
