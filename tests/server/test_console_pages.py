@@ -449,6 +449,21 @@ def test_a_referral_is_worked_to_an_outcome_and_the_asw_sees_released_feedback(
         )  # fmt: skip
         assert asked.status_code == 303
         page = sup.get(base)
+        withdraw = re.search(r'action="([^"]+/withdrawal)"', page.text)
+        assert withdraw and "(open" in page.text
+        wrong = sup.post(withdraw.group(1), data={"reason": "asked in error"})
+        assert wrong.status_code == 403
+        asked_again = sup.post(
+            f"{base}/information-request",
+            data={"question": "Please send the payment history.", "csrf_token": token},
+        )
+        assert asked_again.status_code == 303
+        withdrawn = sup.post(
+            withdraw.group(1), data={"reason": "asked in error", "csrf_token": token}
+        )
+        assert withdrawn.status_code == 303
+        page = sup.get(base)
+        assert "Please send the login history. (withdrawn" in page.text
         assert "analyst-7" in page.text and "closed" in page.text
         assert "Please send the login history." in page.text and "visit made" in page.text
     with receiver.client("example-adverts") as asw:
@@ -456,7 +471,10 @@ def test_a_referral_is_worked_to_an_outcome_and_the_asw_sees_released_feedback(
         assert status.state == "closed"
         assert status.feedback[-1].message.startswith("A safeguarding visit")
         requests = asw.list_information_requests()
-    assert any(r.question == "Please send the login history." for r in requests.items)
+    # The ASW is asked the open question; the withdrawn one is no longer put to it.
+    assert {(r.question, r.state) for r in requests.items} == {
+        ("Please send the payment history.", "open")
+    }
     actions = [e.action for e in audit_rows(receiver, actor="test-supervisor")]
     for action in ("referral.assigned", "referral.transitioned", "referral.outcome_recorded",
                    "referral.feedback_added", "information_request.created"):  # fmt: skip

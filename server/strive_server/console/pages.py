@@ -380,6 +380,23 @@ def information_request(
     )  # fmt: skip
 
 
+@router.post(
+    "/referrals/{referral_id}/information-requests/{request_id}/withdrawal",
+    response_class=HTMLResponse,
+)
+def withdraw_information_request(
+    request: Request, referral_id: str, request_id: str, person: AnalystPerson,
+    reason: ReasonField, csrf_token: CsrfField = None, asw_id: AswQuery = None,
+) -> Response:  # fmt: skip
+    require_csrf(request, person, csrf_token)
+    return _act(
+        request, person, referral_id, asw_id,
+        lambda session, row: casework.withdraw_information_request(
+            session, row, request_id, reason=reason, actor=person.actor
+        ),
+    )  # fmt: skip
+
+
 # --- Clusters and selectors ---------------------------------------------------------------------
 
 
