@@ -222,6 +222,14 @@ def test_refusals_csrf_and_sign_out_in_the_browser(
     assert page.locator("svg.strive-chart").count() >= 1
     auditor.accessible()
 
+    admin = console()
+    admin.sign_in("admin")
+    assert admin.page.url.endswith("/console/admin")
+    assert "example-adverts" in admin.page.locator("#asws").inner_text()
+    admin.accessible()
+    admin.go("/console/queue")
+    assert admin.page.locator("h1").inner_text() == "You do not have access to this page"
+
     analyst = console()
     analyst.sign_in("analyst")
     page = analyst.page
