@@ -14,6 +14,7 @@ audited, so every request also writes its audit rows.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import statistics
@@ -22,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ import sqlalchemy as sa
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import generate_referrals
+from linking_bench import untangle
+from synthetic import generate_labelled_referrals
 
 from strive_schema.envelope import SUBMISSION_PAYLOAD_TYPE, build_submission, sign_envelope
 from strive_schema.keys import SigningKey
@@ -56,7 +58,12 @@ def load(settings: Settings, count: int) -> str:
     migrate(engine)
     sessions = make_sessionmaker(engine)
     documents = [json.loads(p.read_text()) for p in OP_STRIVE]
-    documents += list(generate_referrals(count, seed=3))
+    # As in linking_bench.py: singletons get their own values where the generator's fictional
+    # pools are tiny, so clusters are the generator's networks, not an artefact of the pools.
+    serial = itertools.count()
+    for document, network in generate_labelled_referrals(count, seed=3):
+        untangle(document, network, serial)
+        documents.append(document)
     keys: dict[str, SigningKey] = {}
     with sessions() as session, session.begin():
         for asw in sorted({d["reporter"]["organisation_id"] for d in documents}):
@@ -66,7 +73,7 @@ def load(settings: Settings, count: int) -> str:
             )
         _, token, _ = admin.create_token(
             session, name="bench-analyst", role="analyst",
-            lifetime=__import__("datetime").timedelta(days=1), actor=ACTOR,
+            lifetime=timedelta(days=1), actor=ACTOR,
         )  # fmt: skip
     started = time.perf_counter()
     for index, document in enumerate(documents):
@@ -121,6 +128,7 @@ def measure(label: str, settings: Settings, count: int, repeat: int) -> None:
                 strive = session.scalars(
                     sa.select(tables.Referral).where(tables.Referral.referral_id == strive_id)
                 ).one()
+                strive_size = session.get(tables.Cluster, strive.cluster_id).referral_count  # type: ignore[union-attr]
                 largest = session.scalars(
                     sa.select(tables.Cluster).where(tables.Cluster.merged_into.is_(None))
                     .order_by(tables.Cluster.referral_count.desc()).limit(1)
@@ -136,7 +144,8 @@ def measure(label: str, settings: Settings, count: int, repeat: int) -> None:
                  f"/console/referrals/{strive.referral_id}?asw_id={strive.asw_id}"),
                 ("referral (in the largest cluster)",
                  f"/console/referrals/{largest_member.referral_id}?asw_id={largest_member.asw_id}"),
-                ("cluster (Operation Strive, 4 referrals)", f"/console/clusters/{strive.cluster_id}"),
+                (f"cluster (Operation Strive, {strive_size} referrals)",
+                 f"/console/clusters/{strive.cluster_id}"),
                 ("cluster graph JSON (Operation Strive)",
                  f"/console/clusters/{strive.cluster_id}/graph.json"),
                 (f"cluster (largest, {largest.referral_count:,} referrals)",

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from strive_server.console import vendor
+from strive_server.console import present, vendor
 from strive_server.console.web import CONTENT_SECURITY_POLICY
 from strive_server.db import tables
 from strive_server.services import admin
@@ -584,3 +584,20 @@ def test_the_admin_page_lists_asws_keys_and_tokens_and_revokes_with_csrf(
         assert client.post(path, data={"csrf_token": csrf_of(page)}).status_code == 303
         assert "revoked" in client.get("/console/admin").text
         assert token_id
+
+
+def test_a_cluster_beyond_the_drawing_limit_is_summarised_not_drawn(
+    receiver: Receiver, strive: dict[str, Any], analyst: httpx.Client, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(present, "GRAPH_LIMIT", 3)
+    rid = strive["op-strive-1-london.json"]["referral_id"]
+    with receiver.session() as session:
+        cid = session.scalar(
+            sa.select(tables.Referral.cluster_id).where(tables.Referral.referral_id == rid)
+        )
+    page = analyst.get(f"/console/clusters/{cid}")
+    assert page.status_code == 200
+    assert 'id="graph-summarised"' in page.text and 'id="graph"' not in page.text
+    assert "10 accounts, 8 e-mail addresses, 13 phone numbers, 4 payer names" in page.text
+    graph = analyst.get(f"/console/clusters/{cid}/graph.json").json()
+    assert graph["summarised"] is True and graph["nodes"] == [] and graph["referrals"] == 4

@@ -412,8 +412,10 @@ def cluster(
         members = intelligence.cluster_members(
             session, found, actor=person.actor, cursor=cursor, limit=PAGE
         )
-        regions = present.regions_in_order(session, found.id)
         drawn = found.referral_count <= present.GRAPH_LIMIT
+        # Beyond the drawing limit the regions are named in code order: ordering them by
+        # arrival would read every member's region selectors.
+        regions = present.regions_in_order(session, found.id) if drawn else summary["regions"]
     if found.id != cluster_id:
         return RedirectResponse(f"/console/clusters/{found.id}", status_code=303)
     return render(
