@@ -36,6 +36,7 @@ from strive_server.services import admin, casework, intelligence, packages
 from strive_server.services.audit import record_event
 from strive_server.services.lifecycle import OUTCOMES, STATES
 from strive_server.services.stats import compute_statistics
+from strive_server.services.triage import describe
 
 __all__ = ["router"]
 
@@ -257,12 +258,7 @@ def referral(
         outcomes = sorted(casework.recorded_outcomes(session, row))
         cluster_id = referral_cluster_id(view, links)
         cluster = session.get(tables.Cluster, cluster_id) if cluster_id else None
-        triage = {
-            "priority_score": row.priority_score,
-            "priority_band": row.priority_band,
-            "own": row.own_breakdown,
-            "cluster": list(cluster.breakdown) if cluster else [],
-        }
+        triage = describe(row, cluster)
     evidence.pop("envelope", None)
     document = view["document"]
     by_id = {
