@@ -601,3 +601,89 @@ def test_a_cluster_beyond_the_drawing_limit_is_summarised_not_drawn(
     assert "10 accounts, 8 e-mail addresses, 13 phone numbers, 4 payer names" in page.text
     graph = analyst.get(f"/console/clusters/{cid}/graph.json").json()
     assert graph["summarised"] is True and graph["nodes"] == [] and graph["referrals"] == 4
+
+
+def test_an_admin_registers_an_asw_adds_a_key_and_creates_a_token_that_signs_in(
+    receiver: Receiver,
+) -> None:
+    import json
+
+    from strive_schema.keys import SigningKey
+
+    first, second = SigningKey.generate(), SigningKey.generate()
+    with browser(receiver) as client:
+        sign_in(client, receiver.token("admin"))
+        token = csrf_of(client.get("/console/admin"))
+        jwk = json.dumps(first.public_key.to_jwk())
+        assert (
+            client.post(
+                "/console/admin/asws",
+                data={"asw_id": "new-asw", "name": "New ASW", "public_key_jwk": jwk},
+            ).status_code
+            == 403
+        )  # no CSRF token
+        bad = client.post(
+            "/console/admin/asws",
+            data={"asw_id": "Not Valid", "name": "x", "public_key_jwk": jwk, "csrf_token": token},
+        )
+        assert bad.status_code == 422 and "asw_id" in bad.text
+        not_a_key = client.post(
+            "/console/admin/asws",
+            data={"asw_id": "new-asw", "name": "x", "public_key_jwk": "{", "csrf_token": token},
+        )
+        assert not_a_key.status_code == 422 and "JWK" in not_a_key.text
+        done = client.post(
+            "/console/admin/asws",
+            data={"asw_id": "new-asw", "name": "New ASW", "public_key_jwk": jwk,
+                  "csrf_token": token},
+        )  # fmt: skip
+        assert done.status_code == 303
+        again = client.post(
+            "/console/admin/asws",
+            data={"asw_id": "new-asw", "name": "New ASW", "public_key_jwk": jwk,
+                  "csrf_token": token},
+        )  # fmt: skip
+        assert again.status_code == 409 and "already registered" in again.text
+        added = client.post(
+            "/console/admin/keys",
+            data={"asw_id": "new-asw", "public_key_jwk": json.dumps(second.public_key.to_jwk()),
+                  "csrf_token": token},
+        )  # fmt: skip
+        assert added.status_code == 303
+        page = client.get("/console/admin").text
+        assert first.key_id in page and second.key_id in page
+        created = client.post(
+            "/console/admin/tokens",
+            data={"name": "A. Analyst", "role": "analyst", "expires_in_days": "7",
+                  "csrf_token": token},
+        )  # fmt: skip
+        assert created.status_code == 200
+        found = re.search(r'id="new-token">([^<]+)<', created.text)
+        assert found
+    with browser(receiver) as newcomer:
+        assert sign_in(newcomer, found.group(1).strip()).status_code == 303
+        assert "A. Analyst (analyst)" in newcomer.get("/console/queue").text
+    actions = [e.action for e in audit_rows(receiver, actor="test-admin")]
+    assert {"asw.registered", "asw.key_added", "token.created"} <= set(actions)
+
+
+def test_only_an_admin_administers(receiver: Receiver, analyst: httpx.Client) -> None:
+    token = csrf_of(analyst.get("/console/queue"))
+    for path, data in (
+        ("/console/admin/asws", {"asw_id": "x", "name": "x", "public_key_jwk": "{}"}),
+        ("/console/admin/keys", {"asw_id": "x", "public_key_jwk": "{}"}),
+        ("/console/admin/tokens", {"name": "me", "role": "admin"}),
+        ("/console/admin/tokens/1/revoke", {}),
+    ):
+        refused = analyst.post(path, data={**data, "csrf_token": token})
+        assert refused.status_code == 403, path
+        assert "You do not have access" in refused.text
+    with receiver.session() as session:
+        assert (
+            session.scalar(
+                sa.select(sa.func.count())
+                .select_from(tables.Token)
+                .where(tables.Token.role == "admin")
+            )
+            == 0
+        )

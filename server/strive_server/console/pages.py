@@ -4,6 +4,7 @@ audited in the same place. Changes are POST forms carrying the session's CSRF to
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlencode
@@ -12,7 +13,9 @@ import httpx
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from pydantic import ValidationError
 
+from strive_server.api.schemas import AswCreate, AswKeyCreate, TokenCreate
 from strive_server.console import auth, oidc, present
 from strive_server.console.web import (
     ROLE_PAGES,
@@ -30,6 +33,7 @@ from strive_server.console.web import (
     sign_in_csrf,
     signed_in,
 )
+from strive_server.core.security import ROLES
 from strive_server.db import tables
 from strive_server.db.engine import write_guard
 from strive_server.services import admin, casework, intelligence, packages
@@ -574,8 +578,10 @@ def admin_page(request: Request, person: AdminPerson) -> Response:
         asws = admin.list_asws(session)
         tokens = session.scalars(sa.select(tables.Token).order_by(tables.Token.id)).all()
     return render(
-        request, "admin.html", {"asws": asws, "tokens": tokens, "now": _now()}, person=person
-    )
+        request, "admin.html",
+        {"asws": asws, "tokens": tokens, "now": _now(), "roles": ROLES},
+        person=person,
+    )  # fmt: skip
 
 
 @router.post("/admin/tokens/{token_id}/revoke", response_class=HTMLResponse)
@@ -598,3 +604,82 @@ def revoke_key(
     with write_guard(sessions), sessions() as session, session.begin():
         admin.revoke_key(session, asw_id=asw_id, key_id=key_id, actor=person.actor)
     return RedirectResponse("/console/admin", status_code=303)
+
+
+def _jwk(text: str) -> dict[str, str]:
+    """A JWK pasted into a form."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ConsoleRefusal(
+            422, "Check what you entered", "The public key must be a JWK (a JSON object)."
+        )
+    return value
+
+
+def _checked(model: type[Any], **values: Any) -> Any:
+    """The API's request model for the same change, so the form is held to the same rules."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+        raise ConsoleRefusal(
+            422, "Check what you entered", "Missing or invalid: " + ", ".join(fields)
+        ) from None
+
+
+@router.post("/admin/asws", response_class=HTMLResponse)
+def register_asw(
+    request: Request, person: AdminPerson,
+    asw_id: Annotated[str, Form(max_length=64)], name: Annotated[str, Form(max_length=200)],
+    public_key_jwk: Annotated[str, Form(max_length=4000)], csrf_token: CsrfField = None,
+) -> Response:  # fmt: skip
+    require_csrf(request, person, csrf_token)
+    body = _checked(AswCreate, asw_id=asw_id, name=name, public_key_jwk=_jwk(public_key_jwk))
+    key = admin.public_key_from_jwk(body.public_key_jwk)
+    sessions = sessions_of(request)
+    with write_guard(sessions), sessions() as session, session.begin():
+        admin.register_asw(
+            session, asw_id=body.asw_id, name=body.name, public_key=key, actor=person.actor
+        )
+    return RedirectResponse("/console/admin", status_code=303)
+
+
+@router.post("/admin/keys", response_class=HTMLResponse)
+def add_asw_key(
+    request: Request, person: AdminPerson, asw_id: Annotated[str, Form(max_length=64)],
+    public_key_jwk: Annotated[str, Form(max_length=4000)], csrf_token: CsrfField = None,
+) -> Response:  # fmt: skip
+    require_csrf(request, person, csrf_token)
+    body = _checked(AswKeyCreate, public_key_jwk=_jwk(public_key_jwk))
+    key = admin.public_key_from_jwk(body.public_key_jwk)
+    sessions = sessions_of(request)
+    with write_guard(sessions), sessions() as session, session.begin():
+        admin.add_key(session, asw_id=asw_id, public_key=key, actor=person.actor)
+    return RedirectResponse("/console/admin", status_code=303)
+
+
+@router.post("/admin/tokens", response_class=HTMLResponse)
+def create_token(
+    request: Request, person: AdminPerson,
+    name: Annotated[str, Form(max_length=200)], role: Annotated[str, Form(max_length=16)],
+    expires_in_days: Annotated[int | None, Form()] = None, csrf_token: CsrfField = None,
+) -> Response:  # fmt: skip
+    """A new token, shown once on the page that answers (never stored, never in a URL)."""
+    require_csrf(request, person, csrf_token)
+    body = _checked(TokenCreate, name=name, role=role, expires_in_days=expires_in_days)
+    days = body.expires_in_days or settings_of(request).token_lifetime_days
+    sessions = sessions_of(request)
+    with write_guard(sessions), sessions() as session, session.begin():
+        token_id, token, expires_at = admin.create_token(
+            session, name=body.name, role=body.role, lifetime=timedelta(days=days),
+            actor=person.actor,
+        )  # fmt: skip
+    return render(
+        request, "token_created.html",
+        {"token": token, "token_id": token_id, "name": body.name, "role": body.role,
+         "expires_at": expires_at},
+        person=person,
+    )  # fmt: skip
