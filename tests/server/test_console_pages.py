@@ -169,6 +169,18 @@ def test_sign_out_ends_the_session_on_the_server(receiver: Receiver, analyst: ht
     assert audit_rows(receiver, action="console.signed_out")
 
 
+def test_signing_in_again_ends_the_previous_session(receiver: Receiver) -> None:
+    with browser(receiver) as client:
+        sign_in(client, receiver.token("analyst"))
+        first = client.cookies["strive_console"]
+        sign_in(client, receiver.token("supervisor"))
+        assert client.cookies["strive_console"] != first
+        assert "(supervisor)" in client.get("/console/queue").text
+    with browser(receiver) as replay:
+        old = replay.get("/console/queue", headers={"Cookie": f"strive_console={first}"})
+        assert old.status_code == 303
+
+
 def test_an_expired_or_idle_session_or_revoked_token_ends_it(receiver: Receiver) -> None:
     with receiver.session() as session, session.begin():
         _, token, _ = admin.create_token(

@@ -106,6 +106,12 @@ def sign_in(
         if holder is None:
             session_id = None
         else:
+            # Signing in again replaces the browser's session: the old one ends.
+            previous = auth.find_session(
+                session, settings_of(request), request.cookies.get(auth.COOKIE, ""), now=now
+            )
+            if previous is not None:
+                auth.end_session(session, previous, now=now)
             session_id = auth.start_session(
                 session, settings_of(request), name=holder.name, role=holder.role,
                 token_id=holder.id, subject=None, method="token", now=now,
