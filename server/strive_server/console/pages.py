@@ -267,7 +267,7 @@ def referral(
         requests = casework.referral_information_requests(session, row, actor=person.actor)
         outcomes = sorted(casework.recorded_outcomes(session, row))
         cluster_id = referral_cluster_id(view, links)
-        cluster = session.get(tables.Cluster, cluster_id) if cluster_id else None
+        cluster = intelligence.current_cluster(session, cluster_id) if cluster_id else None
         triage = describe(row, cluster)
     evidence.pop("envelope", None)
     document = view["document"]
