@@ -699,3 +699,28 @@ def test_only_an_admin_administers(receiver: Receiver, analyst: httpx.Client) ->
             )
             == 0
         )
+
+
+def test_behind_a_proxy_the_public_origin_is_this_receivers(
+    receiver: Receiver, strive: dict[str, Any], analyst: httpx.Client
+) -> None:
+    settings = receiver.app.state.settings
+    object.__setattr__(
+        receiver.app.state, "settings",
+        settings.model_copy(update={"public_base_url": "https://referrals.police.example"}),
+    )  # fmt: skip
+    try:
+        rid = strive["op-strive-1-london.json"]["referral_id"]
+        path = f"/console/referrals/{rid}/transition"
+        token = csrf_of(analyst.get("/console/queue"))
+        form = {"to_state": "triaged", "reason": "triage", "csrf_token": token}
+        for origin in ("https://referrals.police.example.attacker.example",
+                       "http://referrals.police.example", "null"):  # fmt: skip
+            refused = analyst.post(path, data=form, headers={"Origin": origin})
+            assert refused.status_code == 403, origin
+        accepted = analyst.post(
+            path, data=form, headers={"Origin": "https://referrals.police.example"}
+        )
+        assert accepted.status_code == 303
+    finally:
+        object.__setattr__(receiver.app.state, "settings", settings)
