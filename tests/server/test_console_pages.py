@@ -724,3 +724,25 @@ def test_behind_a_proxy_the_public_origin_is_this_receivers(
         assert accepted.status_code == 303
     finally:
         object.__setattr__(receiver.app.state, "settings", settings)
+
+
+def test_the_graph_follows_the_cluster_and_every_view_is_audited(
+    receiver: Receiver, analyst: httpx.Client
+) -> None:
+    documents = submit_examples(receiver, OP_STRIVE[:3])
+    rid = documents[OP_STRIVE[0]]["referral_id"]
+    with receiver.session() as session:
+        cid = session.scalar(
+            sa.select(tables.Referral.cluster_id).where(tables.Referral.referral_id == rid)
+        )
+
+    def referrals_drawn() -> int:
+        graph = analyst.get(f"/console/clusters/{cid}/graph.json").json()
+        return sum(1 for node in graph["nodes"] if node["type"] == "Referral")
+
+    assert referrals_drawn() == 3
+    assert referrals_drawn() == 3  # a repeat view (from the cache)
+    submit_examples(receiver, OP_STRIVE[3:])
+    assert referrals_drawn() == 4  # the cluster grew: drawn afresh
+    pk = referral_pk(receiver, rid)
+    assert len(audit_rows(receiver, referral_pk=pk, action="cluster.graph_read")) == 3

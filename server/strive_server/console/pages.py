@@ -5,6 +5,7 @@ audited in the same place. Changes are POST forms carrying the session's CSRF to
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlencode
@@ -442,6 +443,18 @@ def _next_members(cluster_id: int, cursor: str | None) -> str | None:
     return f"/console/clusters/{cluster_id}?{urlencode({'cursor': cursor})}" if cursor else None
 
 
+_graph_cache_lock = threading.Lock()
+
+
+def _graph_cache(request: Request) -> present.GraphCache:
+    with _graph_cache_lock:
+        cache: present.GraphCache | None = getattr(request.app.state, "console_graphs", None)
+        if cache is None:
+            cache = present.GraphCache()
+            request.app.state.console_graphs = cache
+    return cache
+
+
 @router.get("/clusters/{cluster_id}/graph.json")
 def cluster_graph(request: Request, cluster_id: int, person: AnalystPerson) -> Response:
     """The graph's JSON twin, drawn by static/console-graph.js."""
@@ -457,12 +470,19 @@ def cluster_graph(request: Request, cluster_id: int, person: AnalystPerson) -> R
                 {"cluster_id": found.id, "summarised": True, "referrals": found.referral_count,
                  "limit": present.GRAPH_LIMIT, "nodes": [], "edges": []}
             )  # fmt: skip
-        package = packages.build_package(session, found)
+        cache = _graph_cache(request)
+        key = (found.id, found.updated_at, found.referral_count)
+        cached = cache.get(key)
+        if cached is None:
+            package = packages.build_package(session, found)
+            cached = (present.cluster_graph(package), package.referral_pks)
+            cache.put(key, *cached)
+        graph, referral_pks = cached
         intelligence.record_reads(
             session, actor=person.actor, action="cluster.graph_read",
-            referral_pks=package.referral_pks, detail={"cluster_id": found.id},
+            referral_pks=referral_pks, detail={"cluster_id": found.id},
         )  # fmt: skip
-    return JSONResponse({**present.cluster_graph(package), "summarised": False})
+    return JSONResponse({**graph, "summarised": False})
 
 
 @router.get("/clusters/{cluster_id}/export")

@@ -4,7 +4,9 @@ what, what is audited and what changes are all the services' (and the routes') b
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import threading
+from collections import Counter, OrderedDict, defaultdict
+from datetime import datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -15,6 +17,7 @@ from strive_server.services.packages import REGION_NAMES, Package
 
 __all__ = [
     "GRAPH_LIMIT",
+    "GraphCache",
     "bars",
     "cluster_graph",
     "counts_headline",
@@ -190,3 +193,32 @@ def bars(breakdown: dict[str, Any], width: int = 300) -> list[dict[str, Any]]:
         }
         for key, value in breakdown.items()
     ]
+
+
+GraphKey = tuple[int, datetime, int]
+
+
+class GraphCache:
+    """The last few clusters' graphs, per process. A cluster's graph changes only when its
+    membership does, which moves its ``updated_at`` and ``referral_count`` (the key), and
+    stored referral documents never change; so a repeat view skips rebuilding the package.
+    Every view is still audited per referral."""
+
+    def __init__(self, size: int = 16) -> None:
+        self._lock = threading.Lock()
+        self._size = size
+        self._graphs: OrderedDict[GraphKey, tuple[dict[str, Any], list[int]]] = OrderedDict()
+
+    def get(self, key: GraphKey) -> tuple[dict[str, Any], list[int]] | None:
+        with self._lock:
+            found = self._graphs.get(key)
+            if found is not None:
+                self._graphs.move_to_end(key)
+            return found
+
+    def put(self, key: GraphKey, graph: dict[str, Any], referral_pks: list[int]) -> None:
+        with self._lock:
+            self._graphs[key] = (graph, referral_pks)
+            self._graphs.move_to_end(key)
+            while len(self._graphs) > self._size:
+                self._graphs.popitem(last=False)
