@@ -199,6 +199,8 @@ def test_a_referral_worked_to_an_outcome_in_the_browser_reaches_the_asw(
     form.get_by_label("Release to the ASW").check()
     form.get_by_role("button", name="Add feedback").click()
     assert "visit made" in page.locator("#history").inner_text()
+    assert "released to the ASW" in page.locator("#feedback").inner_text()
+    tab.accessible()
 
     with receiver.client("example-adverts") as asw:
         status = asw.get_referral_status(rid)

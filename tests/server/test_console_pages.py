@@ -477,6 +477,9 @@ def test_a_referral_is_worked_to_an_outcome_and_the_asw_sees_released_feedback(
         page = sup.get(base)
         assert "Please send the login history. (withdrawn" in page.text
         assert "analyst-7" in page.text and "closed" in page.text
+        shown = page.text.split('id="feedback"')[1].split("</ul>")[0]
+        assert "A safeguarding visit was made. Thank you." in shown
+        assert "released to the ASW" in shown
         assert "Please send the login history." in page.text and "visit made" in page.text
     with receiver.client("example-adverts") as asw:
         status = asw.get_referral_status(rid)

@@ -267,6 +267,7 @@ def referral(
         links = intelligence.referral_links(session, row, actor=person.actor, limit=20)
         requests = casework.referral_information_requests(session, row, actor=person.actor)
         outcomes = sorted(casework.recorded_outcomes(session, row))
+        feedback_given = present.feedback_given(session, row.id)
         cluster_id = referral_cluster_id(view, links)
         cluster = intelligence.current_cluster(session, cluster_id) if cluster_id else None
         triage = describe(row, cluster)
@@ -284,6 +285,7 @@ def referral(
         {
             "view": view, "doc": document, "by_id": by_id, "evidence": evidence,
             "history": history, "links": links, "requests": requests, "outcomes": outcomes,
+            "feedback": feedback_given,
             "all_outcomes": OUTCOMES, "states": STATES, "cluster_id": cluster_id,
             "triage": triage, "child": present.suspects_child(triage),
             "reasons": present.one_line_reasons(triage, limit=10),

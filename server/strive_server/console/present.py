@@ -21,6 +21,7 @@ __all__ = [
     "bars",
     "cluster_graph",
     "counts_headline",
+    "feedback_given",
     "one_line_reasons",
     "queue_regions",
     "regions_in_order",
@@ -95,6 +96,18 @@ def queue_regions(session: Session, items: list[dict[str, Any]]) -> dict[tuple[s
         if (asw_id, referral_id) in keys and region_name(code) not in found[(asw_id, referral_id)]:
             found[(asw_id, referral_id)].append(region_name(code))
     return {key: ", ".join(names) for key, names in found.items()}
+
+
+def feedback_given(session: Session, referral_pk: int) -> list[tables.Feedback]:
+    """The feedback added to a referral, oldest first, released or not (the police's own
+    words; the ASW sees only the released ones)."""
+    return list(
+        session.scalars(
+            sa.select(tables.Feedback)
+            .where(tables.Feedback.referral_pk == referral_pk)
+            .order_by(tables.Feedback.created_at, tables.Feedback.id)
+        )
+    )
 
 
 def regions_in_order(session: Session, cluster_id: int) -> list[str]:
