@@ -526,6 +526,17 @@ def _demo_recipient(sessions: sessionmaker[Session], url: str) -> None:
     )
 
 
+def _console_hint(url: str) -> None:
+    """Where the demo's console is and how its analyst signs in."""
+    tokens_file = DEMO_DIR / "tokens.json"
+    click.echo(
+        f"  The analysts' console: {url}/console/\n"
+        "  Sign in with the demo analyst's (or supervisor's) token, which this prints:\n"
+        f"    python3 -c \"import json;print(json.load(open('{tokens_file}'))['analyst'])\"\n",
+        err=True,
+    )
+
+
 @click.command("serve")
 @click.option(
     "--db",
@@ -562,6 +573,7 @@ def serve_command(database_url: str | None, host: str, port: int, workers: int, 
     if demo:
         _demo(sessions, url, timedelta(days=settings.token_lifetime_days))
         _demo_recipient(sessions, url)
+        _console_hint(url)
     click.echo(
         f"Strive receiver {settings.receiver_id} on {url} "
         f"(database {settings.database_url.split('@')[-1]}, {workers} worker(s))",

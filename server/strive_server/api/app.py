@@ -23,6 +23,7 @@ from strive_server.api.routes import (
     submissions,
 )
 from strive_server.api.schemas import use_api_timestamps
+from strive_server.console import install_console
 from strive_server.core.config import Settings
 from strive_server.db.engine import make_engine, make_sessionmaker, migrate
 from strive_server.problems import install_problem_handlers
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, migrate_database: bool = Fal
         app.include_router(module.router)
     # Inside ``observe`` (added later, so outside), which records the guard's refusals too.
     app.add_middleware(RequestGuard)
+    install_console(app)
 
     @app.middleware("http")
     async def observe(

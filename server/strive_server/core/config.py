@@ -73,6 +73,22 @@ class Settings(BaseSettings):
     """How long a client may take to send a whole request body; slower gets 408 and the
     connection is closed, so a client that declares a body and never sends it cannot hold a
     connection open."""
+    console_session_hours: int = Field(default=10, ge=1, le=24)
+    """How long a console session lasts at most (spec/console.md), however active."""
+    console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    """A console session unused this long ends."""
+    oidc_issuer: str | None = None
+    """The force's OpenID Connect provider (its issuer URL); console single sign-on is offered
+    when this, ``oidc_client_id`` and ``oidc_client_secret`` are set."""
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_role_claim: str = "strive_role"
+    """The ID token / userinfo claim holding the person's role (a string or a list)."""
+    oidc_role_map: dict[str, str] = Field(default_factory=dict)
+    """Claim values to Strive roles (e.g. ``{"CSE-Analysts": "analyst"}``); a value that is
+    itself a role name maps to that role. A person with no mapped role cannot sign in."""
+    oidc_name_claim: str = "email"
+    """The claim that names the person in the audit trail (falls back to ``sub``)."""
 
     @cached_property
     def audit_hmac_key(self) -> bytes:

@@ -24,6 +24,8 @@ __all__ = [
     "Cluster",
     "ClusterMerge",
     "ClusterValue",
+    "ConsoleSession",
+    "ConsoleSignIn",
     "Dissemination",
     "DisseminationReferral",
     "Feedback",
@@ -529,3 +531,37 @@ class ReferralErasure(Base):
     review_basis: Mapped[str] = mapped_column(sa.String(48))
     envelope_sha256: Mapped[str] = mapped_column(sa.String(64))
     referral_digest: Mapped[str] = mapped_column(sa.String(64))
+
+
+class ConsoleSession(Base):
+    """A person signed in to the console (spec/console.md). Only the SHA-256 of the session
+    id (the cookie's value) is stored; the session ends at ``expires_at``, after
+    ``idle_expires_at`` without use, at sign-out (``ended_at``), or when its token is revoked."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(sa.String(64))
+    token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tokens.id"), index=True)
+    """The bearer token signed in with; ``None`` for single sign-on."""
+    subject: Mapped[str | None] = mapped_column(sa.String(255))
+    """The identity provider's subject for single sign-on."""
+    name: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    idle_expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class ConsoleSignIn(Base):
+    """A single sign-on in progress: the OpenID Connect state, nonce and PKCE verifier, kept
+    server-side until the identity provider redirects back (once, within minutes)."""
+
+    __tablename__ = "console_sign_ins"
+
+    state: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(sa.String(64))
+    code_verifier: Mapped[str] = mapped_column(sa.String(128))
+    created_at: Mapped[datetime] = mapped_column(index=True)

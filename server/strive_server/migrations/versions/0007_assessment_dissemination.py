@@ -1,7 +1,7 @@
 """Assessment, research, recipients, dissemination and outcome history (issue 11)
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01 03:24:33.528390
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import strive_server.db.tables
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

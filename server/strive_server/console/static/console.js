@@ -1,0 +1,11 @@
+// The console's only script besides GOV.UK Frontend: it enables GOV.UK's components and, on
+// a cluster page, draws the network from the page's JSON twin. No inline script anywhere.
+import { initAll } from './vendor/govuk-frontend/govuk-frontend.min.js'
+import { drawGraph } from './console-graph.js'
+
+document.body.classList.add('js-enabled', 'govuk-frontend-supported')
+initAll()
+const graph = document.getElementById('graph')
+if (graph) {
+  drawGraph(graph)
+}

@@ -1,0 +1,253 @@
+"""The console in a real browser (Playwright driving the system's Chromium): sign-in by token,
+the queue's order, the Operation Strive cluster graph, working a referral to an outcome that
+the ASW then reads with the SDK, refusals, CSRF, sign-out, the content security policy, and
+accessibility (axe, WCAG 2.2 AA). Skipped where no Chromium is installed."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Receiver
+from .test_linking import OP_STRIVE, submit_examples
+
+CHROMIUM = Path(os.environ.get("STRIVE_CHROMIUM", "/usr/bin/chromium"))
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"browser tests need Chromium at {CHROMIUM} (Debian: apt-get install chromium; "
+        "or set STRIVE_CHROMIUM)",
+        allow_module_level=True,
+    )
+
+from axe_playwright_python.sync_playwright import Axe  # noqa: E402
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright  # noqa: E402
+
+SCREENSHOTS = os.environ.get("STRIVE_CONSOLE_SCREENSHOTS")
+"""A folder to save the README's screenshots into (docs/console), when set."""
+LAUNCH_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]  # fmt: skip
+WCAG_22_AA = {
+    "runOnly": {
+        "type": "tag",
+        "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"],
+    },
+    "resultTypes": ["violations"],
+}
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=LAUNCH_ARGS,
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Console:
+    """One person's browser tab, recording any policy violation the page reports."""
+
+    def __init__(self, browser: Browser, receiver: Receiver) -> None:
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page: Page = self.context.new_page()
+        self.receiver = receiver
+        self.problems: list[str] = []
+
+        def watch(message: ConsoleMessage) -> None:
+            # A refusal page is itself a 403 document; anything else is a fault (a blocked
+            # script or style, a missing asset, a script error).
+            if message.type == "error" and "status of 403" not in message.text:
+                self.problems.append(message.text)
+
+        self.page.on("console", watch)
+        self.page.on("pageerror", lambda error: self.problems.append(str(error)))
+
+    def sign_in(self, role: str) -> None:
+        self.page.goto(f"{self.receiver.url}/console/")
+        assert self.page.url.endswith("/console/sign-in")
+        self.page.get_by_label("Access token").fill(self.receiver.token(role))
+        self.page.get_by_role("button", name="Sign in").click()
+        self.page.wait_for_load_state()
+
+    def go(self, path: str) -> None:
+        self.page.goto(f"{self.receiver.url}{path}")
+
+    def accessible(self) -> None:
+        results = Axe().run(self.page, options=WCAG_22_AA)
+        assert results.violations_count == 0, results.generate_report()
+
+    def close(self) -> None:
+        assert self.problems == [], self.problems  # no CSP violation, no script error
+        self.context.close()
+
+
+@pytest.fixture
+def console(chromium: Browser, receiver: Receiver) -> Iterator[Any]:
+    opened: list[Console] = []
+
+    def open_console() -> Console:
+        opened.append(Console(chromium, receiver))
+        return opened[-1]
+
+    yield open_console
+    for tab in opened:
+        tab.close()
+
+
+@pytest.fixture
+def strive(receiver: Receiver) -> dict[str, Any]:
+    return submit_examples(receiver, [*OP_STRIVE, "suspected-under-18.json"])
+
+
+def test_sign_in_queue_and_the_operation_strive_cluster_graph(
+    receiver: Receiver, strive: dict[str, Any], console: Any
+) -> None:
+    tab = console()
+    tab.sign_in("analyst")
+    page = tab.page
+    assert page.url.endswith("/console/queue")
+    rows = page.locator("#queue tbody tr")
+    order = [rows.nth(i).get_attribute("data-referral-id") for i in range(rows.count())]
+    assert order[0] == strive["suspected-under-18.json"]["referral_id"]
+    assert set(order[1:5]) == {strive[name]["referral_id"] for name in OP_STRIVE}
+    assert "Suspected child" in rows.nth(0).inner_text()
+    tab.accessible()
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "queue.png"), full_page=True)
+
+    link = rows.nth(1).get_by_role("link", name=re.compile("referrals in cluster"))
+    link.click()
+    page.wait_for_url(re.compile(r"/console/clusters/\d+$"))
+    page.wait_for_selector("#graph svg")
+    assert page.locator("#headline").inner_text() == (
+        "10 accounts, 8 e-mail addresses, 13 phone numbers, 4 payer names across London, "
+        "the South East and the North East."
+    )
+    svg = page.locator("#graph svg")
+    nodes = int(svg.get_attribute("data-nodes") or 0)
+    assert nodes == 4 + 10 + 13 + 8 + 4 + 2  # referrals, accounts, phones, e-mails, payers, ASWs
+    assert page.locator("#graph svg rect").count() == 4  # referrals are squares
+    assert page.locator("#graph svg polygon").count() == 2  # ASWs are diamonds
+    assert page.locator("#graph svg line").count() == int(svg.get_attribute("data-edges") or 0)
+    colours = set(page.locator("#graph svg polygon").evaluate_all(
+        "shapes => shapes.map(s => s.getAttribute('fill'))"
+    ))  # fmt: skip
+    assert len(colours) == 2  # one colour per ASW
+    assert page.locator("#graph-legend").inner_text().count("example-adverts") == 1
+    tab.accessible()
+    if SCREENSHOTS:
+        page.locator("#graph").screenshot(path=str(Path(SCREENSHOTS) / "cluster-graph.png"))
+
+    # "Where else does this number appear?" without the number entering a URL.
+    page.get_by_label("Kind").select_option("phone")
+    page.get_by_label("Value").fill("07700 900101")
+    page.get_by_role("button", name="Search").click()
+    assert "+447700900101" in page.locator("#search-summary").inner_text()
+    assert "900101" not in page.url
+    tab.accessible()
+
+    # Keyboard: the skip link is the first stop.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to main content"
+
+
+def test_a_referral_worked_to_an_outcome_in_the_browser_reaches_the_asw(
+    receiver: Receiver, strive: dict[str, Any], console: Any
+) -> None:
+    rid = strive["op-strive-1-london.json"]["referral_id"]
+    tab = console()
+    tab.sign_in("supervisor")
+    page = tab.page
+    tab.go(f"/console/referrals/{rid}")
+    assert "Bianca" in page.locator("#accounts").inner_text()
+    assert "verified" in page.locator("#evidence").inner_text()
+    tab.accessible()
+
+    form = page.locator("#assign-form")
+    form.get_by_label("Analyst").fill("analyst-7")
+    form.get_by_label("Reason").fill("allocated")
+    form.get_by_role("button", name="Assign").click()
+    assert page.locator("#assigned").inner_text() == "analyst-7"
+    for state in ("triaged", "under assessment", "package developed", "disseminated"):
+        form = page.locator("#transition-form")
+        form.get_by_label("New state").select_option(label=state)
+        form.get_by_label("Reason").fill(f"now {state}")
+        form.get_by_role("button", name="Move").click()
+        assert page.locator("#state").inner_text().startswith(state)
+    form = page.locator("#transition-form")
+    form.get_by_label("New state").select_option("closed")
+    form.get_by_label("Outcome (when closing)").select_option("safeguarding_visit")
+    form.get_by_label("Reason").fill("visit made")
+    form.get_by_role("button", name="Move").click()
+    assert page.locator("#state").inner_text() == "closed, outcome safeguarding visit"
+
+    form = page.locator("#feedback-form")
+    form.get_by_label("Message").fill("A safeguarding visit was made. Thank you.")
+    form.get_by_label("Outcome reported").select_option("safeguarding_visit")
+    form.get_by_label("Release to the ASW").check()
+    form.get_by_role("button", name="Add feedback").click()
+    assert "visit made" in page.locator("#history").inner_text()
+    assert "released to the ASW" in page.locator("#feedback").inner_text()
+    tab.accessible()
+
+    with receiver.client("example-adverts") as asw:
+        status = asw.get_referral_status(rid)
+    assert status.state == "closed" and status.outcome == "safeguarding_visit"
+    assert status.feedback[-1].message == "A safeguarding visit was made. Thank you."
+
+
+def test_refusals_csrf_and_sign_out_in_the_browser(
+    receiver: Receiver, strive: dict[str, Any], console: Any
+) -> None:
+    rid = strive["op-strive-1-london.json"]["referral_id"]
+    auditor = console()
+    auditor.sign_in("auditor")
+    page = auditor.page
+    assert page.url.endswith("/console/audit")
+    auditor.accessible()
+    auditor.go(f"/console/referrals/{rid}")
+    assert page.locator("h1").inner_text() == "You do not have access to this page"
+    assert "Bianca" not in page.content()
+    auditor.go("/console/stats")
+    assert page.locator("svg.strive-chart").count() >= 1
+    auditor.accessible()
+
+    admin = console()
+    admin.sign_in("admin")
+    assert admin.page.url.endswith("/console/admin")
+    assert "example-adverts" in admin.page.locator("#asws").inner_text()
+    admin.accessible()
+    admin.go("/console/queue")
+    assert admin.page.locator("h1").inner_text() == "You do not have access to this page"
+
+    analyst = console()
+    analyst.sign_in("analyst")
+    page = analyst.page
+    analyst.go(f"/console/referrals/{rid}")
+    # A form whose token is not this session's (as a forged page would send) is refused.
+    page.locator("#transition-form input[name=csrf_token]").evaluate("i => i.value = 'forged'")
+    form = page.locator("#transition-form")
+    form.get_by_label("Reason").fill("triage")
+    form.get_by_role("button", name="Move").click()
+    assert page.locator("h1").inner_text() == "The form has expired"
+    analyst.accessible()
+    analyst.go(f"/console/referrals/{rid}")
+    assert page.locator("#state").inner_text() == "received"
+
+    page.get_by_role("button", name="Sign out").click()
+    assert page.locator("h1").inner_text() == "You have signed out"
+    analyst.go("/console/queue")
+    assert page.url.endswith("/console/sign-in")
+    analyst.accessible()
