@@ -235,7 +235,7 @@ def test_dissemination_refusals(receiver: Receiver, cluster: dict[str, Any]) -> 
     assert (revoked.status_code, _code(revoked)) == (409, "recipient_revoked")
     # A revoked recipient's signed requests no longer authenticate.
     report = force.report(receiver, {"dissemination_id": "dis-x", "outcome": "arrest"})
-    assert (report.status_code, _code(report)) == (401, "key_unknown")
+    assert (report.status_code, _code(report)) == (401, "key_revoked")
 
 
 def test_sandbox_referrals_are_never_disseminated(

@@ -4,36 +4,25 @@ dissemination, and outcomes the recipient reports with its own signed requests."
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 from pydantic import Field
 
 from strive_schema.codes import ProblemCode
-from strive_schema.errors import ProtocolCode, VerificationError
-from strive_schema.httpsig import verify_request
-from strive_schema.keys import PublicKey
 from strive_server.api.deps import (
+    RecipientDep,
     SessionsDep,
     SettingsDep,
     User,
-    combined_header_fields,
-    read_body,
     require_roles,
-    target_uri,
 )
 from strive_server.api.schemas import JsonObject, Text, _Body
 from strive_server.db import tables
-from strive_server.db.engine import write_guard
-from strive_server.problems import Problem, verification_problem
+from strive_server.problems import Problem
 from strive_server.services import assessment, dissemination, retention
-from strive_server.services.audit import Actor
 from strive_server.services.casework import find_referral
 from strive_server.services.intelligence import current_cluster, normalised_selector
-from strive_server.services.ratelimit import remember_nonce
 
 router = APIRouter(tags=["dissemination"])
 
@@ -332,58 +321,6 @@ def get_referral_outcomes(
 
 
 # -- outcomes reported by the recipient (signed requests) ----------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientCaller:
-    recipient_id: str
-    key_id: str
-    body: bytes
-
-    @property
-    def actor(self) -> Actor:
-        return Actor("recipient", self.recipient_id)
-
-
-async def authenticated_recipient(
-    request: Request, settings: SettingsDep, sessions: SessionsDep
-) -> RecipientCaller:
-    """Verify a recipient's signed request (the RFC 9421 profile ASWs use), by the
-    recipient's current Ed25519 keys, and remember its nonce."""
-    body = await read_body(request, settings.max_envelope_bytes)
-    claimed = request.headers.get("strive-recipient-id")
-    if not claimed:
-        raise Problem(
-            401, ProblemCode.AUTHENTICATION_REQUIRED,
-            "sign the request and name the recipient in the Strive-Recipient-Id header",
-        )  # fmt: skip
-    now = datetime.now(UTC)
-    with write_guard(sessions), sessions() as session, session.begin():
-        rows = session.scalars(
-            sa.select(tables.RecipientKey).where(
-                tables.RecipientKey.recipient_id == claimed,
-                tables.RecipientKey.purpose == "sig",
-                tables.RecipientKey.revoked_at.is_(None),
-            )
-        ).all()
-        if not rows:
-            raise Problem(401, ProtocolCode.KEY_UNKNOWN, "no current key is registered")
-        try:
-            verified = verify_request(
-                request.method,
-                target_uri(request, settings),
-                combined_header_fields(request),
-                body,
-                [PublicKey.from_jwk(r.public_jwk) for r in rows],
-                now=now,
-            )
-        except VerificationError as exc:
-            raise verification_problem(exc) from None
-        remember_nonce(session, key_id=verified.key_id, nonce=verified.nonce, now=now)
-    return RecipientCaller(claimed, verified.key_id, body)
-
-
-RecipientDep = Annotated[RecipientCaller, Depends(authenticated_recipient)]
 
 
 def _report(raw: bytes) -> OutcomeReport:
