@@ -53,13 +53,20 @@ class Force:
         return {"keys": [self.signing.public_key.to_jwk(), *(k.to_jwk() for k in keys)]}
 
     def register(self, receiver: Receiver, **kwargs: Any) -> None:
+        """Registered over the API: one admin asks, a second approves (dual control)."""
         with receiver.http("admin") as http:
-            response = http.post(
+            asked = http.post(
                 "/v1/admin/recipients",
                 json={"recipient_id": self.recipient_id, "name": self.recipient_id,
                       "regions": self.regions, "public_keys": self.jwks(**kwargs)},
             )  # fmt: skip
-        assert response.status_code == 201, response.text
+        assert asked.status_code == 202, asked.text
+        second = receiver.tokens.get("second-admin") or receiver.token("admin", name="Second")
+        receiver.tokens["second-admin"] = second
+        with httpx.Client(base_url=receiver.url, headers={"Authorization": f"Bearer {second}"},
+                          timeout=30) as http:  # fmt: skip
+            approved = http.post(f"/v1/admin/approval-requests/{asked.json()['id']}/approve")
+        assert approved.status_code == 200, approved.text
 
     def report(self, receiver: Receiver, report: dict[str, Any]) -> httpx.Response:
         url = f"{receiver.url}/v1/recipient/outcomes"

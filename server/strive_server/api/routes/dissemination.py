@@ -4,9 +4,10 @@ dissemination, and outcomes the recipient reports with its own signed requests."
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import Field
 
 from strive_schema.codes import ProblemCode
@@ -17,10 +18,11 @@ from strive_server.api.deps import (
     User,
     require_roles,
 )
+from strive_server.api.routes.admin import ApprovalRequestView, requester
 from strive_server.api.schemas import JsonObject, Text, _Body
 from strive_server.db import tables
 from strive_server.problems import Problem
-from strive_server.services import assessment, dissemination, retention
+from strive_server.services import admin, assessment, dissemination, retention
 from strive_server.services.casework import find_referral
 from strive_server.services.intelligence import current_cluster, normalised_selector
 
@@ -30,6 +32,7 @@ AnalystDep = Annotated[User, require_roles("analyst", "supervisor")]
 SupervisorDep = Annotated[User, require_roles("supervisor")]
 AdminDep = Annotated[User, require_roles("admin")]
 AswQuery = Annotated[str | None, Query(max_length=64)]
+RecipientId = Annotated[str, Path(max_length=64)]
 Reason = Annotated[str | None, Header(alias="Strive-Reason", max_length=2000)]
 LongText = Annotated[Text, Field(min_length=1, max_length=4000)]
 Format = Literal["json", "csv", "graphml", "md"]
@@ -94,6 +97,12 @@ class RecipientCreate(_Body):
     name: Text = Field(min_length=1, max_length=200)
     regions: list[Text] = Field(default_factory=list, max_length=20)
     public_keys: JsonObject = Field(description="A JWK Set: Ed25519 sig and HPKE enc keys")
+
+
+class RecipientKeysCreate(_Body):
+    public_keys: JsonObject = Field(
+        description="A JWK Set of the keys to add: Ed25519 sig and/or HPKE enc keys"
+    )
 
 
 class OutcomeReport(_Body):
@@ -216,18 +225,40 @@ def get_cluster_research(
 @router.post(
     "/v1/admin/recipients",
     operation_id="registerRecipient",
-    status_code=201,
-    summary="Register a recipient (force, unit, agency) with its keys and regions",
+    status_code=202,
+    response_model=ApprovalRequestView,
+    summary="Ask to register a recipient (force, unit, agency) with its keys and regions "
+    "(another admin approves)",
 )
 def register_recipient(
-    body: RecipientCreate, user: AdminDep, sessions: SessionsDep
-) -> dict[str, Any]:
+    body: RecipientCreate, user: AdminDep, sessions: SessionsDep, settings: SettingsDep
+) -> ApprovalRequestView:
     with sessions() as session, session.begin():
-        key_ids = dissemination.register_recipient(
+        row = admin.request_recipient_registration(
             session, recipient_id=body.recipient_id, name=body.name, regions=body.regions,
-            jwks=body.public_keys, actor=user.actor,
+            jwks=body.public_keys, requester=requester(user),
+            ttl=timedelta(hours=settings.approval_request_hours),
         )  # fmt: skip
-    return {"recipient_id": body.recipient_id, "key_ids": key_ids}
+        return ApprovalRequestView.model_validate(admin.approval_view(row))
+
+
+@router.post(
+    "/v1/admin/recipients/{recipient_id}/keys",
+    operation_id="addRecipientKeys",
+    status_code=202,
+    response_model=ApprovalRequestView,
+    summary="Ask to add keys to a recipient (another admin approves)",
+)
+def add_recipient_keys(
+    recipient_id: RecipientId, body: RecipientKeysCreate, user: AdminDep,
+    sessions: SessionsDep, settings: SettingsDep,
+) -> ApprovalRequestView:  # fmt: skip
+    with sessions() as session, session.begin():
+        row = admin.request_recipient_keys(
+            session, recipient_id=recipient_id, jwks=body.public_keys,
+            requester=requester(user), ttl=timedelta(hours=settings.approval_request_hours),
+        )  # fmt: skip
+        return ApprovalRequestView.model_validate(admin.approval_view(row))
 
 
 @router.get("/v1/admin/recipients", operation_id="listRecipients", summary="Recipients")
