@@ -120,7 +120,8 @@ class DiscoveryLimits(BaseModel):
 
 
 class DiscoveryEndpoints(BaseModel):
-    """The fixed paths of the ASW-facing API, relative to ``origin`` (informative)."""
+    """The fixed paths of the API facing ASWs (and recipients, which report outcomes),
+    relative to ``origin`` (informative)."""
 
     submit_referral: Literal["/v1/referrals"]
     submit_batch: Literal["/v1/referrals/batch"]
