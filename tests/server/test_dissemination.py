@@ -364,3 +364,19 @@ def test_assessments_carry_over_cluster_merges(receiver: Receiver) -> None:
         session.add(other)
         session.flush()
         assert assessment.latest_cluster_assessment(session, other, []) is None
+
+
+def test_a_cluster_id_beyond_the_column_is_refused_not_a_server_error(receiver: Receiver) -> None:
+    # PostgreSQL's integer column cannot hold it: the path parameter is refused first.
+    huge = 2**35
+    with receiver.http("supervisor") as http:
+        answers = [
+            http.post(f"/v1/clusters/{huge}/assessments", json=THRIVE),
+            http.get(f"/v1/clusters/{huge}/research"),
+            http.get(f"/v1/clusters/{huge}/recipient-suggestions"),
+            http.post(f"/v1/clusters/{huge}/disseminations",
+                      json={"recipient_id": "met-cse", "reason": "r", "grading": GRADING}),
+            http.post("/v1/research-findings", json={
+                "cluster_id": huge, "finding": "f", "source_reference": "s", "grading": GRADING}),
+        ]  # fmt: skip
+    assert [(r.status_code, _code(r)) for r in answers] == [(422, "request_invalid")] * 5

@@ -12,7 +12,9 @@ from pydantic import Field
 
 from strive_schema.codes import ProblemCode
 from strive_server.api.deps import (
+    MAX_ROW_ID,
     RecipientDep,
+    RowId,
     SessionsDep,
     SettingsDep,
     User,
@@ -76,7 +78,7 @@ class SelectorRef(_Body):
 class FindingCreate(_Body):
     """A research finding on exactly one of: a cluster, a referral, a selector value."""
 
-    cluster_id: int | None = None
+    cluster_id: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
     referral_id: Text | None = Field(default=None, max_length=64)
     asw_id: Text | None = Field(default=None, max_length=64)
     selector: SelectorRef | None = None
@@ -134,7 +136,7 @@ def _grading(body: GradingBody) -> Any:
     summary="Record a THRIVE risk assessment of a whole cluster",
 )
 def assess_cluster(
-    cluster_id: int, body: AssessmentCreate, user: AnalystDep, sessions: SessionsDep
+    cluster_id: RowId, body: AssessmentCreate, user: AnalystDep, sessions: SessionsDep
 ) -> dict[str, Any]:
     with sessions() as session, session.begin():
         cluster = current_cluster(session, cluster_id)
@@ -212,7 +214,7 @@ def record_research_finding(
     summary="A cluster's assessments and research findings (audited)",
 )
 def get_cluster_research(
-    cluster_id: int, user: AnalystDep, sessions: SessionsDep, reason: Reason = None
+    cluster_id: RowId, user: AnalystDep, sessions: SessionsDep, reason: Reason = None
 ) -> dict[str, Any]:
     with sessions() as session, session.begin():
         cluster = current_cluster(session, cluster_id)
@@ -283,7 +285,9 @@ def revoke_recipient(recipient_id: str, user: AdminDep, sessions: SessionsDep) -
     operation_id="suggestRecipients",
     summary="Recipients covering the cluster's regions",
 )
-def suggest_recipients(cluster_id: int, user: AnalystDep, sessions: SessionsDep) -> dict[str, Any]:
+def suggest_recipients(
+    cluster_id: RowId, user: AnalystDep, sessions: SessionsDep
+) -> dict[str, Any]:
     with sessions() as session, session.begin():
         return dissemination.suggest_recipients(session, current_cluster(session, cluster_id))
 
@@ -296,7 +300,7 @@ def suggest_recipients(cluster_id: int, user: AnalystDep, sessions: SessionsDep)
     summary="Seal the cluster's package to a recipient and record it; supervisors",
 )
 def disseminate_cluster(
-    cluster_id: int, body: DisseminationCreate, user: SupervisorDep, sessions: SessionsDep,
+    cluster_id: RowId, body: DisseminationCreate, user: SupervisorDep, sessions: SessionsDep,
     settings: SettingsDep,
 ) -> Response:  # fmt: skip
     grading = _grading(body.grading)
