@@ -81,7 +81,7 @@ _PUBLIC_KEY = click.option(
 
 @click.group("admin")
 def admin_group() -> None:
-    """Administer the receiver: ASWs, their keys, and law-enforcement tokens."""
+    """Administer the receiver: ASWs, recipients, their keys, and law-enforcement tokens."""
 
 
 _REQUESTER = click.option(
@@ -137,6 +137,16 @@ def register_asw(
     _announce(row, f"register ASW {asw_id} with key {key.key_id}")
 
 
+def _read_jwks(path: Path) -> dict[str, object]:
+    try:
+        jwks = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"cannot use {path}: {exc}", param_hint="--public-key") from None
+    if not isinstance(jwks, dict):
+        raise click.BadParameter("expected a JWK Set", param_hint="--public-key")
+    return jwks
+
+
 @admin_group.command("register-recipient")
 @click.option("--recipient-id", required=True)
 @click.option("--name", required=True)
@@ -147,30 +157,54 @@ def register_asw(
     help="The recipient's JWK Set (public_key.jwk from strive keys generate --purpose recipient).",
 )
 @click.option("--region", "regions", multiple=True, help="ITL1 code it covers (repeatable).")
+@_REQUESTER
 @_DB
 def register_recipient(
-    recipient_id: str, name: str, public_key: Path, regions: tuple[str, ...],
+    recipient_id: str, name: str, public_key: Path, regions: tuple[str, ...], requester: str,
     database_url: str | None,
 ) -> None:  # fmt: skip
-    """Register a recipient (force, unit, agency) with its keys; prints the key ids."""
-    from strive_server.services import dissemination  # noqa: PLC0415
-
-    try:
-        jwks = json.loads(public_key.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise click.BadParameter(
-            f"cannot use {public_key}: {exc}", param_hint="--public-key"
-        ) from None
-    if not isinstance(jwks, dict):
-        raise click.BadParameter("expected a JWK Set", param_hint="--public-key")
-    key_ids = _run(
+    """Ask to register a recipient (force, unit, agency) with its keys; prints the request
+    id. Another operator completes it with `strive admin approve`, which prints the key ids."""
+    jwks = _read_jwks(public_key)
+    person = _operator(requester)
+    row = _run(
         _database(database_url),
-        lambda s: dissemination.register_recipient(
-            s, recipient_id=recipient_id, name=name, regions=regions, jwks=jwks, actor=CLI_ACTOR
+        lambda s: admin.request_recipient_registration(
+            s, recipient_id=recipient_id, name=name, regions=regions, jwks=jwks,
+            requester=person, ttl=_ttl(database_url),
+        ),
+    )  # fmt: skip
+    assert isinstance(row, tables.ApprovalRequest)
+    key_ids = ", ".join(key["kid"] for key in row.parameters["public_keys"]["keys"])
+    _announce(row, f"register recipient {recipient_id} with keys {key_ids}")
+
+
+@admin_group.command("add-recipient-key")
+@click.option("--recipient-id", required=True)
+@click.option(
+    "--public-key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A JWK Set of the keys to add (signing and/or encryption keys).",
+)
+@_REQUESTER
+@_DB
+def add_recipient_key(
+    recipient_id: str, public_key: Path, requester: str, database_url: str | None
+) -> None:
+    """Ask to add keys to a recipient (rotation); prints the request id. Another operator
+    completes it with `strive admin approve`."""
+    jwks = _read_jwks(public_key)
+    person = _operator(requester)
+    row = _run(
+        _database(database_url),
+        lambda s: admin.request_recipient_keys(
+            s, recipient_id=recipient_id, jwks=jwks, requester=person, ttl=_ttl(database_url)
         ),
     )
-    for key_id in key_ids:  # type: ignore[attr-defined]
-        click.echo(key_id)
+    assert isinstance(row, tables.ApprovalRequest)
+    key_ids = ", ".join(key["kid"] for key in row.parameters["public_keys"]["keys"])
+    _announce(row, f"add keys {key_ids} to recipient {recipient_id}")
 
 
 @admin_group.command("add-key")
@@ -278,7 +312,8 @@ _REQUEST_ID = click.argument("request_id", type=click.IntRange(1, 2**31 - 1))
 @_DB
 def approve(request_id: int, approver: str, database_url: str | None) -> None:
     """Approve another operator's or admin's request and carry it out. Prints the new token
-    alone (token requests) or the key id (ASW and key requests) on standard output."""
+    alone (token requests) or the key ids, one a line (ASW, recipient and key requests), on
+    standard output."""
     person = _operator(approver)
     approval = _run(
         _database(database_url),
@@ -291,7 +326,9 @@ def approve(request_id: int, approver: str, database_url: str | None) -> None:
         click.echo(token)
     else:
         click.echo(f"approved request {request_id}", err=True)
-        click.echo(approval.request.result["key_id"])
+        result = approval.request.result
+        for key_id in result.get("key_ids", [result.get("key_id")]):
+            click.echo(key_id)
 
 
 @admin_group.command("reject")

@@ -53,13 +53,20 @@ class Force:
         return {"keys": [self.signing.public_key.to_jwk(), *(k.to_jwk() for k in keys)]}
 
     def register(self, receiver: Receiver, **kwargs: Any) -> None:
+        """Registered over the API: one admin asks, a second approves (dual control)."""
         with receiver.http("admin") as http:
-            response = http.post(
+            asked = http.post(
                 "/v1/admin/recipients",
                 json={"recipient_id": self.recipient_id, "name": self.recipient_id,
                       "regions": self.regions, "public_keys": self.jwks(**kwargs)},
             )  # fmt: skip
-        assert response.status_code == 201, response.text
+        assert asked.status_code == 202, asked.text
+        second = receiver.tokens.get("second-admin") or receiver.token("admin", name="Second")
+        receiver.tokens["second-admin"] = second
+        with httpx.Client(base_url=receiver.url, headers={"Authorization": f"Bearer {second}"},
+                          timeout=30) as http:  # fmt: skip
+            approved = http.post(f"/v1/admin/approval-requests/{asked.json()['id']}/approve")
+        assert approved.status_code == 200, approved.text
 
     def report(self, receiver: Receiver, report: dict[str, Any]) -> httpx.Response:
         url = f"{receiver.url}/v1/recipient/outcomes"
@@ -235,7 +242,7 @@ def test_dissemination_refusals(receiver: Receiver, cluster: dict[str, Any]) -> 
     assert (revoked.status_code, _code(revoked)) == (409, "recipient_revoked")
     # A revoked recipient's signed requests no longer authenticate.
     report = force.report(receiver, {"dissemination_id": "dis-x", "outcome": "arrest"})
-    assert (report.status_code, _code(report)) == (401, "key_unknown")
+    assert (report.status_code, _code(report)) == (401, "key_revoked")
 
 
 def test_sandbox_referrals_are_never_disseminated(
@@ -357,3 +364,19 @@ def test_assessments_carry_over_cluster_merges(receiver: Receiver) -> None:
         session.add(other)
         session.flush()
         assert assessment.latest_cluster_assessment(session, other, []) is None
+
+
+def test_a_cluster_id_beyond_the_column_is_refused_not_a_server_error(receiver: Receiver) -> None:
+    # PostgreSQL's integer column cannot hold it: the path parameter is refused first.
+    huge = 2**35
+    with receiver.http("supervisor") as http:
+        answers = [
+            http.post(f"/v1/clusters/{huge}/assessments", json=THRIVE),
+            http.get(f"/v1/clusters/{huge}/research"),
+            http.get(f"/v1/clusters/{huge}/recipient-suggestions"),
+            http.post(f"/v1/clusters/{huge}/disseminations",
+                      json={"recipient_id": "met-cse", "reason": "r", "grading": GRADING}),
+            http.post("/v1/research-findings", json={
+                "cluster_id": huge, "finding": "f", "source_reference": "s", "grading": GRADING}),
+        ]  # fmt: skip
+    assert [(r.status_code, _code(r)) for r in answers] == [(422, "request_invalid")] * 5

@@ -31,13 +31,23 @@ def test_pinned_commands_end_to_end(receiver: Receiver, tmp_path: Path) -> None:
     assert set(paths) == {"key_id", "private_key", "public_key_pem", "public_key_jwk",
                           "decryption_key"}  # fmt: skip
     assert (keys / "decryption_key.json").stat().st_mode & 0o777 == 0o600
-    registered = _run(
+    db = receiver.settings.database_url
+    alone = _run("admin", "register-recipient", "--recipient-id", "met-cse", "--name", "Met",
+                 "--public-key", paths["public_key_jwk"], "--db", db)  # fmt: skip
+    assert alone.exit_code == 2 and "--requester" in alone.stderr  # dual control
+    asked = _run(
         "admin", "register-recipient", "--recipient-id", "met-cse", "--name", "Met CSE",
-        "--public-key", paths["public_key_jwk"], "--region", "TLI",
-        "--db", receiver.settings.database_url,
+        "--public-key", paths["public_key_jwk"], "--region", "TLI", "--requester", "alice",
+        "--db", db,
     )  # fmt: skip
+    assert asked.exit_code == 0, asked.output
+    request_id = asked.stdout.strip()
+    assert request_id.isdigit() and "strive admin approve" in asked.stderr
+    refused = _run("admin", "approve", request_id, "--approver", "Alice", "--db", db)
+    assert refused.exit_code == 1 and "approval_by_requester" in refused.stderr
+    registered = _run("admin", "approve", request_id, "--approver", "bob", "--db", db)
     assert registered.exit_code == 0, registered.output
-    assert len(registered.output.split()) == 3  # a signing key and two encryption keys
+    assert len(registered.stdout.split()) == 3  # a signing key and two encryption keys
 
     sealed = tmp_path / "package.sealed.json"
     args = ["disseminate", "cluster", str(cluster_id), "--recipient", "met-cse", "--url",

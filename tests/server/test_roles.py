@@ -214,7 +214,9 @@ ENDPOINTS = [
                              "finding": "f", "source_reference": "s", "grading": GRADING}),
     Endpoint("GET", "/v1/clusters/{cluster}/research", ANALYSTS),
     Endpoint("GET", "/v1/clusters/{cluster}/recipient-suggestions", ANALYSTS),
-    Endpoint("POST", "/v1/admin/recipients", ADMIN, success=201, body=_new_recipient),
+    Endpoint("POST", "/v1/admin/recipients", ADMIN, success=202, body=_new_recipient),
+    Endpoint("POST", "/v1/admin/recipients/roles-force/keys", ADMIN, success=202,
+             body=lambda r: {"public_keys": _recipient_jwks()}),
     Endpoint("GET", "/v1/admin/recipients", ADMIN),
     Endpoint("DELETE", "/v1/admin/recipients/revocable-force", ADMIN),
     Endpoint("POST", "/v1/clusters/{cluster}/disseminations", SUPERVISOR, success=201,
@@ -247,6 +249,7 @@ def _template(path: str) -> str:
         .replace(f"/{OTHER}/", "/{asw_id}/")
         .replace("{dissemination}", "{dissemination_id}")
         .replace("/revocable-force", "/{recipient_id}")
+        .replace("/roles-force/", "/{recipient_id}/")
     )
 
 

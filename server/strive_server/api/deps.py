@@ -1,6 +1,7 @@
 """Request dependencies: settings, sessions, and the two ways to authenticate.
 
 * ASWs sign every request with their own key (RFC 9421); submissions are signed envelopes.
+  Recipients (forces) sign theirs the same way, verified by the same code.
 * Law-enforcement users present bearer tokens; only a token's SHA-256 is stored.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Final
@@ -26,7 +28,11 @@ from strive_server.db import tables
 from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
 from strive_server.services.audit import Actor
-from strive_server.services.ratelimit import consume_signed_read_quota, remember_nonce
+from strive_server.services.ratelimit import (
+    consume_recipient_request_quota,
+    consume_signed_read_quota,
+    remember_nonce,
+)
 
 logger = logging.getLogger("strive.server.auth")
 
@@ -34,12 +40,15 @@ __all__ = [
     "MAX_ROW_ID",
     "ROLES",
     "AswCaller",
+    "RecipientCaller",
+    "RecipientDep",
     "RoleCheck",
     "RowId",
     "SessionsDep",
     "SettingsDep",
     "User",
     "authenticated_asw",
+    "authenticated_recipient",
     "combined_header_fields",
     "hash_token",
     "read_body",
@@ -111,7 +120,7 @@ def target_uri(request: Request, settings: Settings) -> str:
     return origin + target
 
 
-# --- ASWs -------------------------------------------------------------------------------------
+# --- Signed requests: ASWs and recipients ------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,73 +135,90 @@ class AswCaller:
         return Actor("asw", self.asw_id)
 
 
-async def authenticated_asw(
-    request: Request, settings: SettingsDep, sessions: SessionsDep
-) -> AswCaller:
-    """Verify an ASW's signed request (RFC 9421 + RFC 9530), count it against the ASW's
-    signed-read quota (429 when spent) and remember its nonce."""
+@dataclass(frozen=True, slots=True)
+class RecipientCaller:
+    """A recipient (force, unit, agency) whose signed request verified, with the body it
+    signed."""
+
+    recipient_id: str
+    key_id: str
+    body: bytes
+
+    @property
+    def actor(self) -> Actor:
+        return Actor("recipient", self.recipient_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Signer:
+    """Who signs requests of one kind: the header naming them, where their keys are, and
+    the quota their verified requests count against."""
+
+    header: str
+    who: str
+    keys: Callable[[Session, str, datetime], tuple[list[PublicKey], list[PublicKey]]]
+    """The claimed signer's (current, revoked) Ed25519 keys at a time."""
+    count: Callable[[Session, str, datetime, Settings], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    signer_id: str
+    key_id: str
+    body: bytes
+
+
+async def _verify_signed_request(
+    request: Request, settings: Settings, sessions: sessionmaker[Session], signer: _Signer
+) -> _Verified:
+    """Verify a signed request (RFC 9421 + RFC 9530) by the current keys of the signer its
+    header names, count it against that signer's quota (429 when spent), then remember its
+    nonce (401 ``nonce_replayed`` when seen before)."""
     body = await read_body(request, settings.max_envelope_bytes)
-    claimed = request.headers.get("strive-asw-id")
+    claimed = request.headers.get(signer.header)
     if not claimed:
         raise Problem(
             401,
             ProblemCode.AUTHENTICATION_REQUIRED,
-            "sign the request and name your organisation in the Strive-Asw-Id header",
+            f"sign the request and name {signer.who} in the {signer.header} header",
         )
     now = datetime.now(UTC)
     origin = public_origin(request, settings)
     target = target_uri(request, settings)
+    fields = combined_header_fields(request)
     with write_guard(sessions), sessions() as session, session.begin():
-        query = sa.select(tables.AswKey).where(tables.AswKey.asw_id == claimed)
-        rows = session.scalars(query).all()
-        active = [r for r in rows if r.revoked_at is None or r.revoked_at > now]
-        revoked = [r for r in rows if r not in active]
+        current, revoked = signer.keys(session, claimed, now)
         try:
-            verified = verify_request(
-                request.method,
-                target,
-                combined_header_fields(request),
-                body,
-                [PublicKey.from_jwk(r.public_jwk) for r in active],
-                now=now,
-            )
+            verified = verify_request(request.method, target, fields, body, current, now=now)
         except VerificationError as exc:
             raise _signed_request_problem(
-                exc, request, body, target, origin, revoked, now
+                exc, request.method, target, fields, body, origin, revoked, now
             ) from None
-        consume_signed_read_quota(
-            session, asw_id=claimed, now=now, limit=settings.signed_read_limit_per_minute
-        )  # verified first: nobody spends another ASW's quota; refused, nothing is stored
+        # Verified first: nobody spends another's quota; refused, no nonce is stored.
+        signer.count(session, claimed, now, settings)
         remember_nonce(session, key_id=verified.key_id, nonce=verified.nonce, now=now)
-        asw_id = next(r.asw_id for r in active if r.key_id == verified.key_id)
-    return AswCaller(asw_id, verified.key_id)
+    return _Verified(claimed, verified.key_id, body)
 
 
 def _signed_request_problem(
     error: VerificationError,
-    request: Request,
-    body: bytes,
+    method: str,
     target: str,
+    fields: dict[str, str],
+    body: bytes,
     origin: str,
-    revoked: list[tables.AswKey],
+    revoked: list[PublicKey],
     now: datetime,
 ) -> Problem:
-    """The problem for a signed request that did not verify under the ASW's current keys.
+    """The problem for a signed request that did not verify under the signer's current keys.
 
-    Step H9 failed (``key_unknown``, ``signature_invalid``) but a revoked key of the ASW
+    Step H9 failed (``key_unknown``, ``signature_invalid``) but a revoked key of the signer
     verifies the signature: ``key_revoked``, as for submissions (spec/protocol.md section 9).
     Every earlier check (H1 to H8) has passed by then, so it keeps its own code.
     """
     if revoked and error.code in (ProtocolCode.KEY_UNKNOWN, ProtocolCode.SIGNATURE_INVALID):
         try:
-            verify_request(
-                request.method,
-                target,
-                combined_header_fields(request),
-                body,
-                [PublicKey.from_jwk(r.public_jwk) for r in revoked],
-                now=now,
-            )
+            verify_request(method, target, fields, body, revoked, now=now)
         except VerificationError:
             pass
         else:
@@ -209,7 +235,83 @@ def _signed_request_problem(
     return problem
 
 
+def _asw_keys(
+    session: Session, asw_id: str, now: datetime
+) -> tuple[list[PublicKey], list[PublicKey]]:
+    rows = session.scalars(sa.select(tables.AswKey).where(tables.AswKey.asw_id == asw_id)).all()
+    current = [r for r in rows if r.revoked_at is None or r.revoked_at > now]
+    return (
+        [PublicKey.from_jwk(r.public_jwk) for r in current],
+        [PublicKey.from_jwk(r.public_jwk) for r in rows if r not in current],
+    )
+
+
+def _count_asw_request(session: Session, asw_id: str, now: datetime, settings: Settings) -> None:
+    consume_signed_read_quota(
+        session, asw_id=asw_id, now=now, limit=settings.signed_read_limit_per_minute
+    )
+
+
+_ASW = _Signer("Strive-Asw-Id", "your organisation", _asw_keys, _count_asw_request)
+
+
+async def authenticated_asw(
+    request: Request, settings: SettingsDep, sessions: SessionsDep
+) -> AswCaller:
+    """Verify an ASW's signed request (RFC 9421 + RFC 9530), count it against the ASW's
+    signed-read quota (429 when spent) and remember its nonce."""
+    verified = await _verify_signed_request(request, settings, sessions, _ASW)
+    return AswCaller(verified.signer_id, verified.key_id)
+
+
+def _recipient_keys(
+    session: Session, recipient_id: str, now: datetime
+) -> tuple[list[PublicKey], list[PublicKey]]:
+    """A recipient's Ed25519 signing keys; all revoked once the recipient is."""
+    recipient = session.get(tables.Recipient, recipient_id)
+    if recipient is None:
+        return [], []
+    rows = session.scalars(
+        sa.select(tables.RecipientKey).where(
+            tables.RecipientKey.recipient_id == recipient_id,
+            tables.RecipientKey.purpose == "sig",
+        )
+    ).all()
+
+    def live(revoked_at: datetime | None) -> bool:
+        return revoked_at is None or revoked_at > now
+
+    current = [r for r in rows if live(r.revoked_at) and live(recipient.revoked_at)]
+    return (
+        [PublicKey.from_jwk(r.public_jwk) for r in current],
+        [PublicKey.from_jwk(r.public_jwk) for r in rows if r not in current],
+    )
+
+
+def _count_recipient_request(
+    session: Session, recipient_id: str, now: datetime, settings: Settings
+) -> None:
+    consume_recipient_request_quota(
+        session, recipient_id=recipient_id, now=now, limit=settings.signed_read_limit_per_minute
+    )
+
+
+_RECIPIENT = _Signer(
+    "Strive-Recipient-Id", "the recipient", _recipient_keys, _count_recipient_request
+)
+
+
+async def authenticated_recipient(
+    request: Request, settings: SettingsDep, sessions: SessionsDep
+) -> RecipientCaller:
+    """Verify a recipient's signed request exactly as an ASW's (:func:`authenticated_asw`),
+    by the recipient's Ed25519 keys, against the recipient's own quota."""
+    verified = await _verify_signed_request(request, settings, sessions, _RECIPIENT)
+    return RecipientCaller(verified.signer_id, verified.key_id, verified.body)
+
+
 AswDep = Annotated[AswCaller, Depends(authenticated_asw)]
+RecipientDep = Annotated[RecipientCaller, Depends(authenticated_recipient)]
 
 
 # --- Law-enforcement users ----------------------------------------------------------------------

@@ -102,6 +102,13 @@ class DiscoveryLimits(BaseModel):
     max_batch_items: int = Field(description="Most envelopes in one batch.")
     max_batch_bytes: int = Field(description="Largest batch body accepted.")
     submissions_per_minute: int = Field(description="Submissions counted per ASW per minute.")
+    refused_submissions_per_minute: int = Field(
+        description="Refused submissions per ASW per minute before all its submissions get 429."
+    )
+    signed_reads_per_minute: int = Field(
+        description="Verified signed requests (other than submissions) per ASW, and per "
+        "recipient, per minute."
+    )
     envelope_max_age_seconds: int = Field(description="How old a submission's issued_at may be.")
     envelope_max_future_seconds: int = Field(
         description="How far in the future a submission's issued_at may be."
@@ -113,13 +120,17 @@ class DiscoveryLimits(BaseModel):
 
 
 class DiscoveryEndpoints(BaseModel):
-    """The fixed paths of the ASW-facing API, relative to ``origin`` (informative)."""
+    """The fixed paths of the API facing ASWs (and recipients, which report outcomes),
+    relative to ``origin`` (informative)."""
 
     submit_referral: Literal["/v1/referrals"]
     submit_batch: Literal["/v1/referrals/batch"]
     referral_status: Literal["/v1/referrals/{referral_id}/status"]
     information_requests: Literal["/v1/information-requests"]
     statistics: Literal["/v1/stats"]
+    recipient_outcomes: Literal["/v1/recipient/outcomes"] = Field(
+        description="Where a recipient reports outcomes with its own signed requests."
+    )
 
 
 class PayloadTypes(BaseModel):

@@ -361,15 +361,17 @@ class ClusterMerge(Base):
 
 class ApprovalRequest(Base):
     """An administrative action that needs a second person (dual control): a token that can
-    read referral content or approve, or an ASW key. It runs only when an admin other than
-    the requester approves it before ``expires_at``; the token's secret is never stored."""
+    read referral content or approve, or an ASW's or a recipient's key. It runs only when an
+    admin other than the requester approves it before ``expires_at``; the token's secret is
+    never stored."""
 
     __tablename__ = "approval_requests"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     action: Mapped[str] = mapped_column(sa.String(32))
     parameters: Mapped[dict[str, Any]]
-    """What to do: the token's holder, role and lifetime, or the ASW and its public JWK."""
+    """What to do: the token's holder, role and lifetime, the ASW and its public JWK, or the
+    recipient and its keys' JWK Set."""
     state: Mapped[str] = mapped_column(sa.String(16), index=True)
     requested_by: Mapped[str] = mapped_column(sa.String(200))
     requested_by_token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tokens.id"))

@@ -1,9 +1,10 @@
-"""Administration: ASWs, their keys, and law-enforcement tokens. Used by the API and the CLI."""
+"""Administration: ASWs, their keys, law-enforcement tokens, and dual control over them and
+over recipients' keys. Used by the API and the CLI."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
@@ -18,6 +19,7 @@ from strive_schema.keys import PublicKey
 from strive_server.core.security import DUAL_CONTROL_ROLES, ROLES, hash_token
 from strive_server.db import tables
 from strive_server.problems import Problem
+from strive_server.services import dissemination
 from strive_server.services.audit import Actor, record_event
 
 __all__ = [
@@ -39,6 +41,8 @@ __all__ = [
     "reject_request",
     "request_asw_registration",
     "request_key",
+    "request_recipient_keys",
+    "request_recipient_registration",
     "request_token",
     "revoke_key",
     "revoke_token",
@@ -204,7 +208,9 @@ def exclude_selector(
 
 # --- Dual control ------------------------------------------------------------------------------
 
-ApprovalAction = Literal["token.create", "asw.register", "asw.key_add"]
+ApprovalAction = Literal[
+    "token.create", "asw.register", "asw.key_add", "recipient.register", "recipient.key_add"
+]
 ApprovalState = Literal["pending", "approved", "rejected", "expired"]
 
 
@@ -367,6 +373,65 @@ def request_key(
     )
 
 
+def request_recipient_registration(
+    session: Session,
+    *,
+    recipient_id: str,
+    name: str,
+    regions: Sequence[str],
+    jwks: Mapping[str, object],
+    requester: Person,
+    ttl: timedelta,
+) -> tables.ApprovalRequest:
+    """Ask to register a recipient (force, unit, agency) with its keys; a second admin's
+    approval registers it. Its signing key reports outcomes, and its encryption key receives
+    police intelligence: the same risk as an ASW's key.
+
+    Raises:
+        Problem: as :func:`strive_server.services.dissemination.new_recipient` (409
+            ``conflict``, 422 ``request_invalid``).
+    """
+    keys = dissemination.new_recipient(session, recipient_id=recipient_id, jwks=jwks)
+    return _new_request(
+        session,
+        action="recipient.register",
+        parameters={
+            "recipient_id": recipient_id,
+            "name": name,
+            "regions": sorted(set(regions)),
+            "public_keys": keys.jwks,
+        },
+        requester=requester,
+        ttl=ttl,
+        audit_detail={"recipient_id": recipient_id, "key_ids": keys.key_ids},
+    )
+
+
+def request_recipient_keys(
+    session: Session,
+    *,
+    recipient_id: str,
+    jwks: Mapping[str, object],
+    requester: Person,
+    ttl: timedelta,
+) -> tables.ApprovalRequest:
+    """Ask to add keys to a recipient; a second admin's approval adds them.
+
+    Raises:
+        Problem: as :func:`strive_server.services.dissemination.new_recipient_keys` (404
+            ``recipient_unknown``, 409 ``recipient_revoked`` or ``conflict``, 422).
+    """
+    keys = dissemination.new_recipient_keys(session, recipient_id=recipient_id, jwks=jwks)
+    return _new_request(
+        session,
+        action="recipient.key_add",
+        parameters={"recipient_id": recipient_id, "public_keys": keys.jwks},
+        requester=requester,
+        ttl=ttl,
+        audit_detail={"recipient_id": recipient_id, "key_ids": keys.key_ids},
+    )
+
+
 def _state(row: tables.ApprovalRequest, now: datetime) -> ApprovalState:
     if row.state == "pending" and row.expires_at <= now:
         return "expired"
@@ -475,6 +540,18 @@ def approve_request(session: Session, *, request_id: int, approver: Person) -> A
         key = public_key_from_jwk(parameters["public_jwk"])
         add_key(session, asw_id=parameters["asw_id"], public_key=key, actor=approver.actor)
         row.result = {"asw_id": parameters["asw_id"], "key_id": key.key_id}
+    elif row.action == "recipient.register":
+        key_ids = dissemination.register_recipient(
+            session, recipient_id=parameters["recipient_id"], name=parameters["name"],
+            regions=parameters["regions"], jwks=parameters["public_keys"], actor=approver.actor,
+        )  # fmt: skip
+        row.result = {"recipient_id": parameters["recipient_id"], "key_ids": key_ids}
+    elif row.action == "recipient.key_add":
+        key_ids = dissemination.add_recipient_keys(
+            session, recipient_id=parameters["recipient_id"], jwks=parameters["public_keys"],
+            actor=approver.actor,
+        )  # fmt: skip
+        row.result = {"recipient_id": parameters["recipient_id"], "key_ids": key_ids}
     else:  # pragma: no cover - actions are written only by this module
         raise AssertionError(row.action)
     record_event(
@@ -525,6 +602,12 @@ def approval_view(row: tables.ApprovalRequest) -> dict[str, Any]:
         view["role"] = parameters["role"]
         view["token_lifetime_seconds"] = int(parameters["lifetime_seconds"])
         view["token_id"] = row.result.get("token_id")
+    elif row.action.startswith("recipient."):
+        view["recipient_id"] = parameters["recipient_id"]
+        view["recipient_name"] = parameters.get("name")
+        view["regions"] = parameters.get("regions")
+        view["key_ids"] = [key["kid"] for key in parameters["public_keys"]["keys"]]
+        view["public_keys"] = parameters["public_keys"]
     else:
         key = PublicKey.from_jwk(parameters["public_jwk"])
         view["asw_id"] = parameters["asw_id"]

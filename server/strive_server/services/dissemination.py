@@ -46,9 +46,13 @@ from strive_server.services.lifecycle import OUTCOMES
 
 __all__ = [
     "HOME_OFFICE_OUTCOMES",
+    "RecipientKeys",
     "Sealed",
+    "add_recipient_keys",
     "disseminate_cluster",
     "dissemination_view",
+    "new_recipient",
+    "new_recipient_keys",
     "outcome_history",
     "parse_recipient_keys",
     "record_outcome_event",
@@ -68,15 +72,9 @@ under several outcome types depending on the reason; see spec/api.md."""
 # -- recipients --------------------------------------------------------------------------------
 
 
-def parse_recipient_keys(
+def _read_recipient_keys(
     jwks: Mapping[str, object],
 ) -> tuple[list[PublicKey], list[RecipientPublicKey]]:
-    """Split a recipient's JWK Set into Ed25519 signing keys and HPKE encryption keys.
-
-    Raises:
-        Problem: 422 ``request_invalid`` when a key is unreadable, or there is no signing key
-            or no encryption key.
-    """
     entries = jwks.get("keys")
     if not isinstance(entries, list) or not entries:
         raise Problem(422, ProblemCode.REQUEST_INVALID, 'public keys are a JWK Set ("keys")')
@@ -96,6 +94,19 @@ def parse_recipient_keys(
                 signing.append(PublicKey.from_jwk(entry))
     except KeyFormatError as exc:
         raise Problem(422, ProblemCode.REQUEST_INVALID, f"unreadable key: {exc}") from None
+    return signing, encryption
+
+
+def parse_recipient_keys(
+    jwks: Mapping[str, object],
+) -> tuple[list[PublicKey], list[RecipientPublicKey]]:
+    """Split a recipient's JWK Set into Ed25519 signing keys and HPKE encryption keys.
+
+    Raises:
+        Problem: 422 ``request_invalid`` when a key is unreadable, or there is no signing key
+            or no encryption key.
+    """
+    signing, encryption = _read_recipient_keys(jwks)
     if not signing or not encryption:
         raise Problem(
             422,
@@ -103,6 +114,82 @@ def parse_recipient_keys(
             "a recipient registers an Ed25519 signing key and an encryption key",
         )
     return signing, encryption
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientKeys:
+    """A recipient's keys as registered: ``(purpose, key_id, public_jwk)`` each, ``sig`` or
+    ``enc``, every JWK in its canonical form."""
+
+    keys: list[tuple[str, str, dict[str, Any]]]
+
+    @property
+    def key_ids(self) -> list[str]:
+        return [key_id for _, key_id, _ in self.keys]
+
+    @property
+    def jwks(self) -> dict[str, Any]:
+        """The keys as a JWK Set (what an approval request stores and shows)."""
+        return {"keys": [jwk for _, _, jwk in self.keys]}
+
+
+def _recipient_keys(
+    session: Session, signing: list[PublicKey], encryption: list[RecipientPublicKey]
+) -> RecipientKeys:
+    keys = [("sig", k.key_id, k.to_jwk()) for k in signing] + [
+        ("enc", k.key_id, k.to_jwk()) for k in encryption
+    ]
+    key_ids = [key_id for _, key_id, _ in keys]
+    if len(set(key_ids)) != len(key_ids):
+        raise Problem(422, ProblemCode.REQUEST_INVALID, "the JWK Set holds a key twice")
+    for key_id in key_ids:
+        if session.get(tables.RecipientKey, key_id) is not None:
+            raise Problem(409, ProblemCode.CONFLICT, "this key is already registered")
+    return RecipientKeys(keys)
+
+
+def new_recipient(
+    session: Session, *, recipient_id: str, jwks: Mapping[str, object]
+) -> RecipientKeys:
+    """Check that a recipient could be registered with ``jwks`` now; return its keys.
+
+    Raises:
+        Problem: 409 ``conflict`` when the recipient or a key exists; 422 as
+            :func:`parse_recipient_keys`.
+    """
+    signing, encryption = parse_recipient_keys(jwks)
+    if session.get(tables.Recipient, recipient_id) is not None:
+        raise Problem(409, ProblemCode.CONFLICT, "this recipient is already registered")
+    return _recipient_keys(session, signing, encryption)
+
+
+def new_recipient_keys(
+    session: Session, *, recipient_id: str, jwks: Mapping[str, object]
+) -> RecipientKeys:
+    """Check that ``jwks`` (one key or more, signing or encryption) could be added to a
+    current recipient now; return them.
+
+    Raises:
+        Problem: 404 ``recipient_unknown``; 409 ``recipient_revoked``; 409 ``conflict`` when
+            a key is registered; 422 ``request_invalid`` for an unreadable key.
+    """
+    recipient = session.get(tables.Recipient, recipient_id)
+    if recipient is None:
+        raise Problem(404, ProblemCode.RECIPIENT_UNKNOWN, "no such recipient")
+    if recipient.revoked_at is not None:
+        raise Problem(409, ProblemCode.RECIPIENT_REVOKED, "this recipient has been revoked")
+    signing, encryption = _read_recipient_keys(jwks)
+    return _recipient_keys(session, signing, encryption)
+
+
+def _store_keys(session: Session, recipient_id: str, keys: RecipientKeys, now: datetime) -> None:
+    for purpose, key_id, jwk in keys.keys:
+        session.add(
+            tables.RecipientKey(
+                key_id=key_id, recipient_id=recipient_id, purpose=purpose, public_jwk=jwk,
+                created_at=now, revoked_at=None,
+            )
+        )  # fmt: skip
 
 
 def register_recipient(
@@ -116,13 +203,15 @@ def register_recipient(
 ) -> list[str]:
     """Register a recipient with its keys; return the key ids.
 
+    This is the completion step: it applies no dual control. The API and the CLI register a
+    recipient only through an approval request (``services.admin``); tests and
+    ``strive serve --demo`` call it directly.
+
     Raises:
         Problem: 409 ``conflict`` when the recipient or a key exists; 422 as
             :func:`parse_recipient_keys`.
     """
-    signing, encryption = parse_recipient_keys(jwks)
-    if session.get(tables.Recipient, recipient_id) is not None:
-        raise Problem(409, ProblemCode.CONFLICT, "this recipient is already registered")
+    keys = new_recipient(session, recipient_id=recipient_id, jwks=jwks)
     now = datetime.now(UTC)
     session.add(
         tables.Recipient(
@@ -131,25 +220,34 @@ def register_recipient(
         )
     )  # fmt: skip
     session.flush()
-    rows = [("sig", k.key_id, k.to_jwk()) for k in signing] + [
-        ("enc", k.key_id, k.to_jwk()) for k in encryption
-    ]
-    for purpose, key_id, jwk in rows:
-        if session.get(tables.RecipientKey, key_id) is not None:
-            raise Problem(409, ProblemCode.CONFLICT, "this key is already registered")
-        session.add(
-            tables.RecipientKey(
-                key_id=key_id, recipient_id=recipient_id, purpose=purpose, public_jwk=jwk,
-                created_at=now, revoked_at=None,
-            )
-        )  # fmt: skip
+    _store_keys(session, recipient_id, keys, now)
     record_event(
         session,
         actor=actor,
         action="recipient.registered",
-        detail={"recipient_id": recipient_id, "key_ids": [r[1] for r in rows]},
+        detail={"recipient_id": recipient_id, "key_ids": keys.key_ids},
     )
-    return [r[1] for r in rows]
+    return keys.key_ids
+
+
+def add_recipient_keys(
+    session: Session, *, recipient_id: str, jwks: Mapping[str, object], actor: Actor
+) -> list[str]:
+    """Add keys to a current recipient (rotation); return their ids. The completion step,
+    like :func:`register_recipient`.
+
+    Raises:
+        As :func:`new_recipient_keys`.
+    """
+    keys = new_recipient_keys(session, recipient_id=recipient_id, jwks=jwks)
+    _store_keys(session, recipient_id, keys, datetime.now(UTC))
+    record_event(
+        session,
+        actor=actor,
+        action="recipient.key_added",
+        detail={"recipient_id": recipient_id, "key_ids": keys.key_ids},
+    )
+    return keys.key_ids
 
 
 def revoke_recipient(session: Session, *, recipient_id: str, actor: Actor) -> None:

@@ -9,6 +9,9 @@ Three quotas a minute, each per ASW (spec/api.md, "Quotas"):
   crowd out good ones;
 * signed reads (``signed_read_limit_per_minute``): each verified signed request, whether its
   resource exists or not, since each stores a nonce and may write an audit event.
+
+Recipients' signed requests count per recipient against the signed-read limit, under their own
+quota name (``recipient``), so a recipient and an ASW that share an id never share a count.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from strive_server.problems import Problem
 
 __all__ = [
     "NONCE_RETENTION",
+    "consume_recipient_request_quota",
     "consume_signed_read_quota",
     "consume_submission_quota",
     "refund_refused_submission",
@@ -40,7 +44,7 @@ NONCE_RETENTION: Final = REQUEST_MAX_AGE + REQUEST_MAX_FUTURE + timedelta(second
 ``REQUEST_MAX_AGE`` after that, never later (plus a minute for workers' clocks to differ);
 then its nonce cannot be replayed and is purged."""
 
-Quota = Literal["refused", "signed_read"]
+Quota = Literal["refused", "signed_read", "recipient"]
 
 
 def _window(now: datetime) -> int:
@@ -136,6 +140,18 @@ def consume_signed_read_quota(session: Session, *, asw_id: str, now: datetime, l
     """
     if _count(session, asw_id=asw_id, quota="signed_read", now=now, add=1) > limit:
         raise _rate_limited(now, f"at most {limit} signed reads a minute; try again later")
+
+
+def consume_recipient_request_quota(
+    session: Session, *, recipient_id: str, now: datetime, limit: int
+) -> None:
+    """Count one verified signed request of a recipient in the current minute.
+
+    Raises:
+        Problem: 429 ``rate_limited`` with ``Retry-After`` when the quota is spent.
+    """
+    if _count(session, asw_id=recipient_id, quota="recipient", now=now, add=1) > limit:
+        raise _rate_limited(now, f"at most {limit} signed requests a minute; try again later")
 
 
 def remember_nonce(session: Session, *, key_id: str, nonce: str, now: datetime) -> None:

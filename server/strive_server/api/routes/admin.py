@@ -1,9 +1,9 @@
 """Administration over the API (admin tokens): ASWs, their keys, tokens. No referral
 content is reachable with an admin token.
 
-Dual control (spec/api.md, "Dual control"): registering an ASW, adding an ASW key and
-creating a token that reads referral content (or an admin token) only create a pending
-approval request; a different admin approves it, which carries it out.
+Dual control (spec/api.md, "Dual control"): registering an ASW or a recipient, adding an ASW's
+or a recipient's key and creating a token that reads referral content (or an admin token) only
+create a pending approval request; a different admin approves it, which carries it out.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ class ApprovalRequestView(BaseModel):
     """A dual-control request: what it asks for, who asked, and whether it was decided."""
 
     id: int
-    action: Literal["token.create", "asw.register", "asw.key_add"]
+    action: Literal[
+        "token.create", "asw.register", "asw.key_add", "recipient.register", "recipient.key_add"
+    ]
     state: Literal["pending", "approved", "rejected", "expired"]
     requested_by: str = Field(description="The requester's token holder name.")
     requested_at: ApiTimestamp
@@ -54,6 +56,19 @@ class ApprovalRequestView(BaseModel):
         default=None, description="The key's id (JWK thumbprint): check it with the ASW."
     )
     public_key_jwk: dict[str, str] | None = None
+    recipient_id: str | None = Field(default=None, description="recipient.*: the recipient.")
+    recipient_name: str | None = Field(
+        default=None, description="recipient.register: the recipient's name."
+    )
+    regions: list[str] | None = Field(
+        default=None, description="recipient.register: the ITL1 regions it covers."
+    )
+    key_ids: list[str] | None = Field(
+        default=None, description="recipient.*: the keys' ids: check them with the recipient."
+    )
+    public_keys: dict[str, Any] | None = Field(
+        default=None, description="recipient.*: the keys, a JWK Set."
+    )
 
 
 class ApprovalResult(ApprovalRequestView):
@@ -62,7 +77,8 @@ class ApprovalResult(ApprovalRequestView):
     token: TokenCreated | None = None
 
 
-def _requester(user: User) -> admin.Person:
+def requester(user: User) -> admin.Person:
+    """The admin token's holder as the requester (or decider) of an approval request."""
     return admin.Person(user.name, user.token_id, user.actor)
 
 
@@ -86,7 +102,7 @@ def register_asw(
     with sessions() as session, session.begin():
         row = admin.request_asw_registration(
             session, asw_id=body.asw_id, name=body.name, public_key=key,
-            requester=_requester(user), ttl=timedelta(hours=settings.approval_request_hours),
+            requester=requester(user), ttl=timedelta(hours=settings.approval_request_hours),
         )  # fmt: skip
         return ApprovalRequestView.model_validate(admin.approval_view(row))
 
@@ -104,7 +120,7 @@ def add_asw_key(
     key = admin.public_key_from_jwk(body.public_key_jwk)
     with sessions() as session, session.begin():
         row = admin.request_key(
-            session, asw_id=asw_id, public_key=key, requester=_requester(user),
+            session, asw_id=asw_id, public_key=key, requester=requester(user),
             ttl=timedelta(hours=settings.approval_request_hours),
         )  # fmt: skip
         return ApprovalRequestView.model_validate(admin.approval_view(row))
@@ -150,7 +166,7 @@ def create_token(
         if admin.needs_dual_control(body.role):
             row = admin.request_token(
                 session, name=body.name, role=body.role, lifetime=lifetime,
-                requester=_requester(user), ttl=timedelta(hours=settings.approval_request_hours),
+                requester=requester(user), ttl=timedelta(hours=settings.approval_request_hours),
             )  # fmt: skip
             response.status_code = 202
             return ApprovalRequestView.model_validate(admin.approval_view(row))
@@ -203,7 +219,7 @@ def get_approval_request(
 )
 def approve_request(request_id: RequestId, user: AdminDep, sessions: SessionsDep) -> ApprovalResult:
     with write_guard(sessions), sessions() as session, session.begin():
-        approval = admin.approve_request(session, request_id=request_id, approver=_requester(user))
+        approval = admin.approve_request(session, request_id=request_id, approver=requester(user))
         result = ApprovalResult.model_validate(admin.approval_view(approval.request))
     if approval.token is not None:
         token_id, token, expires_at = approval.token
@@ -224,7 +240,7 @@ def reject_request(
     request_id: RequestId, user: AdminDep, sessions: SessionsDep
 ) -> ApprovalRequestView:
     with write_guard(sessions), sessions() as session, session.begin():
-        row = admin.reject_request(session, request_id=request_id, by=_requester(user))
+        row = admin.reject_request(session, request_id=request_id, by=requester(user))
         return ApprovalRequestView.model_validate(admin.approval_view(row))
 
 

@@ -45,6 +45,8 @@ def get_configuration(request: Request, settings: SettingsDep) -> Discovery:
             max_batch_items=settings.max_batch_items,
             max_batch_bytes=settings.max_batch_bytes,
             submissions_per_minute=settings.rate_limit_per_minute,
+            refused_submissions_per_minute=settings.refused_submission_limit_per_minute,
+            signed_reads_per_minute=settings.signed_read_limit_per_minute,
             envelope_max_age_seconds=int(SUBMISSION_MAX_AGE.total_seconds()),
             envelope_max_future_seconds=int(SUBMISSION_MAX_FUTURE.total_seconds()),
             request_max_age_seconds=int(REQUEST_MAX_AGE.total_seconds()),
@@ -56,6 +58,7 @@ def get_configuration(request: Request, settings: SettingsDep) -> Discovery:
             referral_status="/v1/referrals/{referral_id}/status",
             information_requests="/v1/information-requests",
             statistics="/v1/stats",
+            recipient_outcomes="/v1/recipient/outcomes",
         ),
         jwks=JwkSet(keys=[key.to_jwk() for key in settings.published_keys]),
     )

@@ -4,38 +4,29 @@ dissemination, and outcomes the recipient reports with its own signed requests."
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import Field
 
 from strive_schema.codes import ProblemCode
-from strive_schema.errors import ProtocolCode, VerificationError
-from strive_schema.httpsig import verify_request
-from strive_schema.keys import PublicKey
 from strive_server.api.deps import (
     MAX_ROW_ID,
+    RecipientDep,
     RowId,
     SessionsDep,
     SettingsDep,
     User,
-    combined_header_fields,
-    read_body,
     require_roles,
-    target_uri,
 )
+from strive_server.api.routes.admin import ApprovalRequestView, requester
 from strive_server.api.schemas import JsonObject, Text, _Body
 from strive_server.db import tables
-from strive_server.db.engine import write_guard
-from strive_server.problems import Problem, verification_problem
-from strive_server.services import assessment, dissemination, retention
-from strive_server.services.audit import Actor
+from strive_server.problems import Problem
+from strive_server.services import admin, assessment, dissemination, retention
 from strive_server.services.casework import find_referral
 from strive_server.services.intelligence import current_cluster, normalised_selector
-from strive_server.services.ratelimit import remember_nonce
 
 router = APIRouter(tags=["dissemination"])
 
@@ -43,6 +34,7 @@ AnalystDep = Annotated[User, require_roles("analyst", "supervisor")]
 SupervisorDep = Annotated[User, require_roles("supervisor")]
 AdminDep = Annotated[User, require_roles("admin")]
 AswQuery = Annotated[str | None, Query(max_length=64)]
+RecipientId = Annotated[str, Path(max_length=64)]
 Reason = Annotated[str | None, Header(alias="Strive-Reason", max_length=2000)]
 LongText = Annotated[Text, Field(min_length=1, max_length=4000)]
 Format = Literal["json", "csv", "graphml", "md"]
@@ -107,6 +99,12 @@ class RecipientCreate(_Body):
     name: Text = Field(min_length=1, max_length=200)
     regions: list[Text] = Field(default_factory=list, max_length=20)
     public_keys: JsonObject = Field(description="A JWK Set: Ed25519 sig and HPKE enc keys")
+
+
+class RecipientKeysCreate(_Body):
+    public_keys: JsonObject = Field(
+        description="A JWK Set of the keys to add: Ed25519 sig and/or HPKE enc keys"
+    )
 
 
 class OutcomeReport(_Body):
@@ -229,18 +227,40 @@ def get_cluster_research(
 @router.post(
     "/v1/admin/recipients",
     operation_id="registerRecipient",
-    status_code=201,
-    summary="Register a recipient (force, unit, agency) with its keys and regions",
+    status_code=202,
+    response_model=ApprovalRequestView,
+    summary="Ask to register a recipient (force, unit, agency) with its keys and regions "
+    "(another admin approves)",
 )
 def register_recipient(
-    body: RecipientCreate, user: AdminDep, sessions: SessionsDep
-) -> dict[str, Any]:
+    body: RecipientCreate, user: AdminDep, sessions: SessionsDep, settings: SettingsDep
+) -> ApprovalRequestView:
     with sessions() as session, session.begin():
-        key_ids = dissemination.register_recipient(
+        row = admin.request_recipient_registration(
             session, recipient_id=body.recipient_id, name=body.name, regions=body.regions,
-            jwks=body.public_keys, actor=user.actor,
+            jwks=body.public_keys, requester=requester(user),
+            ttl=timedelta(hours=settings.approval_request_hours),
         )  # fmt: skip
-    return {"recipient_id": body.recipient_id, "key_ids": key_ids}
+        return ApprovalRequestView.model_validate(admin.approval_view(row))
+
+
+@router.post(
+    "/v1/admin/recipients/{recipient_id}/keys",
+    operation_id="addRecipientKeys",
+    status_code=202,
+    response_model=ApprovalRequestView,
+    summary="Ask to add keys to a recipient (another admin approves)",
+)
+def add_recipient_keys(
+    recipient_id: RecipientId, body: RecipientKeysCreate, user: AdminDep,
+    sessions: SessionsDep, settings: SettingsDep,
+) -> ApprovalRequestView:  # fmt: skip
+    with sessions() as session, session.begin():
+        row = admin.request_recipient_keys(
+            session, recipient_id=recipient_id, jwks=body.public_keys,
+            requester=requester(user), ttl=timedelta(hours=settings.approval_request_hours),
+        )  # fmt: skip
+        return ApprovalRequestView.model_validate(admin.approval_view(row))
 
 
 @router.get("/v1/admin/recipients", operation_id="listRecipients", summary="Recipients")
@@ -336,58 +356,6 @@ def get_referral_outcomes(
 
 
 # -- outcomes reported by the recipient (signed requests) ----------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientCaller:
-    recipient_id: str
-    key_id: str
-    body: bytes
-
-    @property
-    def actor(self) -> Actor:
-        return Actor("recipient", self.recipient_id)
-
-
-async def authenticated_recipient(
-    request: Request, settings: SettingsDep, sessions: SessionsDep
-) -> RecipientCaller:
-    """Verify a recipient's signed request (the RFC 9421 profile ASWs use), by the
-    recipient's current Ed25519 keys, and remember its nonce."""
-    body = await read_body(request, settings.max_envelope_bytes)
-    claimed = request.headers.get("strive-recipient-id")
-    if not claimed:
-        raise Problem(
-            401, ProblemCode.AUTHENTICATION_REQUIRED,
-            "sign the request and name the recipient in the Strive-Recipient-Id header",
-        )  # fmt: skip
-    now = datetime.now(UTC)
-    with write_guard(sessions), sessions() as session, session.begin():
-        rows = session.scalars(
-            sa.select(tables.RecipientKey).where(
-                tables.RecipientKey.recipient_id == claimed,
-                tables.RecipientKey.purpose == "sig",
-                tables.RecipientKey.revoked_at.is_(None),
-            )
-        ).all()
-        if not rows:
-            raise Problem(401, ProtocolCode.KEY_UNKNOWN, "no current key is registered")
-        try:
-            verified = verify_request(
-                request.method,
-                target_uri(request, settings),
-                combined_header_fields(request),
-                body,
-                [PublicKey.from_jwk(r.public_jwk) for r in rows],
-                now=now,
-            )
-        except VerificationError as exc:
-            raise verification_problem(exc) from None
-        remember_nonce(session, key_id=verified.key_id, nonce=verified.nonce, now=now)
-    return RecipientCaller(claimed, verified.key_id, body)
-
-
-RecipientDep = Annotated[RecipientCaller, Depends(authenticated_recipient)]
 
 
 def _report(raw: bytes) -> OutcomeReport:
