@@ -671,6 +671,10 @@ def test_an_admins_changes_in_the_console_wait_for_a_second_admin(receiver: Rece
         page = alice.get("/console/admin")
         assert pending_ids(page) == [token_request, register_id]
         assert "/approve" not in page.text and "Another administrator must approve" in page.text
+        assert (
+            "Create a token for A. Analyst, role analyst, valid 7 days from approval" in page.text
+        )
+        assert "Register the ASW new-asw (New ASW) with its first key" in page.text
         own = approve(alice, register_id, csrf_token=token)
         assert own.status_code == 403 and "second person must approve" in own.text
         with browser(receiver) as alias:
