@@ -771,6 +771,10 @@ def test_expired_rejected_and_withdrawn_requests_cannot_be_approved(receiver: Re
         assert stale not in pending_ids(bob.get("/console/admin"))
         expired = approve(bob, stale, csrf_token=bob_token)
         assert expired.status_code == 409 and "expired" in expired.text
+        for presented in ({}, {"csrf_token": "wrong"}):
+            forged = bob.post(f"/console/admin/approval-requests/{refused}/reject", data=presented)
+            assert forged.status_code == 403 and "The form has expired" in forged.text
+        assert refused in pending_ids(bob.get("/console/admin"))
         rejected = bob.post(
             f"/console/admin/approval-requests/{refused}/reject", data={"csrf_token": bob_token}
         )
