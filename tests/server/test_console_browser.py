@@ -74,10 +74,10 @@ class Console:
         self.page.on("console", watch)
         self.page.on("pageerror", lambda error: self.problems.append(str(error)))
 
-    def sign_in(self, role: str) -> None:
+    def sign_in(self, role: str, name: str | None = None) -> None:
         self.page.goto(f"{self.receiver.url}/console/")
         assert self.page.url.endswith("/console/sign-in")
-        self.page.get_by_label("Access token").fill(self.receiver.token(role))
+        self.page.get_by_label("Access token").fill(self.receiver.token(role, name))
         self.page.get_by_role("button", name="Sign in").click()
         self.page.wait_for_load_state()
 
@@ -251,3 +251,35 @@ def test_refusals_csrf_and_sign_out_in_the_browser(
     analyst.go("/console/queue")
     assert page.url.endswith("/console/sign-in")
     analyst.accessible()
+
+
+def test_two_admins_in_the_browser_one_asks_the_other_approves(
+    receiver: Receiver, console: Any
+) -> None:
+    alice = console()
+    alice.sign_in("admin")
+    page = alice.page
+    assert page.locator("#no-approval-requests").is_visible()
+    form = page.locator("#token-form")
+    form.get_by_label("Person").fill("DC Vale")
+    form.get_by_label("Role").select_option("analyst")
+    form.get_by_role("button", name="Create token").click()
+    assert page.locator("h1").inner_text().endswith("waits for approval")
+    assert page.locator("#new-token").count() == 0
+    request_id = page.locator("#request-id").inner_text()
+    alice.accessible()
+    alice.go("/console/admin")
+    row = page.locator(f"#approval-request-{request_id}")
+    assert row.get_by_role("button", name=f"Approve request {request_id}").count() == 0
+    alice.accessible()
+
+    bob = console()
+    bob.sign_in("admin", name="second-admin")
+    page = bob.page
+    row = page.locator(f"#approval-request-{request_id}")
+    assert "Create a token for DC Vale, role analyst" in row.inner_text()
+    bob.accessible()
+    row.get_by_role("button", name=f"Approve request {request_id}").click()
+    assert page.locator("h1").inner_text().startswith("Token ")
+    assert "/approve" in page.url and page.locator("#new-token").inner_text().strip()
+    bob.accessible()

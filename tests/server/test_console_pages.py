@@ -618,90 +618,208 @@ def test_a_cluster_beyond_the_drawing_limit_is_summarised_not_drawn(
     assert graph["summarised"] is True and graph["nodes"] == [] and graph["referrals"] == 4
 
 
-def test_an_admin_registers_an_asw_adds_a_key_and_creates_a_token_that_signs_in(
-    receiver: Receiver,
-) -> None:
+def rows_of(receiver: Receiver, table: Any) -> list[Any]:
+    with receiver.session() as session:
+        return list(session.scalars(sa.select(table)))
+
+
+def pending_ids(page: httpx.Response) -> list[int]:
+    return [int(found) for found in re.findall(r'id="approval-request-(\d+)"', page.text)]
+
+
+def approve(client: httpx.Client, request_id: int, **data: str) -> httpx.Response:
+    return client.post(f"/console/admin/approval-requests/{request_id}/approve", data=data)
+
+
+def test_an_admins_changes_in_the_console_wait_for_a_second_admin(receiver: Receiver) -> None:
     import json
 
     from strive_schema.keys import SigningKey
 
     first, second = SigningKey.generate(), SigningKey.generate()
-    with browser(receiver) as client:
-        sign_in(client, receiver.token("admin"))
-        token = csrf_of(client.get("/console/admin"))
+    with browser(receiver) as alice, browser(receiver) as bob:
+        sign_in(alice, receiver.token("admin"))
+        token = csrf_of(alice.get("/console/admin"))
         jwk = json.dumps(first.public_key.to_jwk())
-        assert (
-            client.post(
-                "/console/admin/asws",
-                data={"asw_id": "new-asw", "name": "New ASW", "public_key_jwk": jwk},
-            ).status_code
-            == 403
-        )  # no CSRF token
-        bad = client.post(
-            "/console/admin/asws",
-            data={"asw_id": "Not Valid", "name": "x", "public_key_jwk": jwk, "csrf_token": token},
+        register = {"asw_id": "new-asw", "name": "New ASW", "public_key_jwk": jwk}
+        assert alice.post("/console/admin/asws", data=register).status_code == 403  # no CSRF
+        bad = alice.post(
+            "/console/admin/asws", data={**register, "asw_id": "Not Valid", "csrf_token": token}
         )
         assert bad.status_code == 422 and "asw_id" in bad.text
-        not_a_key = client.post(
-            "/console/admin/asws",
-            data={"asw_id": "new-asw", "name": "x", "public_key_jwk": "{", "csrf_token": token},
+        not_a_key = alice.post(
+            "/console/admin/asws", data={**register, "public_key_jwk": "{", "csrf_token": token}
         )
         assert not_a_key.status_code == 422 and "JWK" in not_a_key.text
-        done = client.post(
-            "/console/admin/asws",
-            data={"asw_id": "new-asw", "name": "New ASW", "public_key_jwk": jwk,
-                  "csrf_token": token},
-        )  # fmt: skip
-        assert done.status_code == 303
-        again = client.post(
-            "/console/admin/asws",
-            data={"asw_id": "new-asw", "name": "New ASW", "public_key_jwk": jwk,
-                  "csrf_token": token},
-        )  # fmt: skip
-        assert again.status_code == 409 and "already registered" in again.text
-        added = client.post(
-            "/console/admin/keys",
-            data={"asw_id": "new-asw", "public_key_jwk": json.dumps(second.public_key.to_jwk()),
-                  "csrf_token": token},
-        )  # fmt: skip
-        assert added.status_code == 303
-        page = client.get("/console/admin").text
-        assert first.key_id in page and second.key_id in page
-        created = client.post(
+        asked = alice.post("/console/admin/asws", data={**register, "csrf_token": token})
+        assert asked.status_code == 202, asked.text
+        assert 'id="request-key-id">' + first.key_id in asked.text
+        register_id = int(re.findall(r'id="request-id">(\d+)<', asked.text)[0])
+        asked = alice.post(
             "/console/admin/tokens",
             data={"name": "A. Analyst", "role": "analyst", "expires_in_days": "7",
                   "csrf_token": token},
         )  # fmt: skip
-        assert created.status_code == 200
+        assert asked.status_code == 202 and 'id="new-token"' not in asked.text
+        token_request = int(re.findall(r'id="request-id">(\d+)<', asked.text)[0])
+        # Nothing is created by asking.
+        assert rows_of(receiver, tables.Asw) == [] and rows_of(receiver, tables.AswKey) == []
+        assert [t.name for t in rows_of(receiver, tables.Token)] == ["test-admin"]
+
+        # The requester sees their requests but no Approve button, and approving by hand (the
+        # same token, or another token of the same holder) is refused.
+        page = alice.get("/console/admin")
+        assert pending_ids(page) == [token_request, register_id]
+        assert "/approve" not in page.text and "Another administrator must approve" in page.text
+        assert (
+            "Create a token for A. Analyst, role analyst, valid 7 days from approval" in page.text
+        )
+        assert "Register the ASW new-asw (New ASW) with its first key" in page.text
+        own = approve(alice, register_id, csrf_token=token)
+        assert own.status_code == 403 and "second person must approve" in own.text
+        with browser(receiver) as alias:
+            sign_in(alias, receiver.token("admin", name="  TEST-Admin "))
+            own = approve(alias, token_request, csrf_token=csrf_of(alias.get("/console/admin")))
+            assert own.status_code == 403 and 'id="new-token"' not in own.text
+        assert rows_of(receiver, tables.Asw) == []
+
+        sign_in(bob, receiver.token("admin", name="second-admin"))
+        page = bob.get("/console/admin")
+        assert first.key_id in page.text and "test-admin" in page.text
+        assert f"/console/admin/approval-requests/{register_id}/approve" in page.text
+        bob_token = csrf_of(page)
+        for presented in ({}, {"csrf_token": "wrong"}, {"csrf_token": token}):
+            refused = approve(bob, register_id, **presented)
+            assert refused.status_code == 403 and "The form has expired" in refused.text
+        assert rows_of(receiver, tables.Asw) == []
+        done = approve(bob, register_id, csrf_token=bob_token)
+        assert done.status_code == 200 and first.key_id in done.text
+        assert [a.id for a in rows_of(receiver, tables.Asw)] == ["new-asw"]
+        again = approve(bob, register_id, csrf_token=bob_token)
+        assert again.status_code == 409 and "approved" in again.text
+        twice = alice.post("/console/admin/asws", data={**register, "csrf_token": token})
+        assert twice.status_code == 409 and "already registered" in twice.text
+
+        key_jwk = json.dumps(second.public_key.to_jwk())
+        asked = alice.post(
+            "/console/admin/keys",
+            data={"asw_id": "new-asw", "public_key_jwk": key_jwk, "csrf_token": token},
+        )
+        assert asked.status_code == 202 and second.key_id in asked.text
+        assert second.key_id not in {k.key_id for k in rows_of(receiver, tables.AswKey)}
+        key_request = int(re.findall(r'id="request-id">(\d+)<', asked.text)[0])
+        assert approve(bob, key_request, csrf_token=bob_token).status_code == 200
+        assert second.key_id in {k.key_id for k in rows_of(receiver, tables.AswKey)}
+
+        # The new token is shown once, to the approver, in the page that answers the POST.
+        created = approve(bob, token_request, csrf_token=bob_token)
+        assert created.status_code == 200 and "location" not in created.headers
         found = re.search(r'id="new-token">([^<]+)<', created.text)
-        assert found
+        assert found and "You approved request" in created.text
+        assert found.group(1).strip() not in bob.get("/console/admin").text
+        assert pending_ids(bob.get("/console/admin")) == []
     with browser(receiver) as newcomer:
         assert sign_in(newcomer, found.group(1).strip()).status_code == 303
         assert "A. Analyst (analyst)" in newcomer.get("/console/queue").text
-    actions = [e.action for e in audit_rows(receiver, actor="test-admin")]
-    assert {"asw.registered", "asw.key_added", "token.created"} <= set(actions)
+    actions = {(e.action, e.actor) for e in audit_rows(receiver)}
+    assert {("approval.requested", "test-admin"), ("approval.approved", "second-admin"),
+            ("asw.registered", "second-admin"), ("asw.key_added", "second-admin"),
+            ("token.created", "second-admin")} <= actions  # fmt: skip
+    assert not {a for a, actor in actions if actor == "test-admin"} & {
+        "asw.registered",
+        "asw.key_added",
+        "token.created",
+    }
+
+
+def test_an_auditor_token_needs_no_second_admin_and_is_shown_once(receiver: Receiver) -> None:
+    with browser(receiver) as client:
+        sign_in(client, receiver.token("admin"))
+        token = csrf_of(client.get("/console/admin"))
+        created = client.post(
+            "/console/admin/tokens",
+            data={"name": "A. Auditor", "role": "auditor", "csrf_token": token},
+        )
+        assert created.status_code == 200 and "location" not in created.headers
+        found = re.search(r'id="new-token">([^<]+)<', created.text)
+        assert found
+        assert found.group(1).strip() not in client.get("/console/admin").text
+    with browser(receiver) as newcomer:
+        assert sign_in(newcomer, found.group(1).strip()).status_code == 303
+    with receiver.session() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(tables.ApprovalRequest)) == 0
+
+
+def ask_in_console(receiver: Receiver, client: httpx.Client, role: str = "supervisor") -> int:
+    token = csrf_of(client.get("/console/admin"))
+    asked = client.post(
+        "/console/admin/tokens", data={"name": "DS Hale", "role": role, "csrf_token": token}
+    )
+    assert asked.status_code == 202
+    return int(re.findall(r'id="request-id">(\d+)<', asked.text)[0])
+
+
+def test_expired_rejected_and_withdrawn_requests_cannot_be_approved(receiver: Receiver) -> None:
+    with browser(receiver) as alice, browser(receiver) as bob:
+        sign_in(alice, receiver.token("admin"))
+        sign_in(bob, receiver.token("admin", name="second-admin"))
+        bob_token = csrf_of(bob.get("/console/admin"))
+        stale, refused, withdrawn = (ask_in_console(receiver, alice) for _ in range(3))
+        with receiver.session() as session, session.begin():
+            row = session.get(tables.ApprovalRequest, stale)
+            row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        assert stale not in pending_ids(bob.get("/console/admin"))
+        expired = approve(bob, stale, csrf_token=bob_token)
+        assert expired.status_code == 409 and "expired" in expired.text
+        for presented in ({}, {"csrf_token": "wrong"}):
+            forged = bob.post(f"/console/admin/approval-requests/{refused}/reject", data=presented)
+            assert forged.status_code == 403 and "The form has expired" in forged.text
+        assert refused in pending_ids(bob.get("/console/admin"))
+        rejected = bob.post(
+            f"/console/admin/approval-requests/{refused}/reject", data={"csrf_token": bob_token}
+        )
+        assert rejected.status_code == 303
+        closed = approve(bob, refused, csrf_token=bob_token)
+        assert closed.status_code == 409 and "rejected" in closed.text
+        alice_token = csrf_of(alice.get("/console/admin"))
+        page = alice.post(
+            f"/console/admin/approval-requests/{withdrawn}/reject",
+            data={"csrf_token": alice_token},
+        )
+        assert page.status_code == 303
+        assert approve(bob, withdrawn, csrf_token=bob_token).status_code == 409
+        assert approve(bob, 2**40, csrf_token=bob_token).status_code == 422
+        assert approve(bob, 999, csrf_token=bob_token).status_code == 404
+    assert sorted(t.name for t in rows_of(receiver, tables.Token)) == ["second-admin", "test-admin"]
+    with receiver.session() as session:
+        states = session.scalars(
+            sa.select(tables.ApprovalRequest.state).order_by(tables.ApprovalRequest.id)
+        ).all()
+    assert states == ["pending", "rejected", "rejected"]
 
 
 def test_only_an_admin_administers(receiver: Receiver, analyst: httpx.Client) -> None:
+    with browser(receiver) as alice:
+        sign_in(alice, receiver.token("admin"))
+        request_id = ask_in_console(receiver, alice, role="analyst")
     token = csrf_of(analyst.get("/console/queue"))
     for path, data in (
         ("/console/admin/asws", {"asw_id": "x", "name": "x", "public_key_jwk": "{}"}),
         ("/console/admin/keys", {"asw_id": "x", "public_key_jwk": "{}"}),
         ("/console/admin/tokens", {"name": "me", "role": "admin"}),
         ("/console/admin/tokens/1/revoke", {}),
+        (f"/console/admin/approval-requests/{request_id}/approve", {}),
+        (f"/console/admin/approval-requests/{request_id}/reject", {}),
     ):
         refused = analyst.post(path, data={**data, "csrf_token": token})
         assert refused.status_code == 403, path
         assert "You do not have access" in refused.text
     with receiver.session() as session:
-        assert (
-            session.scalar(
-                sa.select(sa.func.count())
-                .select_from(tables.Token)
-                .where(tables.Token.role == "admin")
-            )
-            == 0
-        )
+        assert sorted(session.scalars(sa.select(tables.Token.name))) == [
+            "test-admin",
+            "test-analyst",
+        ]
+        assert session.scalars(sa.select(tables.ApprovalRequest.state)).all() == ["pending"]
 
 
 def test_behind_a_proxy_the_public_origin_is_this_receivers(

@@ -38,12 +38,13 @@ IDLE_REFRESH: Final = timedelta(minutes=1)
 @dataclass(frozen=True, slots=True)
 class Person:
     """The signed-in person: the audit actor is their name and role, as the API records a
-    token's."""
+    token's. ``token_id`` is the bearer token signed in with (``None`` for single sign-on)."""
 
     session_pk: int
     name: str
     role: str
     csrf_token: str
+    token_id: int | None = None
 
     @property
     def actor(self) -> Actor:
@@ -126,7 +127,7 @@ def find_session(
     idle_deadline = min(row.expires_at, now + timedelta(minutes=settings.console_idle_minutes))
     if idle_deadline - row.idle_expires_at >= IDLE_REFRESH:
         row.idle_expires_at = idle_deadline
-    return Person(row.id, row.name, row.role, row.csrf_token)
+    return Person(row.id, row.name, row.role, row.csrf_token, row.token_id)
 
 
 def end_session(session: Session, person: Person, *, now: datetime) -> None:

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import httpx
 import sqlalchemy as sa
-from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import APIRouter, Form, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import ValidationError
 
@@ -55,6 +55,7 @@ AdminPerson = Annotated[auth.Person, role_gate("admin")]
 CsrfField = Annotated[str | None, Form(max_length=100)]
 ReasonField = Annotated[str, Form(min_length=1, max_length=2000)]
 AswQuery = Annotated[str | None, Query(max_length=64)]
+RequestId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 PAGE: Final = 50
 SelectorKind = Literal[
     "phone", "email", "payer_name", "payment_card", "account", "image_hash", "ip_address",
@@ -599,15 +600,29 @@ def audit(
     )  # fmt: skip
 
 
+def _requester(person: auth.Person) -> admin.Person:
+    """The signed-in admin as dual control knows them, as the API's ``_requester`` builds a
+    token holder: their name, the token signed in with, their audit actor."""
+    return admin.Person(person.name, person.token_id, person.actor)
+
+
 @router.get("/admin", response_class=HTMLResponse)
 def admin_page(request: Request, person: AdminPerson) -> Response:
     sessions = sessions_of(request)
+    me = _requester(person)
     with sessions() as session:
         asws = admin.list_asws(session)
         tokens = session.scalars(sa.select(tables.Token).order_by(tables.Token.id)).all()
+        pending = [
+            {
+                **admin.approval_view(row),
+                "mine": me.is_same_as(row.requested_by, row.requested_by_token_id),
+            }
+            for row in admin.list_requests(session, state="pending")
+        ]
     return render(
         request, "admin.html",
-        {"asws": asws, "tokens": tokens, "now": _now(), "roles": ROLES},
+        {"asws": asws, "tokens": tokens, "now": _now(), "roles": ROLES, "pending": pending},
         person=person,
     )  # fmt: skip
 
@@ -658,21 +673,33 @@ def _checked(model: type[Any], **values: Any) -> Any:
         ) from None
 
 
+def _approval_ttl(request: Request) -> timedelta:
+    return timedelta(hours=settings_of(request).approval_request_hours)
+
+
+def _requested(request: Request, person: auth.Person, view: dict[str, Any]) -> Response:
+    """The confirmation that a change waits for a second admin (202, as the API answers)."""
+    return render(request, "approval_requested.html", {"request": view}, status=202, person=person)
+
+
 @router.post("/admin/asws", response_class=HTMLResponse)
 def register_asw(
     request: Request, person: AdminPerson,
     asw_id: Annotated[str, Form(max_length=64)], name: Annotated[str, Form(max_length=200)],
     public_key_jwk: Annotated[str, Form(max_length=4000)], csrf_token: CsrfField = None,
 ) -> Response:  # fmt: skip
+    """Dual control: only a pending request; another admin's approval registers the ASW."""
     require_csrf(request, person, csrf_token)
     body = _checked(AswCreate, asw_id=asw_id, name=name, public_key_jwk=_jwk(public_key_jwk))
     key = admin.public_key_from_jwk(body.public_key_jwk)
     sessions = sessions_of(request)
     with write_guard(sessions), sessions() as session, session.begin():
-        admin.register_asw(
-            session, asw_id=body.asw_id, name=body.name, public_key=key, actor=person.actor
-        )
-    return RedirectResponse("/console/admin", status_code=303)
+        row = admin.request_asw_registration(
+            session, asw_id=body.asw_id, name=body.name, public_key=key,
+            requester=_requester(person), ttl=_approval_ttl(request),
+        )  # fmt: skip
+        view = admin.approval_view(row)
+    return _requested(request, person, view)
 
 
 @router.post("/admin/keys", response_class=HTMLResponse)
@@ -680,13 +707,18 @@ def add_asw_key(
     request: Request, person: AdminPerson, asw_id: Annotated[str, Form(max_length=64)],
     public_key_jwk: Annotated[str, Form(max_length=4000)], csrf_token: CsrfField = None,
 ) -> Response:  # fmt: skip
+    """Dual control: only a pending request; another admin's approval adds the key."""
     require_csrf(request, person, csrf_token)
     body = _checked(AswKeyCreate, public_key_jwk=_jwk(public_key_jwk))
     key = admin.public_key_from_jwk(body.public_key_jwk)
     sessions = sessions_of(request)
     with write_guard(sessions), sessions() as session, session.begin():
-        admin.add_key(session, asw_id=asw_id, public_key=key, actor=person.actor)
-    return RedirectResponse("/console/admin", status_code=303)
+        row = admin.request_key(
+            session, asw_id=asw_id, public_key=key, requester=_requester(person),
+            ttl=_approval_ttl(request),
+        )  # fmt: skip
+        view = admin.approval_view(row)
+    return _requested(request, person, view)
 
 
 @router.post("/admin/tokens", response_class=HTMLResponse)
@@ -695,19 +727,65 @@ def create_token(
     name: Annotated[str, Form(max_length=200)], role: Annotated[str, Form(max_length=16)],
     expires_in_days: Annotated[int | None, Form()] = None, csrf_token: CsrfField = None,
 ) -> Response:  # fmt: skip
-    """A new token, shown once on the page that answers (never stored, never in a URL)."""
+    """An auditor token, shown once on the page that answers (never stored, never in a URL);
+    a token of a dual-control role is only asked for: the approving admin receives it."""
     require_csrf(request, person, csrf_token)
     body = _checked(TokenCreate, name=name, role=role, expires_in_days=expires_in_days)
-    days = body.expires_in_days or settings_of(request).token_lifetime_days
+    lifetime = timedelta(days=body.expires_in_days or settings_of(request).token_lifetime_days)
     sessions = sessions_of(request)
     with write_guard(sessions), sessions() as session, session.begin():
-        token_id, token, expires_at = admin.create_token(
-            session, name=body.name, role=body.role, lifetime=timedelta(days=days),
-            actor=person.actor,
-        )  # fmt: skip
+        if admin.needs_dual_control(body.role):
+            row = admin.request_token(
+                session, name=body.name, role=body.role, lifetime=lifetime,
+                requester=_requester(person), ttl=_approval_ttl(request),
+            )  # fmt: skip
+            requested = admin.approval_view(row)
+        else:
+            requested = None
+            token_id, token, expires_at = admin.create_token(
+                session, name=body.name, role=body.role, lifetime=lifetime, actor=person.actor
+            )
+    if requested is not None:
+        return _requested(request, person, requested)
     return render(
         request, "token_created.html",
         {"token": token, "token_id": token_id, "name": body.name, "role": body.role,
-         "expires_at": expires_at},
+         "expires_at": expires_at, "approved": None},
         person=person,
     )  # fmt: skip
+
+
+@router.post("/admin/approval-requests/{request_id}/approve", response_class=HTMLResponse)
+def approve_request(
+    request: Request, request_id: RequestId, person: AdminPerson, csrf_token: CsrfField = None
+) -> Response:
+    """A second admin approves and so carries out the change; a new token is shown once, to
+    the approver, on the page that answers. The requester is refused (403)."""
+    require_csrf(request, person, csrf_token)
+    sessions = sessions_of(request)
+    with write_guard(sessions), sessions() as session, session.begin():
+        approval = admin.approve_request(
+            session, request_id=request_id, approver=_requester(person)
+        )
+        view = admin.approval_view(approval.request)
+    if approval.token is not None:
+        token_id, token, expires_at = approval.token
+        return render(
+            request, "token_created.html",
+            {"token": token, "token_id": token_id, "name": view["token_name"],
+             "role": view["role"], "expires_at": expires_at, "approved": view},
+            person=person,
+        )  # fmt: skip
+    return render(request, "approval_done.html", {"request": view}, person=person)
+
+
+@router.post("/admin/approval-requests/{request_id}/reject", response_class=HTMLResponse)
+def reject_request(
+    request: Request, request_id: RequestId, person: AdminPerson, csrf_token: CsrfField = None
+) -> Response:
+    """Any admin refuses a pending request, or its requester withdraws it."""
+    require_csrf(request, person, csrf_token)
+    sessions = sessions_of(request)
+    with write_guard(sessions), sessions() as session, session.begin():
+        admin.reject_request(session, request_id=request_id, by=_requester(person))
+    return RedirectResponse("/console/admin", status_code=303)
