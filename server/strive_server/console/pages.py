@@ -16,6 +16,8 @@ from fastapi import APIRouter, Form, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import ValidationError
 
+from strive_server.api.deps import RowId
+from strive_server.api.routes.intelligence import export_response
 from strive_server.api.schemas import AswCreate, AswKeyCreate, TokenCreate
 from strive_server.console import auth, oidc, present
 from strive_server.console.web import (
@@ -412,7 +414,7 @@ def withdraw_information_request(
 
 @router.get("/clusters/{cluster_id}", response_class=HTMLResponse)
 def cluster(
-    request: Request, cluster_id: int, person: AnalystPerson,
+    request: Request, cluster_id: RowId, person: AnalystPerson,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:  # fmt: skip
     sessions = sessions_of(request)
@@ -459,7 +461,7 @@ def _graph_cache(request: Request) -> present.GraphCache:
 
 
 @router.get("/clusters/{cluster_id}/graph.json")
-def cluster_graph(request: Request, cluster_id: int, person: AnalystPerson) -> Response:
+def cluster_graph(request: Request, cluster_id: RowId, person: AnalystPerson) -> Response:
     """The graph's JSON twin, drawn by static/console-graph.js."""
     sessions = sessions_of(request)
     with write_guard(sessions), sessions() as session, session.begin():
@@ -490,28 +492,16 @@ def cluster_graph(request: Request, cluster_id: int, person: AnalystPerson) -> R
 
 @router.get("/clusters/{cluster_id}/export")
 def cluster_export(
-    request: Request, cluster_id: int, person: AnalystPerson,
+    request: Request, cluster_id: RowId, person: AnalystPerson,
     format: Annotated[Literal["json", "csv", "graphml", "md"], Query()] = "json",
 ) -> Response:  # fmt: skip
     """The API's export (``GET /v1/clusters/{id}/export``) for a signed-in person: the same
-    services, the same audit."""
+    service, the same audit, the same response."""
     sessions = sessions_of(request)
     with write_guard(sessions), sessions() as session, session.begin():
         found = intelligence.current_cluster(session, cluster_id)
-        package = packages.build_package(session, found)
-        intelligence.record_reads(
-            session, actor=person.actor, action="cluster.exported", reason=None,
-            referral_pks=package.referral_pks, detail={"cluster_id": found.id, "format": format},
-        )  # fmt: skip
-    body, media_type, filename = packages.render(package, format)
-    return Response(
-        body,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Strive-Protective-Marking": package.marking,
-        },
-    )
+        export = packages.export_cluster(session, found, format, actor=person.actor, reason=None)
+    return export_response(export)
 
 
 @router.post("/selectors/search", response_class=HTMLResponse)
@@ -629,7 +619,7 @@ def admin_page(request: Request, person: AdminPerson) -> Response:
 
 @router.post("/admin/tokens/{token_id}/revoke", response_class=HTMLResponse)
 def revoke_token(
-    request: Request, token_id: int, person: AdminPerson, csrf_token: CsrfField = None
+    request: Request, token_id: RowId, person: AdminPerson, csrf_token: CsrfField = None
 ) -> Response:
     require_csrf(request, person, csrf_token)
     sessions = sessions_of(request)

@@ -27,9 +27,19 @@ from strive_schema.models import Referral as ReferralModel
 from strive_schema.normalise import fold_name, normalise_email, normalise_phone
 from strive_schema.taxonomy import get_indicator
 from strive_server.db import tables
+from strive_server.services.audit import Actor
+from strive_server.services.intelligence import record_reads
 from strive_server.services.selectors import normalise_typed
 
-__all__ = ["ENTITY_TYPES", "FORMATS", "Package", "build_package", "render"]
+__all__ = [
+    "ENTITY_TYPES",
+    "FORMATS",
+    "Export",
+    "Package",
+    "build_package",
+    "export_cluster",
+    "render",
+]
 
 FORMATS: Final = ("json", "csv", "graphml", "md")
 ENTITY_TYPES: Final = {
@@ -514,3 +524,27 @@ def render(package: Package, fmt: str) -> tuple[bytes, str, str]:
     if fmt == "graphml":
         return _graphml(package), "application/graphml+xml", f"{name}.graphml"
     return _markdown(package), "text/markdown; charset=utf-8", f"{name}.md"
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """A cluster's package rendered in one format, ready to send."""
+
+    body: bytes
+    media_type: str
+    filename: str
+    marking: str
+
+
+def export_cluster(
+    session: Session, cluster: tables.Cluster, fmt: str, *, actor: Actor, reason: str | None
+) -> Export:
+    """Build and render a cluster's package, auditing one read per member referral: the one
+    path for the API's export and the console's, so they cannot differ in content or audit."""
+    package = build_package(session, cluster)
+    record_reads(
+        session, actor=actor, action="cluster.exported", reason=reason,
+        referral_pks=package.referral_pks, detail={"cluster_id": cluster.id, "format": fmt},
+    )  # fmt: skip
+    body, media_type, filename = render(package, fmt)
+    return Export(body, media_type, filename, package.marking)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Response
 
 from strive_server.api.deps import RowId, SessionsDep, SettingsDep, User, require_roles
 from strive_server.api.schemas import SelectorLinkingAllow, TriagePage
+from strive_server.db.engine import write_guard
 from strive_server.services import intelligence, linking, packages
 from strive_server.services.casework import find_referral
 
@@ -143,24 +144,10 @@ def export_cluster(
     format: Annotated[Literal["json", "csv", "graphml", "md"], Query()] = "json",
     reason: Reason = None,
 ) -> Response:  # fmt: skip
-    with sessions() as session, session.begin():
+    with write_guard(sessions), sessions() as session, session.begin():
         cluster = intelligence.current_cluster(session, cluster_id)
-        package = packages.build_package(session, cluster)
-        intelligence.record_reads(
-            session, actor=user.actor, action="cluster.exported", reason=reason,
-            referral_pks=package.referral_pks,
-            detail={"cluster_id": cluster.id, "format": format},
-        )  # fmt: skip
-    body, media_type, filename = packages.render(package, format)
-    return Response(
-        body,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Strive-Protective-Marking": package.marking,
-            "Cache-Control": "no-store",
-        },
-    )
+        export = packages.export_cluster(session, cluster, format, actor=user.actor, reason=reason)
+    return export_response(export)
 
 
 @router.get(
@@ -194,3 +181,16 @@ def allow_selector_linking(
             session, kind=body.kind, value=value, value_hmac=fingerprint, reason=body.reason,
             actor=user.actor, now=datetime.now(UTC),
         )  # fmt: skip
+
+
+def export_response(export: packages.Export) -> Response:
+    """An intelligence package as a download: never cached, its protective marking stated."""
+    return Response(
+        export.body,
+        media_type=export.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.filename}"',
+            "Strive-Protective-Marking": export.marking,
+            "Cache-Control": "no-store",
+        },
+    )
