@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from strive_schema.httpsig import sign_request
@@ -356,3 +357,20 @@ def test_two_admins_approving_at_once_create_one_token(receiver: Receiver) -> No
     assert [problem(r) for r in responses if r.status_code == 409] == [(409, "approval_closed")]
     with receiver.session() as session:
         assert session.scalar(sa.select(sa.func.count()).where(tables.Token.role == "analyst")) == 1
+
+
+def test_joining_needs_one_half_of_each_kind() -> None:
+    a, b = "strvA_" + "a" * 43, "strvB_" + "b-_9" * 10 + "xyz"
+    assert admin.join_token_halves(a, b) == admin.join_token_halves(f" {b}\n", a)
+    assert admin.join_token_halves(a, b) == "strv_" + a[6:] + b[6:]
+    for first, second in (
+        (a, a),  # two A halves
+        (b, b),
+        (a, b[:-1]),  # too short
+        (a, b + "c"),  # too long
+        (a, b[:-1] + "="),  # not base64url
+        (a, "strv_" + b[6:]),  # a token, not a half
+        (a[6:], b),  # the prefix missing
+    ):
+        with pytest.raises(ValueError, match="half"):
+            admin.join_token_halves(first, second)

@@ -3,6 +3,7 @@ over recipients' keys. Used by the API and the CLI."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -259,7 +260,7 @@ TOKEN_HALF_PREFIXES: Final = ("strvA_", "strvB_")
 """How the two halves of a dual-control token are marked: half A (kept for the requester)
 and half B (shown to the approver)."""
 _HALF_BYTES: Final = 32
-_HALF_LENGTH: Final = 43  # base64url of 32 bytes, unpadded
+_HALF: Final = re.compile(r"strv[AB]_[A-Za-z0-9_-]{43}")  # base64url of 32 bytes, unpadded
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,16 +290,11 @@ def join_token_halves(first: str, second: str) -> str:
     Raises:
         ValueError: when the two are not one half A and one half B.
     """
-    halves = {}
+    halves: dict[str, str] = {}
     for half in (first.strip(), second.strip()):
-        prefix, body = half[:6], half[6:]
-        if (
-            prefix not in TOKEN_HALF_PREFIXES
-            or len(body) != _HALF_LENGTH
-            or body.strip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-        ):
+        if _HALF.fullmatch(half) is None:
             raise ValueError("not a token half (strvA_... or strvB_..., 49 characters)")
-        halves[prefix] = body
+        halves[half[:6]] = half[6:]
     if len(halves) != 2:
         raise ValueError("give one half A (strvA_...) and one half B (strvB_...)")
     return "strv_" + halves["strvA_"] + halves["strvB_"]
