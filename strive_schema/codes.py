@@ -141,6 +141,8 @@ class ProblemCode(StrEnum):
     APPROVAL_BY_REQUESTER = "approval_by_requester"
     APPROVAL_EXPIRED = "approval_expired"
     APPROVAL_CLOSED = "approval_closed"
+    APPROVAL_NOT_REQUESTER = "approval_not_requester"
+    APPROVAL_COLLECTED = "approval_collected"
     ASSESSMENT_REQUIRED = "assessment_required"
     RECIPIENT_UNKNOWN = "recipient_unknown"
     RECIPIENT_REVOKED = "recipient_revoked"

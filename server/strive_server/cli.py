@@ -266,9 +266,9 @@ def create_token(
     database_url: str | None,
 ) -> None:
     """Create an auditor token, or ask for an analyst, supervisor or admin token, which
-    `strive admin approve` creates. A token is printed alone on standard output; only its
-    hash is stored. The very first admin token (when no admin token works) needs no
-    approval."""
+    `strive admin approve` creates (in two halves: see `strive admin collect`). A token is
+    printed alone on standard output; only its hash is stored. The very first admin token
+    (when no admin token works) needs no approval."""
     lifetime = timedelta(days=expires_in_days or _settings(database_url).token_lifetime_days)
     actor = CLI_ACTOR if requester is None else _operator(requester).actor
 
@@ -311,24 +311,66 @@ _REQUEST_ID = click.argument("request_id", type=click.IntRange(1, 2**31 - 1))
 @click.option("--approver", required=True, help="Your name: not the requester's.")
 @_DB
 def approve(request_id: int, approver: str, database_url: str | None) -> None:
-    """Approve another operator's or admin's request and carry it out. Prints the new token
-    alone (token requests) or the key ids, one a line (ASW, recipient and key requests), on
-    standard output."""
+    """Approve another operator's or admin's request and carry it out. Prints half B of the
+    new token alone (token requests: the requester collects half A with `strive admin
+    collect`, and `strive admin join-token` joins the two), or the key ids, one a line (ASW,
+    recipient and key requests), on standard output."""
     person = _operator(approver)
     approval = _run(
         _database(database_url),
         lambda s: admin.approve_request(s, request_id=request_id, approver=person),
     )
     assert isinstance(approval, admin.Approval)
-    if approval.token is not None:
-        token_id, token, expires_at = approval.token
-        click.echo(f"token {token_id} expires at {expires_at.isoformat()}", err=True)
-        click.echo(token)
+    if approval.token_half is not None:
+        half = approval.token_half
+        click.echo(
+            f"token {half.token_id} expires at {half.expires_at.isoformat()}; this is half B: "
+            f"the requester collects half A with `strive admin collect {request_id}`",
+            err=True,
+        )
+        click.echo(half.half)
     else:
         click.echo(f"approved request {request_id}", err=True)
         result = approval.request.result
         for key_id in result.get("key_ids", [result.get("key_id")]):
             click.echo(key_id)
+
+
+@admin_group.command("collect")
+@_REQUEST_ID
+@click.option("--requester", required=True, help="Your name: the requester's.")
+@_DB
+def collect(request_id: int, requester: str, database_url: str | None) -> None:
+    """The requester collects half A of an approved token request, once; it is printed alone
+    on standard output. `strive admin join-token` joins it with the approver's half B."""
+    person = _operator(requester)
+    half = _run(
+        _database(database_url),
+        lambda s: admin.collect_token_half(s, request_id=request_id, collector=person),
+    )
+    assert isinstance(half, admin.TokenHalf)
+    click.echo(
+        f"token {half.token_id} expires at {half.expires_at.isoformat()}; this is half A",
+        err=True,
+    )
+    click.echo(half.half)
+
+
+@admin_group.command("join-token")
+@click.argument("first", required=False)
+@click.argument("second", required=False)
+def join_token(first: str | None, second: str | None) -> None:
+    """Join a token's half A (strvA_...) and half B (strvB_...), in either order, and print
+    the token: "strv_" followed by A and then B, each without its prefix. Reads no database.
+    A half not given is asked for without echo (keeping it out of the shell's history)."""
+    if first is None:
+        first = str(click.prompt("first half", hide_input=True, err=True))
+    if second is None:
+        second = str(click.prompt("second half", hide_input=True, err=True))
+    try:
+        click.echo(admin.join_token_halves(first, second))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="FIRST/SECOND") from None
 
 
 @admin_group.command("reject")

@@ -109,10 +109,29 @@ def test_cli_content_tokens_need_a_second_operator(database_url: str) -> None:
         assert code == 1 and "approval_by_requester" in stderr and stdout == ""
     code, stdout, stderr = cli(database_url, "approve", request_id, "--approver", "bob")
     assert code == 0, stderr
-    token = stdout.strip()
-    assert token.startswith("strv_") and stdout == token + "\n"
+    half_b = stdout.strip()
+    assert half_b.startswith("strvB_") and stdout == half_b + "\n"
+    assert f"strive admin collect {request_id}" in stderr
     code, stdout, stderr = cli(database_url, "approve", request_id, "--approver", "carol")
     assert code == 1 and "approval_closed" in stderr and stdout == ""
+    for other in ("bob", "carol"):  # only the requester collects half A
+        code, stdout, stderr = cli(database_url, "collect", request_id, "--requester", other)
+        assert code == 1 and "approval_not_requester" in stderr and stdout == ""
+    code, stdout, stderr = cli(database_url, "collect", request_id, "--requester", " Alice")
+    assert code == 0, stderr
+    half_a = stdout.strip()
+    assert half_a.startswith("strvA_") and stdout == half_a + "\n"
+    code, stdout, stderr = cli(database_url, "collect", request_id, "--requester", "alice")
+    assert code == 1 and "approval_collected" in stderr and stdout == ""
+    joined = CliRunner().invoke(admin_group, ["join-token", half_b, half_a])
+    assert joined.exit_code == 0, joined.stderr
+    token = joined.stdout.strip()
+    assert token == "strv_" + half_a[6:] + half_b[6:]
+    prompted = CliRunner().invoke(admin_group, ["join-token"], input=f"{half_a}\n{half_b}\n")
+    assert prompted.exit_code == 0 and prompted.stdout == token + "\n"
+    assert half_a not in prompted.stderr  # asked for without echo
+    twice = CliRunner().invoke(admin_group, ["join-token", half_b, half_b])
+    assert twice.exit_code == 2 and "half A" in twice.stderr
     engine = make_engine(database_url)
     try:
         with engine.connect() as connection:
@@ -125,8 +144,11 @@ def test_cli_content_tokens_need_a_second_operator(database_url: str) -> None:
             actors = connection.execute(
                 sa.select(tables.AuditEvent.action, tables.AuditEvent.actor)
             ).all()
+            hashes = connection.execute(sa.select(tables.Token.token_hash)).scalars().all()
         assert ("approval.requested", "alice") in actors
         assert ("token.created", "bob") in actors
+        assert ("approval.collected", "Alice") in actors
+        assert hash_token(half_a) not in hashes and hash_token(half_b) not in hashes
     finally:
         engine.dispose()
 

@@ -89,6 +89,10 @@ def test_every_timestamp_in_every_body_has_the_one_form(receiver: Receiver) -> N
         approved = http.post(f"/v1/admin/approval-requests/{asked.json()['id']}/approve")
         assert approved.status_code == 200, approved.text
         bodies["approved token"] = approved.json()
+    with receiver.http("admin") as http:
+        collected = http.post(f"/v1/admin/approval-requests/{asked.json()['id']}/collect")
+        assert collected.status_code == 200, collected.text
+        bodies["collected token half"] = collected.json()
     for read in (f"{path}/status", "/v1/information-requests"):
         response = signed_get(receiver, read)
         assert response.status_code == 200, (read, response.text)

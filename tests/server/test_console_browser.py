@@ -281,5 +281,14 @@ def test_two_admins_in_the_browser_one_asks_the_other_approves(
     bob.accessible()
     row.get_by_role("button", name=f"Approve request {request_id}").click()
     assert page.locator("h1").inner_text().startswith("Token ")
-    assert "/approve" in page.url and page.locator("#new-token").inner_text().strip()
+    assert "/approve" in page.url and page.locator("#new-token").count() == 0
+    assert page.locator("#new-token-half").inner_text().strip().startswith("strvB_")
     bob.accessible()
+
+    alice.go("/console/admin")
+    page = alice.page
+    row = page.locator(f"#token-half-{request_id}")
+    row.get_by_role("button", name=f"Collect half A of request {request_id}").click()
+    assert "/collect" in page.url
+    assert page.locator("#new-token-half").inner_text().strip().startswith("strvA_")
+    alice.accessible()

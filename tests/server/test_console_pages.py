@@ -711,20 +711,40 @@ def test_an_admins_changes_in_the_console_wait_for_a_second_admin(receiver: Rece
         assert approve(bob, key_request, csrf_token=bob_token).status_code == 200
         assert second.key_id in {k.key_id for k in rows_of(receiver, tables.AswKey)}
 
-        # The new token is shown once, to the approver, in the page that answers the POST.
+        # Half B of the new token is shown once, to the approver, in the page that answers
+        # the POST; the requester collects half A once; neither signs in alone.
         created = approve(bob, token_request, csrf_token=bob_token)
         assert created.status_code == 200 and "location" not in created.headers
-        found = re.search(r'id="new-token">([^<]+)<', created.text)
-        assert found and "You approved request" in created.text
-        assert found.group(1).strip() not in bob.get("/console/admin").text
+        assert 'id="new-token"' not in created.text
+        half_b = re.search(r'id="new-token-half">\s*(strvB_[^<\s]+)\s*<', created.text)
+        assert half_b and "You approved request" in created.text and "half B" in created.text
+        assert half_b.group(1) not in bob.get("/console/admin").text
         assert pending_ids(bob.get("/console/admin")) == []
+        collect_path = f"/console/admin/approval-requests/{token_request}/collect"
+        assert collect_path not in bob.get("/console/admin").text
+        refused = bob.post(collect_path, data={"csrf_token": bob_token})
+        assert refused.status_code == 403 and "only the requester" in refused.text
+        page = alice.get("/console/admin")
+        assert collect_path in page.text and 'id="token-half-' in page.text
+        assert alice.post(collect_path, data={}).status_code == 403  # no CSRF
+        collected = alice.post(collect_path, data={"csrf_token": token})
+        assert collected.status_code == 200, collected.text
+        half_a = re.search(r'id="new-token-half">\s*(strvA_[^<\s]+)\s*<', collected.text)
+        assert half_a and "half A" in collected.text
+        assert collect_path not in alice.get("/console/admin").text
+        again = alice.post(collect_path, data={"csrf_token": token})
+        assert again.status_code == 409 and "already collected" in again.text
+    for alone in (half_a.group(1), half_b.group(1)):
+        with browser(receiver) as intruder:
+            assert sign_in(intruder, alone).status_code != 303
+    joined = admin.join_token_halves(half_a.group(1), half_b.group(1))
     with browser(receiver) as newcomer:
-        assert sign_in(newcomer, found.group(1).strip()).status_code == 303
+        assert sign_in(newcomer, joined).status_code == 303
         assert "A. Analyst (analyst)" in newcomer.get("/console/queue").text
     actions = {(e.action, e.actor) for e in audit_rows(receiver)}
     assert {("approval.requested", "test-admin"), ("approval.approved", "second-admin"),
             ("asw.registered", "second-admin"), ("asw.key_added", "second-admin"),
-            ("token.created", "second-admin")} <= actions  # fmt: skip
+            ("token.created", "second-admin"), ("approval.collected", "test-admin")} <= actions  # fmt: skip
     assert not {a for a, actor in actions if actor == "test-admin"} & {
         "asw.registered",
         "asw.key_added",

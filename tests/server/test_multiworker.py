@@ -56,8 +56,10 @@ def served(
         "admin", "create-token", "--role", "supervisor", "--name", "sup",
         "--requester", "alice", "--db", database_url, env=env,
     )  # fmt: skip
-    token = strive("admin", "approve", request_id, "--approver", "bob", env=env)
-    assert token.startswith("strv_") and "\n" not in token
+    half_b = strive("admin", "approve", request_id, "--approver", "bob", env=env)
+    half_a = strive("admin", "collect", request_id, "--requester", "alice", env=env)
+    token = strive("admin", "join-token", half_a, half_b, env=env)
+    assert token.startswith("strv_") and "\n" not in token and len(token) == 91
     with strive_serve(["--db", database_url, "--workers", "2"], env=env, cwd=tmp_path,
                       log=tmp_path / "serve.log") as url:  # fmt: skip
         yield url, key, token, env

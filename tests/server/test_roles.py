@@ -93,17 +93,39 @@ def _pending_request(receiver: Receiver, suffix: str) -> str:
     return f"/v1/admin/approval-requests/{row.id}{suffix}"
 
 
+def _collectable_request(receiver: Receiver, suffix: str) -> str:
+    """A token request asked for by the caller (the admin token's holder, by name) and
+    approved by another admin, so the caller may collect half A of it."""
+    with receiver.session() as session, session.begin():
+        row = admin.request_token(
+            session, name="new", role="analyst", lifetime=timedelta(days=1),
+            requester=admin.Person("test-admin", None, SETUP), ttl=timedelta(hours=1),
+        )  # fmt: skip
+        admin.approve_request(
+            session, request_id=row.id, approver=admin.Person("Another Admin", None, SETUP)
+        )
+    return f"/v1/admin/approval-requests/{row.id}{suffix}"
+
+
 def approved_token(receiver: Receiver, body: dict[str, Any]) -> httpx.Response:
-    """Create a dual-control token over the API: one admin asks, a second approves."""
+    """Create a dual-control token over the API: one admin asks, a second approves and
+    receives half B, the first collects half A; the two halves make the token."""
     with receiver.http("admin") as http:
         asked = http.post("/v1/admin/tokens", json=body)
-    assert asked.status_code == 202, asked.text
-    second = receiver.tokens.get("second-admin") or receiver.token("admin", name="Second Admin")
-    receiver.tokens["second-admin"] = second
-    with httpx.Client(base_url=receiver.url, headers={"Authorization": f"Bearer {second}"}) as b:
-        approved = b.post(f"/v1/admin/approval-requests/{asked.json()['id']}/approve")
-    assert approved.status_code == 200, approved.text
-    return httpx.Response(201, json=approved.json()["token"])
+        assert asked.status_code == 202, asked.text
+        second = receiver.tokens.get("second-admin") or receiver.token("admin", name="Second")
+        receiver.tokens["second-admin"] = second
+        request = f"/v1/admin/approval-requests/{asked.json()['id']}"
+        with httpx.Client(
+            base_url=receiver.url, headers={"Authorization": f"Bearer {second}"}
+        ) as b:
+            approved = b.post(f"{request}/approve")
+        assert approved.status_code == 200, approved.text
+        collected = http.post(f"{request}/collect")
+        assert collected.status_code == 200, collected.text
+    half_b = approved.json()["token_half"]
+    token = admin.join_token_halves(collected.json()["half"], half_b.pop("half"))
+    return httpx.Response(201, json=half_b | {"token": token})
 
 
 THRIVE = dict.fromkeys(("threat", "harm", "risk", "investigation", "vulnerability",
@@ -200,6 +222,7 @@ ENDPOINTS = [
     Endpoint("GET", "{approval_request}", ADMIN),
     Endpoint("POST", "{approvable_request}", ADMIN),
     Endpoint("POST", "{rejectable_request}", ADMIN),
+    Endpoint("POST", "{collectable_request}", ADMIN),
     Endpoint("POST", "/v1/admin/selector-exclusions", ADMIN, success=201,
              body=lambda r: {"kind": "phone", "value": "0800 000 0000", "reason": "support"}),
     Endpoint("GET", "/v1/referrals/{id}/status", frozenset({"asw_signature"}), asw=True),
@@ -270,11 +293,13 @@ def test_the_table_names_every_route(tmp_path: Path) -> None:
         ("GET", "/v1/admin/approval-requests/{request_id}"),
         ("POST", "/v1/admin/approval-requests/{request_id}/approve"),
         ("POST", "/v1/admin/approval-requests/{request_id}/reject"),
+        ("POST", "/v1/admin/approval-requests/{request_id}/collect"),
     }
     tabled -= {
         ("DELETE", "{revocable_key}"), ("DELETE", "{revocable_token}"),
         ("POST", "{withdrawable_request}"), ("GET", "{approval_request}"),
         ("POST", "{approvable_request}"), ("POST", "{rejectable_request}"),
+        ("POST", "{collectable_request}"),
     }  # fmt: skip
     assert routes - PUBLIC == tabled
 
@@ -372,6 +397,7 @@ def test_every_endpoint_admits_exactly_its_roles(receiver: Receiver) -> None:
                     approval_request="{approval_request}",
                     approvable_request="{approvable_request}",
                     rejectable_request="{rejectable_request}",
+                    collectable_request="{collectable_request}",
                 )
                 if path == "{revocable_key}":
                     path = _revocable_key(receiver)
@@ -385,6 +411,8 @@ def test_every_endpoint_admits_exactly_its_roles(receiver: Receiver) -> None:
                     path = _pending_request(receiver, "/approve")
                 elif path == "{rejectable_request}":
                     path = _pending_request(receiver, "/reject")
+                elif path == "{collectable_request}":
+                    path = _collectable_request(receiver, "/collect")
                 url = receiver.url + path
                 body = json.dumps(endpoint.body(receiver)).encode() if endpoint.body else b""
                 headers = {"Content-Type": "application/json"} if body else {}

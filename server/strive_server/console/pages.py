@@ -610,9 +610,16 @@ def admin_page(request: Request, person: AdminPerson) -> Response:
             }
             for row in admin.list_requests(session, state="pending")
         ]
+        to_collect = [
+            admin.approval_view(row)
+            for row in admin.list_requests(session, state="approved")
+            if row.token_half is not None
+            and me.is_same_as(row.requested_by, row.requested_by_token_id)
+        ]
     return render(
         request, "admin.html",
-        {"asws": asws, "tokens": tokens, "now": _now(), "roles": ROLES, "pending": pending},
+        {"asws": asws, "tokens": tokens, "now": _now(), "roles": ROLES, "pending": pending,
+         "to_collect": to_collect},
         person=person,
     )  # fmt: skip
 
@@ -718,7 +725,8 @@ def create_token(
     expires_in_days: Annotated[int | None, Form()] = None, csrf_token: CsrfField = None,
 ) -> Response:  # fmt: skip
     """An auditor token, shown once on the page that answers (never stored, never in a URL);
-    a token of a dual-control role is only asked for: the approving admin receives it."""
+    a token of a dual-control role is only asked for: once approved, the approving admin
+    receives half B of it and the requester collects half A."""
     require_csrf(request, person, csrf_token)
     body = _checked(TokenCreate, name=name, role=role, expires_in_days=expires_in_days)
     lifetime = timedelta(days=body.expires_in_days or settings_of(request).token_lifetime_days)
@@ -749,8 +757,9 @@ def create_token(
 def approve_request(
     request: Request, request_id: RequestId, person: AdminPerson, csrf_token: CsrfField = None
 ) -> Response:
-    """A second admin approves and so carries out the change; a new token is shown once, to
-    the approver, on the page that answers. The requester is refused (403)."""
+    """A second admin approves and so carries out the change; half B of a new token is shown
+    once, to the approver, on the page that answers (the requester collects half A). The
+    requester is refused (403)."""
     require_csrf(request, person, csrf_token)
     sessions = sessions_of(request)
     with write_guard(sessions), sessions() as session, session.begin():
@@ -758,15 +767,41 @@ def approve_request(
             session, request_id=request_id, approver=_requester(person)
         )
         view = admin.approval_view(approval.request)
-    if approval.token is not None:
-        token_id, token, expires_at = approval.token
-        return render(
-            request, "token_created.html",
-            {"token": token, "token_id": token_id, "name": view["token_name"],
-             "role": view["role"], "expires_at": expires_at, "approved": view},
-            person=person,
-        )  # fmt: skip
+    if approval.token_half is not None:
+        return _token_half_page(request, person, view, approval.token_half, "B")
     return render(request, "approval_done.html", {"request": view}, person=person)
+
+
+def _token_half_page(
+    request: Request,
+    person: auth.Person,
+    view: dict[str, Any],
+    half: admin.TokenHalf,
+    which: Literal["A", "B"],
+) -> Response:
+    return render(
+        request, "token_created.html",
+        {"token": half.half, "half": which, "token_id": half.token_id,
+         "name": view["token_name"], "role": view["role"], "expires_at": half.expires_at,
+         "approved": view},
+        person=person,
+    )  # fmt: skip
+
+
+@router.post("/admin/approval-requests/{request_id}/collect", response_class=HTMLResponse)
+def collect_token_half(
+    request: Request, request_id: RequestId, person: AdminPerson, csrf_token: CsrfField = None
+) -> Response:
+    """The requester collects half A of an approved token, once, on the page that answers;
+    anyone else is refused (403)."""
+    require_csrf(request, person, csrf_token)
+    sessions = sessions_of(request)
+    with write_guard(sessions), sessions() as session, session.begin():
+        half = admin.collect_token_half(
+            session, request_id=request_id, collector=_requester(person)
+        )
+        view = admin.approval_view(admin.get_request(session, request_id=request_id))
+    return _token_half_page(request, person, view, half, "A")
 
 
 @router.post("/admin/approval-requests/{request_id}/reject", response_class=HTMLResponse)

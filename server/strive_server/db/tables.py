@@ -363,7 +363,7 @@ class ApprovalRequest(Base):
     """An administrative action that needs a second person (dual control): a token that can
     read referral content or approve, or an ASW's or a recipient's key. It runs only when an
     admin other than the requester approves it before ``expires_at``; the token's secret is
-    never stored."""
+    never stored whole."""
 
     __tablename__ = "approval_requests"
 
@@ -382,6 +382,9 @@ class ApprovalRequest(Base):
     decided_at: Mapped[datetime | None]
     result: Mapped[dict[str, Any]]
     """Identifiers of what approval created (token id, key id); never a secret."""
+    token_half: Mapped[str | None] = mapped_column(sa.String(64))
+    """token.create, once approved: half A of the new token (``strvA_...``), kept until the
+    requester collects it, then erased. Useless alone: the token is never stored."""
 
 
 class QuotaWindow(Base):

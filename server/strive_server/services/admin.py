@@ -3,7 +3,9 @@ over recipients' keys. Used by the API and the CLI."""
 
 from __future__ import annotations
 
+import re
 import secrets
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,12 +28,15 @@ __all__ = [
     "MAX_TOKEN_LIFETIME",
     "Approval",
     "Person",
+    "TokenHalf",
     "add_key",
     "approval_view",
     "approve_request",
+    "collect_token_half",
     "create_token",
     "exclude_selector",
     "get_request",
+    "join_token_halves",
     "list_asws",
     "list_requests",
     "live_admin_tokens",
@@ -143,7 +148,15 @@ def create_token(
     tokens of a role in ``DUAL_CONTROL_ROLES`` only through :func:`approve_request`; tests and
     ``strive serve --demo`` call it directly."""
     _check_token_request(role, lifetime)
-    token = "strv_" + secrets.token_urlsafe(32)
+    return _store_token(
+        session, name=name, role=role, lifetime=lifetime, actor=actor,
+        token="strv_" + secrets.token_urlsafe(32),
+    )  # fmt: skip
+
+
+def _store_token(
+    session: Session, *, name: str, role: str, lifetime: timedelta, actor: Actor, token: str
+) -> tuple[int, str, datetime]:
     now = datetime.now(UTC).replace(microsecond=0)  # times are kept in whole seconds
     row = tables.Token(
         name=name,
@@ -237,15 +250,54 @@ class Person:
 
 
 def _person_key(name: str) -> str:
-    return " ".join(name.split()).casefold()
+    # NFKC first, so that compatibility variants (fullwidth letters, ligatures) of one name
+    # are one name; casefolding can produce text NFKC changes again, hence the second pass.
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return " ".join(unicodedata.normalize("NFKC", folded).split())
+
+
+TOKEN_HALF_PREFIXES: Final = ("strvA_", "strvB_")
+"""How the two halves of a dual-control token are marked: half A (kept for the requester)
+and half B (shown to the approver)."""
+_HALF_BYTES: Final = 32
+_HALF: Final = re.compile(r"strv[AB]_[A-Za-z0-9_-]{43}")  # base64url of 32 bytes, unpadded
+
+
+@dataclass(frozen=True, slots=True)
+class TokenHalf:
+    """One half of a new dual-control token: ``half`` is ``strvA_...`` or ``strvB_...``.
+    Neither half authenticates; :func:`join_token_halves` makes the token from both."""
+
+    token_id: int
+    half: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class Approval:
-    """An executed approval request; ``token`` holds a new token's secret, shown only now."""
+    """An executed approval request; ``token_half`` holds half B of a new token's secret,
+    shown only now, to the approver (half A waits for the requester)."""
 
     request: tables.ApprovalRequest
-    token: tuple[int, str, datetime] | None = None
+    token_half: TokenHalf | None = None
+
+
+def join_token_halves(first: str, second: str) -> str:
+    """The token made of its two halves, given in either order:
+    ``"strv_" + A + B`` where A and B are the halves without their ``strvA_``/``strvB_``
+    prefixes.
+
+    Raises:
+        ValueError: when the two are not one half A and one half B.
+    """
+    halves: dict[str, str] = {}
+    for half in (first.strip(), second.strip()):
+        if _HALF.fullmatch(half) is None:
+            raise ValueError("not a token half (strvA_... or strvB_..., 49 characters)")
+        halves[half[:6]] = half[6:]
+    if len(halves) != 2:
+        raise ValueError("give one half A (strvA_...) and one half B (strvB_...)")
+    return "strv_" + halves["strvA_"] + halves["strvB_"]
 
 
 def live_admin_tokens(session: Session, *, now: datetime | None = None) -> int:
@@ -518,17 +570,25 @@ def approve_request(session: Session, *, request_id: int, approver: Person) -> A
             raise Problem(
                 409, ProblemCode.APPROVAL_CLOSED, "the requester's token has been revoked"
             )
+        if token.expires_at <= datetime.now(UTC):
+            raise Problem(409, ProblemCode.APPROVAL_CLOSED, "the requester's token has expired")
     row = _decide(session, request_id=request_id, decider=approver, state="approved")
     parameters = row.parameters
     approval = Approval(row)
     if row.action == "token.create":
+        # Split custody: the approver is shown half B, half A waits on the row for the
+        # requester; neither alone holds a working token.
         lifetime = timedelta(seconds=int(parameters["lifetime_seconds"]))
-        created = create_token(
+        _check_token_request(parameters["role"], lifetime)
+        half_a = secrets.token_urlsafe(_HALF_BYTES)
+        half_b = secrets.token_urlsafe(_HALF_BYTES)
+        token_id, _, expires_at = _store_token(
             session, name=parameters["name"], role=parameters["role"], lifetime=lifetime,
-            actor=approver.actor,
+            actor=approver.actor, token="strv_" + half_a + half_b,
         )  # fmt: skip
-        row.result = {"token_id": created[0]}
-        approval = Approval(row, created)
+        row.result = {"token_id": token_id}
+        row.token_half = TOKEN_HALF_PREFIXES[0] + half_a
+        approval = Approval(row, TokenHalf(token_id, TOKEN_HALF_PREFIXES[1] + half_b, expires_at))
     elif row.action == "asw.register":
         key = public_key_from_jwk(parameters["public_jwk"])
         register_asw(
@@ -568,6 +628,50 @@ def approve_request(session: Session, *, request_id: int, approver: Person) -> A
     return approval
 
 
+def collect_token_half(session: Session, *, request_id: int, collector: Person) -> TokenHalf:
+    """Hand half A of an approved token request to its requester, once; the row then no
+    longer holds it.
+
+    Raises:
+        Problem: 404 ``not_found``; 403 ``approval_not_requester`` when the collector is not
+            the requester (the same token or holder name); 409 ``conflict`` when the request
+            is not an approved token request; 409 ``approval_collected`` when half A was
+            collected before.
+    """
+    row = get_request(session, request_id=request_id)
+    if not collector.is_same_as(row.requested_by, row.requested_by_token_id):
+        raise Problem(
+            403,
+            ProblemCode.APPROVAL_NOT_REQUESTER,
+            "only the requester collects the requester's half of the token",
+        )
+    if row.action != "token.create" or row.state != "approved":
+        raise Problem(409, ProblemCode.CONFLICT, "only an approved token request has a half")
+    half = row.token_half
+    request = tables.ApprovalRequest
+    taken = session.execute(
+        sa.update(request)
+        .where(request.id == request_id, request.token_half.is_not(None))
+        .values(token_half=None)
+        .execution_options(synchronize_session=False)
+    )
+    if half is None or taken.rowcount != 1:  # type: ignore[attr-defined]
+        raise Problem(
+            409, ProblemCode.APPROVAL_COLLECTED, "the requester's half was already collected"
+        )
+    session.refresh(row)
+    token_id = int(row.result["token_id"])
+    token = session.get(tables.Token, token_id)
+    assert token is not None  # created with the approval, tokens are never deleted
+    record_event(
+        session,
+        actor=collector.actor,
+        action="approval.collected",
+        detail={"request_id": row.id, "token_id": token_id},
+    )
+    return TokenHalf(token_id, half, token.expires_at)
+
+
 def reject_request(session: Session, *, request_id: int, by: Person) -> tables.ApprovalRequest:
     """Refuse a pending request (any admin), or withdraw one's own.
 
@@ -602,6 +706,8 @@ def approval_view(row: tables.ApprovalRequest) -> dict[str, Any]:
         view["role"] = parameters["role"]
         view["token_lifetime_seconds"] = int(parameters["lifetime_seconds"])
         view["token_id"] = row.result.get("token_id")
+        if row.state == "approved":
+            view["half_collected"] = row.token_half is None
     elif row.action.startswith("recipient."):
         view["recipient_id"] = parameters["recipient_id"]
         view["recipient_name"] = parameters.get("name")

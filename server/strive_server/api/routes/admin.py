@@ -50,6 +50,10 @@ class ApprovalRequestView(BaseModel):
         default=None, description="token.create: counted from approval."
     )
     token_id: int | None = Field(default=None, description="token.create, once approved.")
+    half_collected: bool | None = Field(
+        default=None,
+        description="token.create, once approved: whether the requester collected half A.",
+    )
     asw_id: str | None = None
     asw_name: str | None = Field(default=None, description="asw.register: the ASW's name.")
     key_id: str | None = Field(
@@ -71,10 +75,26 @@ class ApprovalRequestView(BaseModel):
     )
 
 
-class ApprovalResult(ApprovalRequestView):
-    """An approved request; ``token`` is a new token, shown only in this response."""
+class TokenHalfView(BaseModel):
+    """One half of a new token (split custody, spec/api.md "Dual control"). Neither half
+    authenticates: the token is ``"strv_"`` followed by half A and then half B, each without
+    its ``strvA_``/``strvB_`` prefix (``strive admin join-token A B`` joins them)."""
 
-    token: TokenCreated | None = None
+    id: int = Field(description="The new token's id.")
+    name: str
+    role: str
+    expires_at: ApiTimestamp
+    half: str = Field(
+        description="strvA_... (the requester's, from collect) or strvB_... (the approver's); "
+        "shown once."
+    )
+
+
+class ApprovalResult(ApprovalRequestView):
+    """An approved request; ``token_half`` is half B of a new token, shown only in this
+    response; the requester collects half A."""
+
+    token_half: TokenHalfView | None = None
 
 
 def requester(user: User) -> admin.Person:
@@ -149,7 +169,7 @@ def revoke_asw_key(
         202: {
             "model": ApprovalRequestView,
             "description": "An analyst, supervisor or admin token waits for another admin's "
-            "approval; the approver receives it",
+            "approval; the approver receives half of it, the requester the other half",
         },
     },
     summary="Create a bearer token, or ask for one that needs a second admin",
@@ -215,19 +235,39 @@ def get_approval_request(
     "/approval-requests/{request_id}/approve",
     operation_id="approveRequest",
     response_model=ApprovalResult,
-    summary="Approve another admin's request and carry it out; a new token is shown once",
+    summary="Approve another admin's request and carry it out; half B of a new token is shown once",
 )
 def approve_request(request_id: RequestId, user: AdminDep, sessions: SessionsDep) -> ApprovalResult:
     with write_guard(sessions), sessions() as session, session.begin():
         approval = admin.approve_request(session, request_id=request_id, approver=requester(user))
         result = ApprovalResult.model_validate(admin.approval_view(approval.request))
-    if approval.token is not None:
-        token_id, token, expires_at = approval.token
-        result.token = TokenCreated(
-            id=token_id, name=result.token_name or "", role=result.role or "",
-            expires_at=expires_at, token=token,
-        )  # fmt: skip
+    if approval.token_half is not None:
+        result.token_half = _half_view(result, approval.token_half)
     return result
+
+
+def _half_view(request: ApprovalRequestView, half: admin.TokenHalf) -> TokenHalfView:
+    return TokenHalfView(
+        id=half.token_id, name=request.token_name or "", role=request.role or "",
+        expires_at=half.expires_at, half=half.half,
+    )  # fmt: skip
+
+
+@router.post(
+    "/approval-requests/{request_id}/collect",
+    operation_id="collectTokenHalf",
+    response_model=TokenHalfView,
+    summary="The requester collects half A of an approved token, once",
+)
+def collect_token_half(
+    request_id: RequestId, user: AdminDep, sessions: SessionsDep
+) -> TokenHalfView:
+    with write_guard(sessions), sessions() as session, session.begin():
+        half = admin.collect_token_half(session, request_id=request_id, collector=requester(user))
+        view = ApprovalRequestView.model_validate(
+            admin.approval_view(admin.get_request(session, request_id=request_id))
+        )
+    return _half_view(view, half)
 
 
 @router.post(
