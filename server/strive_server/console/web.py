@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from strive_server.console import auth
 from strive_server.console.vendor import check as check_vendored
@@ -129,6 +130,10 @@ class ConsoleRoute(APIRoute):
         async def handler(request: Request) -> Response:
             try:
                 return await original(request)
+            except GateRefused as refused:
+                if isinstance(refused.refusal, ConsoleRefusal):
+                    return _refusal_page(request, refused.refusal)
+                return RedirectResponse("/console/sign-in", status_code=303)
             except SignInRequired:
                 return RedirectResponse("/console/sign-in", status_code=303)
             except ConsoleRefusal as refusal:
@@ -172,12 +177,7 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-def signed_in(request: Request) -> auth.Person:
-    """The signed-in person.
-
-    Raises:
-        SignInRequired: no cookie, or its session is unknown, ended or expired.
-    """
+def _find_person(request: Request) -> auth.Person:
     session_id = request.cookies.get(auth.COOKIE, "")
     if not session_id:
         raise SignInRequired
@@ -190,24 +190,58 @@ def signed_in(request: Request) -> auth.Person:
     return person
 
 
+class GateRefused(StarletteHTTPException):
+    """A console gate's refusal raised before the body is read (by the request guard,
+    ``api/guard.py``): an HTTP exception, so FastAPI's body parsing lets it through to
+    ``ConsoleRoute``, which answers it as the gate would have."""
+
+    def __init__(self, refusal: SignInRequired | ConsoleRefusal) -> None:
+        super().__init__(refusal.status if isinstance(refusal, ConsoleRefusal) else 401)
+        self.refusal = refusal
+
+
+class _SessionGate:
+    """A dependency admitting a signed-in person (with one of ``roles``, when given). The
+    request guard runs :meth:`authorise` before a form is read, so nobody without a session
+    makes the receiver read or parse a body."""
+
+    def __init__(self, roles: tuple[str, ...] = ()) -> None:
+        self.roles = roles
+
+    def __call__(self, request: Request) -> auth.Person:
+        """The signed-in person.
+
+        Raises:
+            SignInRequired: no cookie, or its session is unknown, ended or expired.
+            ConsoleRefusal: 403, the person holds none of ``roles``.
+        """
+        person = _find_person(request)
+        if self.roles and person.role not in self.roles:
+            raise ConsoleRefusal(
+                403,
+                "You do not have access to this page",
+                f"This page is for the roles: {', '.join(self.roles)}. You are signed in as "
+                f"{person.name} ({person.role}).",
+            )
+        return person
+
+    def authorise(self, request: Request) -> auth.Person:
+        """As a call, but refusing with :class:`GateRefused` (for the request guard)."""
+        try:
+            return self(request)
+        except (SignInRequired, ConsoleRefusal) as refusal:
+            raise GateRefused(refusal) from None
+
+
+signed_in = _SessionGate()
+"""The signed-in person (raises ``SignInRequired`` otherwise)."""
 PersonDep = Annotated[auth.Person, Depends(signed_in)]
 
 
 def role_gate(*roles: str) -> Any:
     """A dependency admitting only people holding one of ``roles``; others get a page saying
     so, never the data."""
-
-    def check(person: PersonDep) -> auth.Person:
-        if person.role not in roles:
-            raise ConsoleRefusal(
-                403,
-                "You do not have access to this page",
-                f"This page is for the roles: {', '.join(roles)}. You are signed in as "
-                f"{person.name} ({person.role}).",
-            )
-        return person
-
-    return Depends(check)
+    return Depends(_SessionGate(roles))
 
 
 def _same_origin(request: Request) -> bool:
