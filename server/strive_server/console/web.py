@@ -8,7 +8,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
@@ -57,6 +57,8 @@ SECURITY_HEADERS: Final = {
 }
 SIGN_IN_COOKIE: Final = "strive_console_sign_in"
 """The double-submit CSRF cookie of the sign-in form (there is no session yet)."""
+OIDC_COOKIE: Final = "strive_console_oidc"
+"""A single sign-on's browser binding, from its start to the provider's callback."""
 
 ROLE_PAGES: Final = {
     "analyst": ("queue", "Triage queue"),
@@ -160,10 +162,13 @@ def is_loopback(request: Request) -> bool:
     return request.url.scheme == "http" and host in ("127.0.0.1", "localhost", "::1")
 
 
-def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+def set_cookie(
+    request: Request, response: Response, name: str, value: str, max_age: int,
+    *, samesite: Literal["strict", "lax"] = "strict",
+) -> None:  # fmt: skip
     response.set_cookie(
         name, value, max_age=max_age, path="/console", httponly=True,
-        secure=not is_loopback(request), samesite="strict",
+        secure=not is_loopback(request), samesite=samesite,
     )  # fmt: skip
 
 
