@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -157,9 +158,25 @@ class ConsoleRoute(APIRoute):
 
 def is_loopback(request: Request) -> bool:
     """Served to this machine only (the demo), where the Secure cookie flag is dropped so a
-    plain-HTTP browser keeps the cookie."""
-    host = request.url.hostname or ""
-    return request.url.scheme == "http" and host in ("127.0.0.1", "localhost", "::1")
+    plain-HTTP browser keeps the cookie. Decided by configuration and by the socket, never by
+    the client's ``Host``: with ``public_base_url`` set, only an ``http://`` URL naming
+    localhost or a loopback address; without it, a connection to a loopback address of this
+    server (behind a proxy, set ``public_base_url``)."""
+    public = settings_of(request).public_base_url
+    if public:
+        parts = urlsplit(public)
+        return parts.scheme == "http" and _is_loopback_host(parts.hostname or "")
+    server = request.scope.get("server")  # this end of the connection (None: a Unix socket)
+    return server is not None and _is_loopback_host(str(server[0]))
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def set_cookie(
