@@ -47,6 +47,7 @@ __all__ = [
     "REQUEST_MAX_FUTURE",
     "TAG",
     "VerifiedRequest",
+    "check_request_headers",
     "content_digest",
     "sign_request",
     "signature_base",
@@ -313,6 +314,51 @@ def _check_profile(inner: InnerList) -> tuple[int, int | None, str, str]:
     return created, expires, key_id, nonce
 
 
+def check_request_headers(
+    headers: Mapping[str, str],
+    *,
+    now: datetime,
+    max_age: timedelta | int = REQUEST_MAX_AGE,
+    max_future: timedelta | int = REQUEST_MAX_FUTURE,
+) -> None:
+    """The checks of :func:`verify_request` that need no body and no key: a receiver runs
+    them before it reads a body, so an unsigned, malformed or stale request costs no read.
+
+    Raises:
+        VerificationError: as :func:`verify_request`, in this order:
+            ``request_signature_missing``, ``request_signature_malformed``,
+            ``request_signature_from_future``, ``request_signature_stale``,
+            ``content_digest_missing``.
+        ValueError: ``now`` is naive.
+    """
+    _check_headers(_fold_headers(headers), now, max_age, max_future)
+
+
+def _check_headers(
+    folded: Mapping[str, str],
+    now: datetime,
+    max_age: timedelta | int,
+    max_future: timedelta | int,
+) -> tuple[InnerList, bytes, datetime, str, str]:
+    clock = timestamps.require_aware(now, "now")
+    past, future = timestamps.as_timedelta(max_age), timestamps.as_timedelta(max_future)
+    inner, signature = _select_strive_signature(folded)
+    created, expires, key_id, nonce = _check_profile(inner)
+    if len(signature) != _SIGNATURE_LENGTH:
+        raise _fail(ProtocolCode.REQUEST_SIGNATURE_MALFORMED, "the signature is not 64 bytes")
+    try:
+        created_at = datetime.fromtimestamp(created, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise _fail(ProtocolCode.REQUEST_SIGNATURE_MALFORMED, "created is out of range") from None
+    if created_at > clock + future:
+        raise _fail(ProtocolCode.REQUEST_SIGNATURE_FROM_FUTURE, "created is in the future")
+    if created_at < clock - past or (expires is not None and clock.timestamp() > expires):
+        raise _fail(ProtocolCode.REQUEST_SIGNATURE_STALE, "the signature is too old; re-sign")
+    if folded.get("content-digest") is None:
+        raise _fail(ProtocolCode.CONTENT_DIGEST_MISSING, "Content-Digest is required")
+    return inner, signature, created_at, key_id, nonce
+
+
 def verify_request(
     method: str,
     url: str,
@@ -349,24 +395,9 @@ def verify_request(
             for envelopes.
         ValueError: ``now`` is naive.
     """
-    clock = timestamps.require_aware(now, "now")
-    past, future = timestamps.as_timedelta(max_age), timestamps.as_timedelta(max_future)
     folded = _fold_headers(headers)
-    inner, signature = _select_strive_signature(folded)
-    created, expires, key_id, nonce = _check_profile(inner)
-    if len(signature) != _SIGNATURE_LENGTH:
-        raise _fail(ProtocolCode.REQUEST_SIGNATURE_MALFORMED, "the signature is not 64 bytes")
-    try:
-        created_at = datetime.fromtimestamp(created, UTC)
-    except (OverflowError, OSError, ValueError):
-        raise _fail(ProtocolCode.REQUEST_SIGNATURE_MALFORMED, "created is out of range") from None
-    if created_at > clock + future:
-        raise _fail(ProtocolCode.REQUEST_SIGNATURE_FROM_FUTURE, "created is in the future")
-    if created_at < clock - past or (expires is not None and clock.timestamp() > expires):
-        raise _fail(ProtocolCode.REQUEST_SIGNATURE_STALE, "the signature is too old; re-sign")
-    digest_text = folded.get("content-digest")
-    if digest_text is None:
-        raise _fail(ProtocolCode.CONTENT_DIGEST_MISSING, "Content-Digest is required")
+    inner, signature, created_at, key_id, nonce = _check_headers(folded, now, max_age, max_future)
+    digest_text = folded["content-digest"]
     try:
         digests = structured_fields.parse_dictionary(digest_text)
     except StructuredFieldError as exc:

@@ -37,7 +37,10 @@ def test_operation_strive_from_referral_to_outcome(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "spec" / "examples", tmp_path / "spec" / "examples")
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRIVE_")}
     with strive_serve(["--demo"], env=env, cwd=tmp_path, log=tmp_path / "serve.log") as url:
-        assert "package open" in (tmp_path / "serve.log").read_text()
+        assert (
+            "package open package.sealed.json --recipient-id met-cse"
+            in (tmp_path / "serve.log").read_text()
+        )
         demo = tmp_path / ".strive" / "demo"
         force = tmp_path / ".strive" / "demo-recipients" / "met-cse"
         by_asw: dict[str, list[str]] = {}
@@ -74,7 +77,7 @@ def test_operation_strive_from_referral_to_outcome(tmp_path: Path) -> None:
                      "--url", url, "--token", tokens["supervisor"], "--out", str(sealed),
                      "--format", "json", "--format", "csv"], tmp_path, env)  # fmt: skip
         assert sent.returncode == 0, sent.stderr
-        opened = _run(["package", "open", str(sealed), "--key", str(force / "decryption_key.json"),
+        opened = _run(["package", "open", "--recipient-id", "met-cse", str(sealed), "--key", str(force / "decryption_key.json"),
                        "--out", str(tmp_path / "package"), "--url", url], tmp_path, env)  # fmt: skip
         assert opened.returncode == 0, opened.stderr
         manifest = json.loads((tmp_path / "package" / "manifest.json").read_text())

@@ -599,8 +599,8 @@ def _demo_recipient(sessions: sessionmaker[Session], url: str) -> None:
         f"    {strive} disseminate cluster CLUSTER_ID --recipient {recipient_id} --url {url} \\\n"
         f"      --token SUPERVISOR_TOKEN --out package.sealed.json\n"
         f"  and the force opens it:\n"
-        f"    {strive} package open package.sealed.json --key {folder / 'decryption_key.json'} "
-        f"--out package/ --url {url}",
+        f"    {strive} package open package.sealed.json --recipient-id {recipient_id} "
+        f"--key {folder / 'decryption_key.json'} --out package/ --url {url}",
         err=True,
     )
 

@@ -54,6 +54,7 @@ EXPORTS = {
         "REQUEST_MAX_FUTURE",
         "TAG",
         "VerifiedRequest",
+        "check_request_headers",
         "content_digest",
         "sign_request",
         "signature_base",

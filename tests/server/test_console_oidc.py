@@ -135,6 +135,41 @@ def test_a_callback_is_used_once_and_a_forged_state_is_refused(receiver: Receive
         assert client.get(forged).status_code == 403
 
 
+def test_a_callback_opened_in_another_browser_is_refused(receiver: Receiver) -> None:
+    """Login CSRF: an attacker's own callback URL, sent to a victim, must not sign the
+    victim's browser in (as the attacker)."""
+    with httpx.Client(follow_redirects=False, timeout=30) as attacker:
+        start = attacker.get(f"{receiver.url}/console/sign-in/oidc")
+        binding = start.headers["set-cookie"]
+        assert "strive_console_oidc=" in binding
+        assert "httponly" in binding.lower() and "samesite=lax" in binding.lower()
+        chosen = attacker.post(start.headers["location"], data={"sub": "ana-1"})
+        callback = chosen.headers["location"]
+    with httpx.Client(follow_redirects=False, timeout=30) as victim:
+        refused = victim.get(callback)
+        assert refused.status_code == 403 and "not started in this browser" in refused.text
+        assert "strive_console=" not in refused.headers.get("set-cookie", "")
+        victim.cookies.set("strive_console_oidc", "a-binding-of-its-own", path="/console")
+        assert victim.get(callback).status_code == 403
+    with receiver.session() as session:
+        assert session.scalars(sa.select(tables.ConsoleSession)).all() == []
+
+
+def test_single_sign_on_ends_the_browsers_previous_session(receiver: Receiver) -> None:
+    with httpx.Client(follow_redirects=False, timeout=30) as client:
+        assert sso(receiver, client, "ana-1").status_code == 200
+        assert sso(receiver, client, "sam-2").status_code == 200
+        assert client.cookies.get("strive_console_oidc") is None  # used, then cleared
+    with receiver.session() as session:
+        rows = session.scalars(
+            sa.select(tables.ConsoleSession).order_by(tables.ConsoleSession.id)
+        ).all()
+        assert [(r.subject, r.ended_at is not None) for r in rows] == [
+            ("ana-1", True),
+            ("sam-2", False),
+        ]
+
+
 def test_without_configuration_there_is_no_single_sign_on(
     receiver: Receiver, monkeypatch: Any
 ) -> None:

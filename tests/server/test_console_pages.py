@@ -100,11 +100,33 @@ def test_sign_in_by_token_makes_a_strict_httponly_session_and_stores_only_its_ha
     ]
 
 
-def test_cookies_are_secure_beyond_loopback(receiver: Receiver) -> None:
-    # The same receiver reached by a name that is not loopback (as behind a proxy).
-    with httpx.Client(base_url=receiver.url, headers={"Host": "console.police.example"}) as client:
+def with_public_base_url(receiver: Receiver, url: str | None) -> None:
+    settings = receiver.app.state.settings.model_copy(update={"public_base_url": url})
+    object.__setattr__(receiver.app.state, "settings", settings)
+
+
+@pytest.mark.parametrize(
+    ("public_base_url", "host", "secure"),
+    [
+        # Behind a TLS proxy that forwards Host: 127.0.0.1: the configuration decides.
+        ("https://console.police.example", "127.0.0.1", True),
+        ("https://console.police.example", "localhost", True),
+        ("http://console.police.example", "127.0.0.1", True),
+        ("http://localhost:8000", "console.police.example", False),
+        ("http://127.0.0.1:8000", "127.0.0.1", False),
+        # Unconfigured, on a loopback socket (the demo): whatever Host the client names.
+        (None, "console.police.example", False),
+        (None, "127.0.0.1", False),
+    ],
+)
+def test_the_secure_cookie_flag_follows_the_configuration_not_the_host(
+    receiver: Receiver, public_base_url: str | None, host: str, secure: bool
+) -> None:
+    with_public_base_url(receiver, public_base_url)
+    with httpx.Client(base_url=receiver.url, headers={"Host": host}) as client:
         form = client.get("/console/sign-in")
-        assert "secure" in form.headers["set-cookie"].lower()
+    attributes = [a.strip().lower() for a in form.headers["set-cookie"].split(";")]
+    assert ("secure" in attributes) is secure
 
 
 def test_a_wrong_or_revoked_token_does_not_sign_in(receiver: Receiver) -> None:

@@ -60,7 +60,7 @@ def test_pinned_commands_end_to_end(receiver: Receiver, tmp_path: Path) -> None:
     assert sent.exit_code == 0, sent.output
 
     out = tmp_path / "opened"
-    opened = _run("package", "open", str(sealed), "--key", paths["decryption_key"],
+    opened = _run("package", "open", "--recipient-id", "met-cse", str(sealed), "--key", paths["decryption_key"],
                   "--out", str(out), "--url", receiver.url)  # fmt: skip
     assert opened.exit_code == 0, opened.output
     manifest = json.loads((out / "manifest.json").read_text())
@@ -71,18 +71,19 @@ def test_pinned_commands_end_to_end(receiver: Receiver, tmp_path: Path) -> None:
     document["header"]["recipient_id"] = "someone-else"
     tampered = tmp_path / "tampered.json"
     tampered.write_text(json.dumps(document))
-    failed = _run("package", "open", str(tampered), "--key", paths["decryption_key"],
+    # Opened as the recipient the changed header names: the HPKE context no longer matches.
+    failed = _run("package", "open", "--recipient-id", "someone-else", str(tampered), "--key", paths["decryption_key"],
                   "--out", str(tmp_path / "t"), "--url", receiver.url)  # fmt: skip
     assert failed.exit_code == 1 and "sealed_decrypt_failed" in failed.output
     truncated = tmp_path / "truncated.json"
     truncated.write_bytes(sealed.read_bytes()[:500])
-    failed = _run("package", "open", str(truncated), "--key", paths["decryption_key"],
+    failed = _run("package", "open", "--recipient-id", "met-cse", str(truncated), "--key", paths["decryption_key"],
                   "--out", str(tmp_path / "u"), "--url", receiver.url)  # fmt: skip
     assert failed.exit_code == 1 and "sealed_malformed" in failed.output
     other = tmp_path / "other"
     other_paths = json.loads(_run("keys", "generate", "--purpose", "recipient", "--out",
                                   str(other), "--format", "json").output)  # fmt: skip
-    failed = _run("package", "open", str(sealed), "--key", other_paths["decryption_key"],
+    failed = _run("package", "open", "--recipient-id", "met-cse", str(sealed), "--key", other_paths["decryption_key"],
                   "--out", str(tmp_path / "w"), "--url", receiver.url)  # fmt: skip
     assert failed.exit_code == 1 and "sealed_recipient_mismatch" in failed.output
     assert not (tmp_path / "w").exists()
@@ -90,11 +91,19 @@ def test_pinned_commands_end_to_end(receiver: Receiver, tmp_path: Path) -> None:
     impostor = tmp_path / "impostor"
     impostor_paths = json.loads(_run("keys", "generate", "--out", str(impostor),
                                      "--format", "json").output)  # fmt: skip
-    failed = _run("package", "open", str(sealed), "--key", paths["decryption_key"],
+    failed = _run("package", "open", "--recipient-id", "met-cse", str(sealed), "--key", paths["decryption_key"],
                   "--out", str(tmp_path / "x"), "--receiver-key", impostor_paths["public_key_jwk"])  # fmt: skip
     assert failed.exit_code == 1 and "sealed_signature_invalid" in failed.output
+    # Sealed to this key but opened as another recipient (forwarded): refused, nothing written.
+    failed = _run("package", "open", "--recipient-id", "met-other", str(sealed), "--key",
+                  paths["decryption_key"], "--out", str(tmp_path / "v"), "--url", receiver.url)  # fmt: skip
+    assert failed.exit_code == 1 and "sealed_recipient_mismatch" in failed.output
+    assert not (tmp_path / "v").exists()
+    unnamed = _run("package", "open", str(sealed), "--key", paths["decryption_key"],
+                   "--out", str(tmp_path / "v"), "--url", receiver.url)  # fmt: skip
+    assert unnamed.exit_code == 2 and "--recipient-id" in unnamed.output
     receiver_key = tmp_path / "receiver.pem"
     receiver_key.write_bytes(receiver.settings.signing_key.public_key.to_pem())
-    good = _run("package", "open", str(sealed), "--key", paths["decryption_key"],
+    good = _run("package", "open", "--recipient-id", "met-cse", str(sealed), "--key", paths["decryption_key"],
                 "--out", str(tmp_path / "y"), "--receiver-key", str(receiver_key))  # fmt: skip
     assert good.exit_code == 0, good.output

@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import re
 import socket
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,6 +196,121 @@ def test_a_body_that_never_arrives_is_refused_with_408(
     assert (response.status, response.problem()["code"]) == (408, "request_timeout")
     assert response.closed
     assert parsed_bodies == []
+
+
+CONSOLE_FORMS = [
+    "/console/admin/approval-requests/1/approve",
+    "/console/admin/tokens",
+    "/console/referrals/x/transition",
+    "/console/sign-out",
+]
+
+
+@pytest.mark.parametrize("path", CONSOLE_FORMS)
+@pytest.mark.parametrize("cookie", [None, "strive_console=not-a-session"])
+def test_a_console_form_without_a_session_is_refused_unread(
+    receiver: Receiver, path: str, cookie: str | None
+) -> None:
+    set_settings(receiver, body_read_timeout_seconds=5)
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Content-Length": "100"}
+    if cookie is not None:
+        headers["Cookie"] = cookie
+    response = exchange(receiver, head("POST", path, headers) + b"a=")
+    assert (response.status, response.headers["location"]) == (303, "/console/sign-in")
+    assert response.closed
+
+
+def test_a_console_form_for_another_role_is_refused_unread(receiver: Receiver) -> None:
+    set_settings(receiver, body_read_timeout_seconds=5)
+    with httpx.Client(base_url=receiver.url, timeout=30) as browser:
+        form = browser.get("/console/sign-in")
+        csrf = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        token = receiver.token("analyst")
+        signed = browser.post("/console/sign-in", data={"token": token, "csrf_token": csrf})
+        assert signed.status_code == 303
+        session = browser.cookies["strive_console"]
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Length": "100",
+        "Cookie": f"strive_console={session}",
+    }
+    response = exchange(receiver, head("POST", "/console/admin/tokens", headers) + b"a=")
+    assert response.status == 403
+    assert b"You do not have access to this page" in response.body
+    assert response.closed
+
+
+def unsigned_outcome(receiver: Receiver, **changes: str | None) -> dict[str, str]:
+    """The headers of a signed outcome report, changed (a ``None`` removes one)."""
+    key = receiver.register_asw("signs-anything")
+    fields = {"Content-Type": "application/json", "Strive-Recipient-Id": "met-police"}
+    headers = fields | sign_request(
+        "POST", receiver.url + "/v1/recipient/outcomes", fields, b"{}" + b" " * 98, key
+    )
+    for name, value in changes.items():
+        if value is None:
+            headers.pop(name.replace("_", "-"))
+        else:
+            headers[name.replace("_", "-")] = value
+    return headers
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"Strive_Recipient_Id": None}, "authentication_required"),
+        ({"Signature_Input": None}, "request_signature_missing"),
+        ({"Signature": None}, "request_signature_missing"),
+        (
+            {"Signature_Input": 'strive=("@method");created=1700000000;tag="strive"'},
+            "request_signature_malformed",  # a 400
+        ),
+        ("stale", "request_signature_stale"),
+    ],
+)
+def test_an_unsigned_or_stale_request_is_refused_before_its_body(
+    receiver: Receiver, parsed_bodies: list[str], changes: Any, code: str
+) -> None:
+    set_settings(receiver, body_read_timeout_seconds=5)
+    if changes == "stale":
+        headers = unsigned_outcome(receiver)
+        created = re.search(r"created=(\d+)", headers["Signature-Input"])
+        assert created
+        old = str(int(created.group(1)) - 3600)
+        headers["Signature-Input"] = headers["Signature-Input"].replace(created.group(1), old)
+    else:
+        headers = unsigned_outcome(receiver, **changes)
+    headers["Content-Length"] = "100"
+    response = exchange(receiver, head("POST", "/v1/recipient/outcomes", headers) + b"{}")
+    status = 400 if code == "request_signature_malformed" else 401
+    assert (response.status, response.problem()["code"]) == (status, code)
+    assert response.closed
+    assert parsed_bodies == []
+
+
+def test_a_client_that_leaves_mid_body_ends_its_request_quietly(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = unsigned_outcome(receiver) | {"Content-Length": "100"}
+    uvicorn_log = logging.getLogger("uvicorn")
+    uvicorn_log.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, logger="strive.server.http")
+    try:
+        parts = urlsplit(receiver.url)
+        assert parts.hostname and parts.port
+        with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+            sock.sendall(head("POST", "/v1/recipient/outcomes", headers) + b"{}")
+            time.sleep(0.5)  # the route is reading the body by now
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+            getattr(r, "event", None) == "http_request" for r in caplog.records
+        ):
+            time.sleep(0.05)
+    finally:
+        uvicorn_log.removeHandler(caplog.handler)
+    logged = [r for r in caplog.records if getattr(r, "event", None) == "http_request"]
+    assert [r.status for r in logged] == [400]  # type: ignore[attr-defined]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 def test_bodies_within_the_limits_are_read(receiver: Receiver) -> None:

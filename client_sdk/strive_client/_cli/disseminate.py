@@ -1,5 +1,5 @@
 """``strive disseminate cluster CLUSTER_ID --recipient ID --url URL --token TOKEN --out FILE``
-and ``strive package open FILE --key decryption_key.json --out DIR``.
+and ``strive package open FILE --recipient-id ID --key decryption_key.json --out DIR``.
 
 The first asks the receiver to seal a cluster's package to a recipient (supervisors; the
 receiver refuses without an assessment) and writes the sealed file. The second is what the
@@ -106,6 +106,10 @@ def _receiver_keys(url: str | None, key_file: Path | None) -> list[PublicKey]:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Your decryption_key.json.",
 )  # fmt: skip
+@click.option(
+    "--recipient-id", required=True,
+    help="Your own recipient id: a package addressed to anyone else is refused.",
+)  # fmt: skip
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--url", default=None, help="The receiver, for its published signing keys.")
 @click.option(
@@ -113,16 +117,22 @@ def _receiver_keys(url: str | None, key_file: Path | None) -> list[PublicKey]:
     help="The receiver's signing key (PEM or JWK), obtained out of band.",
 )  # fmt: skip
 def open_command(
-    sealed_file: Path, key_file: Path, out_dir: Path, url: str | None, receiver_key: Path | None
-) -> None:
-    """Verify and decrypt a sealed package; write its files into DIR."""
+    sealed_file: Path, key_file: Path, recipient_id: str, out_dir: Path, url: str | None,
+    receiver_key: Path | None,
+) -> None:  # fmt: skip
+    """Verify and decrypt a sealed package addressed to RECIPIENT_ID; write its files into
+    DIR. The recipient id is asked for, not taken from the file: a package sealed to your key
+    but addressed to another recipient (forwarded) is refused."""
     try:
         keys = RecipientDecryptionKeys.from_json(key_file.read_bytes())
     except KeyFormatError as exc:
         raise click.BadParameter(str(exc), param_hint="--key") from None
     receiver_keys = _receiver_keys(url, receiver_key)
     try:
-        opened = open_package(sealed_file.read_bytes(), keys, receiver_keys=receiver_keys)
+        opened = open_package(
+            sealed_file.read_bytes(), keys, receiver_keys=receiver_keys,
+            expected_recipient_id=recipient_id,
+        )  # fmt: skip
     except SealedPackageError as exc:
         click.echo(f"error: {exc.code.value}: {exc.detail}", err=True)
         raise SystemExit(1) from None

@@ -17,10 +17,11 @@ from typing import Annotated, Final
 import sqlalchemy as sa
 from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import ClientDisconnect
 
 from strive_schema.codes import ProblemCode
 from strive_schema.errors import ProtocolCode, VerificationError
-from strive_schema.httpsig import verify_request
+from strive_schema.httpsig import check_request_headers, verify_request
 from strive_schema.keys import PublicKey
 from strive_server.core.config import Settings
 from strive_server.core.security import ROLES, hash_token
@@ -92,11 +93,18 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise Problem(413, ProblemCode.BODY_TOO_LARGE, f"the body may be at most {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Problem(413, ProblemCode.BODY_TOO_LARGE, f"the body may be at most {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                detail = f"the body may be at most {limit} bytes"
+                raise Problem(413, ProblemCode.BODY_TOO_LARGE, detail)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody is left to answer; a problem (not a traceback) ends the request.
+        raise Problem(
+            400, ProblemCode.REQUEST_MALFORMED, "the client left before the body was complete"
+        ) from None
     return b"".join(chunks)
 
 
@@ -174,7 +182,6 @@ async def _verify_signed_request(
     """Verify a signed request (RFC 9421 + RFC 9530) by the current keys of the signer its
     header names, count it against that signer's quota (429 when spent), then remember its
     nonce (401 ``nonce_replayed`` when seen before)."""
-    body = await read_body(request, settings.max_envelope_bytes)
     claimed = request.headers.get(signer.header)
     if not claimed:
         raise Problem(
@@ -183,9 +190,14 @@ async def _verify_signed_request(
             f"sign the request and name {signer.who} in the {signer.header} header",
         )
     now = datetime.now(UTC)
+    fields = combined_header_fields(request)
+    try:  # what needs no body first: an unsigned or stale request costs no read
+        check_request_headers(fields, now=now)
+    except VerificationError as exc:
+        raise verification_problem(exc) from None
+    body = await read_body(request, settings.max_envelope_bytes)
     origin = public_origin(request, settings)
     target = target_uri(request, settings)
-    fields = combined_header_fields(request)
     with write_guard(sessions), sessions() as session, session.begin():
         current, revoked = signer.keys(session, claimed, now)
         try:

@@ -10,6 +10,8 @@ guard, in this order:
 
 1. on a route that needs a bearer token, checks the token and the role (401
    ``authentication_required`` / ``token_invalid``, 403 ``forbidden``), the body unread;
+   likewise any other dependency that can authorise from the headers alone (an
+   :class:`AuthorisesBeforeBody`, such as the console's session gates);
 2. refuses a declared ``Content-Length`` above the route's limit (413 ``body_too_large``),
    unread: submissions have ``max_envelope_bytes`` / ``max_batch_bytes``, every other route
    ``max_request_body_bytes``;
@@ -27,17 +29,17 @@ identifier holds one, and PostgreSQL cannot store one in text.
 from __future__ import annotations
 
 import asyncio
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
 from fastapi import Request
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strive_schema.codes import ProblemCode
 from strive_schema.semantics import Finding
-from strive_server.api.deps import RoleCheck
 from strive_server.core.config import Settings
 from strive_server.problems import (
     Problem,
@@ -47,7 +49,7 @@ from strive_server.problems import (
     parameter_pointer,
 )
 
-__all__ = ["RequestGuard", "refuse_nul_parameters"]
+__all__ = ["AuthorisesBeforeBody", "RequestGuard", "refuse_nul_parameters"]
 
 _SUBMISSION_LIMITS: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v1/referrals"): "max_envelope_bytes",
@@ -55,6 +57,15 @@ _SUBMISSION_LIMITS: Final[dict[tuple[str, str], str]] = {
 }
 """Routes whose body limit is a setting of their own (by method and route template)."""
 _CLOSE: Final = {"Connection": "close"}
+
+
+@runtime_checkable
+class AuthorisesBeforeBody(Protocol):
+    """A route dependency the guard runs before the body is read (``RoleCheck``, the
+    console's session gates). ``authorise`` raises a ``Problem`` (answered as one) or a
+    Starlette ``HTTPException`` (passed to the route unchanged, which answers it)."""
+
+    def authorise(self, request: Request) -> object: ...
 
 
 def refuse_nul_parameters(request: Request) -> None:
@@ -95,10 +106,12 @@ def _too_large(limit: int) -> RefusedWhileReading:
 
 
 async def _authorise(route: object, scope: Scope) -> None:
-    """Check the bearer token and role of the route, as its dependencies will again."""
+    """Check the bearer token and role (or console session) of the route, as its
+    dependencies will again."""
     if not isinstance(route, APIRoute):
         return
-    checks = [d.call for d in route.dependant.dependencies if isinstance(d.call, RoleCheck)]
+    calls: list[object] = [d.call for d in route.dependant.dependencies]
+    checks = [call for call in calls if isinstance(call, AuthorisesBeforeBody)]
     if not checks:
         return
     request = Request(scope)
@@ -111,6 +124,8 @@ async def _authorise(route: object, scope: Scope) -> None:
         await run_in_threadpool(authorise)
     except Problem as refused:
         raise _refused(refused) from None
+    except StarletteHTTPException:
+        raise
     except Exception as exc:
         # Raised plainly, FastAPI would turn it into "400, error parsing the body".
         raise _refused(database_unavailable(exc) or internal_problem(exc)) from None

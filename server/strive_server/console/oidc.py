@@ -1,10 +1,13 @@
 """Single sign-on with the force's OpenID Connect provider (authorisation code flow with PKCE
 and a nonce). Authlib builds the authorisation request; joserfc (Authlib's JOSE library)
 verifies the ID token against the provider's published keys. The state, nonce and PKCE
-verifier wait in the database (``console_sign_ins``), never in the browser."""
+verifier wait in the database (``console_sign_ins``), never in the browser. The browser keeps
+only a random binding (a cookie) whose SHA-256 is the nonce: the callback must come back
+from the browser that started the sign-in (no login CSRF)."""
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from dataclasses import dataclass
@@ -22,7 +25,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy.orm import Session
 
 from strive_server.core.config import Settings
-from strive_server.core.security import ROLES
+from strive_server.core.security import ROLES, hash_token
 from strive_server.db import tables
 
 __all__ = ["SignInFailed", "finish_sign_in", "map_role", "start_sign_in"]
@@ -70,12 +73,15 @@ def _client(settings: Settings) -> tuple[str, str, str]:
     return settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret
 
 
-def start_sign_in(session: Session, settings: Settings, *, redirect_uri: str, now: datetime) -> str:
+def start_sign_in(
+    session: Session, settings: Settings, *, redirect_uri: str, now: datetime
+) -> tuple[str, str]:
     """Remember a new sign-in and return the provider's authorisation URL to send the
-    browser to."""
+    browser to, and the binding the browser must keep (in a cookie) for the callback."""
     issuer, client_id, _ = _client(settings)
     metadata = provider_metadata(issuer)
-    state, nonce, verifier = generate_token(43), generate_token(43), generate_token(64)
+    binding, state, verifier = generate_token(43), generate_token(43), generate_token(64)
+    nonce = hash_token(binding)
     session.execute(
         sa.delete(tables.ConsoleSignIn).where(
             tables.ConsoleSignIn.created_at < now - SIGN_IN_LIFETIME
@@ -89,7 +95,7 @@ def start_sign_in(session: Session, settings: Settings, *, redirect_uri: str, no
         scope="openid email profile", state=state, nonce=nonce,
         code_challenge=create_s256_code_challenge(verifier), code_challenge_method="S256",
     )  # fmt: skip
-    return url
+    return url, binding
 
 
 def map_role(claims: dict[str, Any], settings: Settings) -> str | None:
@@ -107,15 +113,15 @@ def map_role(claims: dict[str, Any], settings: Settings) -> str | None:
 
 
 def finish_sign_in(
-    session: Session, settings: Settings, *, state: str, code: str, redirect_uri: str,
-    now: datetime,
+    session: Session, settings: Settings, *, state: str, code: str, binding: str,
+    redirect_uri: str, now: datetime,
 ) -> Identity:  # fmt: skip
-    """Exchange the code, verify the ID token (signature, issuer, audience, expiry, nonce)
-    and map the person's role.
+    """Check that the browser holds the sign-in's binding, exchange the code, verify the ID
+    token (signature, issuer, audience, expiry, nonce) and map the person's role.
 
     Raises:
-        SignInFailed: an unknown or stale state, a refused exchange, an ID token that does
-            not verify, or no Strive role in the claims.
+        SignInFailed: an unknown or stale state, a browser without the binding, a refused
+            exchange, an ID token that does not verify, or no Strive role in the claims.
     """
     issuer, client_id, client_secret = _client(settings)
     pending = session.get(tables.ConsoleSignIn, state) if state else None
@@ -124,6 +130,8 @@ def finish_sign_in(
     session.delete(pending)  # one use only
     if pending.created_at < now - SIGN_IN_LIFETIME:
         raise SignInFailed("this sign-in took too long; start again")
+    if not binding or not hmac.compare_digest(hash_token(binding), pending.nonce):
+        raise SignInFailed("this sign-in was not started in this browser; start again")
     metadata = provider_metadata(issuer)
     exchanged = httpx.post(
         metadata["token_endpoint"],

@@ -21,6 +21,7 @@ from strive_server.api.routes.intelligence import export_response
 from strive_server.api.schemas import AswCreate, AswKeyCreate, TokenCreate
 from strive_server.console import auth, oidc, present
 from strive_server.console.web import (
+    OIDC_COOKIE,
     ROLE_PAGES,
     SIGN_IN_COOKIE,
     ConsoleRefusal,
@@ -140,12 +141,16 @@ def sign_in_oidc(request: Request) -> Response:
     sessions = sessions_of(request)
     try:
         with write_guard(sessions), sessions() as session, session.begin():
-            url = oidc.start_sign_in(
+            url, binding = oidc.start_sign_in(
                 session, settings_of(request), redirect_uri=_callback_uri(request), now=_now()
             )
     except (oidc.SignInFailed, httpx.HTTPError) as exc:
         raise ConsoleRefusal(503, "Single sign-on is not available", str(exc)) from None
-    return RedirectResponse(url, status_code=303)
+    response = RedirectResponse(url, status_code=303)
+    # Lax: the provider's redirect back is a cross-site navigation.
+    lifetime = int(oidc.SIGN_IN_LIFETIME.total_seconds())
+    set_cookie(request, response, OIDC_COOKIE, binding, lifetime, samesite="lax")
+    return response
 
 
 @router.get("/sign-in/oidc/callback", response_class=HTMLResponse)
@@ -164,8 +169,15 @@ def sign_in_oidc_callback(
         with write_guard(sessions), sessions() as session, session.begin():
             identity = oidc.finish_sign_in(
                 session, settings, state=state, code=code,
+                binding=request.cookies.get(OIDC_COOKIE, ""),
                 redirect_uri=_callback_uri(request), now=now,
             )  # fmt: skip
+            # As for a token: a new sign-in ends the browser's previous session.
+            previous = auth.find_session(
+                session, settings, request.cookies.get(auth.COOKIE, ""), now=now
+            )
+            if previous is not None:
+                auth.end_session(session, previous, now=now)
             session_id = auth.start_session(
                 session, settings, name=identity.name, role=identity.role, token_id=None,
                 subject=identity.subject, method="oidc", now=now,
@@ -178,6 +190,7 @@ def sign_in_oidc_callback(
         ) from None
     response = render(request, "signed_in.html")
     set_cookie(request, response, auth.COOKIE, session_id, settings.console_session_hours * 3600)
+    response.delete_cookie(OIDC_COOKIE, path="/console")
     return response
 
 

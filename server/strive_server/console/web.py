@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import functools
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
@@ -17,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from strive_server.console import auth
 from strive_server.console.vendor import check as check_vendored
@@ -56,6 +58,8 @@ SECURITY_HEADERS: Final = {
 }
 SIGN_IN_COOKIE: Final = "strive_console_sign_in"
 """The double-submit CSRF cookie of the sign-in form (there is no session yet)."""
+OIDC_COOKIE: Final = "strive_console_oidc"
+"""A single sign-on's browser binding, from its start to the provider's callback."""
 
 ROLE_PAGES: Final = {
     "analyst": ("queue", "Triage queue"),
@@ -129,6 +133,10 @@ class ConsoleRoute(APIRoute):
         async def handler(request: Request) -> Response:
             try:
                 return await original(request)
+            except GateRefused as refused:
+                if isinstance(refused.refusal, ConsoleRefusal):
+                    return _refusal_page(request, refused.refusal)
+                return RedirectResponse("/console/sign-in", status_code=303)
             except SignInRequired:
                 return RedirectResponse("/console/sign-in", status_code=303)
             except ConsoleRefusal as refusal:
@@ -150,15 +158,34 @@ class ConsoleRoute(APIRoute):
 
 def is_loopback(request: Request) -> bool:
     """Served to this machine only (the demo), where the Secure cookie flag is dropped so a
-    plain-HTTP browser keeps the cookie."""
-    host = request.url.hostname or ""
-    return request.url.scheme == "http" and host in ("127.0.0.1", "localhost", "::1")
+    plain-HTTP browser keeps the cookie. Decided by configuration and by the socket, never by
+    the client's ``Host``: with ``public_base_url`` set, only an ``http://`` URL naming
+    localhost or a loopback address; without it, a connection to a loopback address of this
+    server (behind a proxy, set ``public_base_url``)."""
+    public = settings_of(request).public_base_url
+    if public:
+        parts = urlsplit(public)
+        return parts.scheme == "http" and _is_loopback_host(parts.hostname or "")
+    server = request.scope.get("server")  # this end of the connection (None: a Unix socket)
+    return server is not None and _is_loopback_host(str(server[0]))
 
 
-def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+def _is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def set_cookie(
+    request: Request, response: Response, name: str, value: str, max_age: int,
+    *, samesite: Literal["strict", "lax"] = "strict",
+) -> None:  # fmt: skip
     response.set_cookie(
         name, value, max_age=max_age, path="/console", httponly=True,
-        secure=not is_loopback(request), samesite="strict",
+        secure=not is_loopback(request), samesite=samesite,
     )  # fmt: skip
 
 
@@ -172,12 +199,7 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-def signed_in(request: Request) -> auth.Person:
-    """The signed-in person.
-
-    Raises:
-        SignInRequired: no cookie, or its session is unknown, ended or expired.
-    """
+def _find_person(request: Request) -> auth.Person:
     session_id = request.cookies.get(auth.COOKIE, "")
     if not session_id:
         raise SignInRequired
@@ -190,24 +212,58 @@ def signed_in(request: Request) -> auth.Person:
     return person
 
 
+class GateRefused(StarletteHTTPException):
+    """A console gate's refusal raised before the body is read (by the request guard,
+    ``api/guard.py``): an HTTP exception, so FastAPI's body parsing lets it through to
+    ``ConsoleRoute``, which answers it as the gate would have."""
+
+    def __init__(self, refusal: SignInRequired | ConsoleRefusal) -> None:
+        super().__init__(refusal.status if isinstance(refusal, ConsoleRefusal) else 401)
+        self.refusal = refusal
+
+
+class _SessionGate:
+    """A dependency admitting a signed-in person (with one of ``roles``, when given). The
+    request guard runs :meth:`authorise` before a form is read, so nobody without a session
+    makes the receiver read or parse a body."""
+
+    def __init__(self, roles: tuple[str, ...] = ()) -> None:
+        self.roles = roles
+
+    def __call__(self, request: Request) -> auth.Person:
+        """The signed-in person.
+
+        Raises:
+            SignInRequired: no cookie, or its session is unknown, ended or expired.
+            ConsoleRefusal: 403, the person holds none of ``roles``.
+        """
+        person = _find_person(request)
+        if self.roles and person.role not in self.roles:
+            raise ConsoleRefusal(
+                403,
+                "You do not have access to this page",
+                f"This page is for the roles: {', '.join(self.roles)}. You are signed in as "
+                f"{person.name} ({person.role}).",
+            )
+        return person
+
+    def authorise(self, request: Request) -> auth.Person:
+        """As a call, but refusing with :class:`GateRefused` (for the request guard)."""
+        try:
+            return self(request)
+        except (SignInRequired, ConsoleRefusal) as refusal:
+            raise GateRefused(refusal) from None
+
+
+signed_in = _SessionGate()
+"""The signed-in person (raises ``SignInRequired`` otherwise)."""
 PersonDep = Annotated[auth.Person, Depends(signed_in)]
 
 
 def role_gate(*roles: str) -> Any:
     """A dependency admitting only people holding one of ``roles``; others get a page saying
     so, never the data."""
-
-    def check(person: PersonDep) -> auth.Person:
-        if person.role not in roles:
-            raise ConsoleRefusal(
-                403,
-                "You do not have access to this page",
-                f"This page is for the roles: {', '.join(roles)}. You are signed in as "
-                f"{person.name} ({person.role}).",
-            )
-        return person
-
-    return Depends(check)
+    return Depends(_SessionGate(roles))
 
 
 def _same_origin(request: Request) -> bool:
