@@ -68,10 +68,24 @@ class Console:
         def watch(message: ConsoleMessage) -> None:
             # A refusal page is itself a 403 document; anything else is a fault (a blocked
             # script or style, a missing asset, a script error).
-            if message.type == "error" and "status of 403" not in message.text:
+            # "Failed to load resource" is left to watch_response, which knows the URL: the
+            # browser may probe paths of its own outside the console (a DevTools well-known
+            # file), which are no fault of the console's.
+            if (
+                message.type == "error"
+                and "status of 403" not in message.text
+                and not message.text.startswith("Failed to load resource")
+            ):
                 self.problems.append(message.text)
 
+        def watch_response(response: Any) -> None:
+            # Name what failed to load, so a console error above can be traced to its URL.
+            console_url = response.url.startswith(f"{receiver.url}/console/")
+            if console_url and response.status >= 400 and response.status != 403:
+                self.problems.append(f"{response.status} {response.request.method} {response.url}")
+
         self.page.on("console", watch)
+        self.page.on("response", watch_response)
         self.page.on("pageerror", lambda error: self.problems.append(str(error)))
 
     def sign_in(self, role: str, name: str | None = None) -> None:
