@@ -28,7 +28,9 @@ from strive_schema._internal.ecma_regex import ECMA_WHITE_SPACE, compile_pattern
 
 __all__ = [
     "INTEGRAL_NUMBER",
+    "MEMBERS_ADDED",
     "RFC3339_PATTERN",
+    "SUPPORTED_SCHEMA_VERSIONS",
     "CountryCode",
     "CurrencyCode",
     "DateOnly",
@@ -81,6 +83,10 @@ _DATE = compile_pattern(DATE_PATTERN)
 
 LOCAL_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 EXTENSION_KEY_PATTERN: Final = r"^x-[a-z0-9]+(-[a-z0-9]+)+$"
+SUPPORTED_SCHEMA_VERSIONS: Final = ("1.0", "1.1")
+"""Every minor version of major version 1 that the models read (spec/versioning.md)."""
+MEMBERS_ADDED: Final = {"taxonomy_version": "1.1"}
+"""Top-level members added after 1.0, with the minor version that added each."""
 INDICATOR_CODE_PATTERN: Final = r"^([a-z][a-z0-9_]{2,63}|x-[a-z0-9]+(-[a-z0-9]+)+)$"
 INDICATOR_CODE_MAX_LENGTH: Final = 100
 """Longest indicator code (taxonomy codes have at most 64 characters; extension codes share

@@ -45,12 +45,14 @@ class ValidationCode(StrEnum):
     CREATED_IN_FUTURE = "created_in_future"
     TIME_ORDER = "time_order"
     UNKNOWN_INDICATOR = "unknown_indicator"
-    PHONE_E164_INVALID = "phone_e164_invalid"
     CARD_NUMBER_FORBIDDEN = "card_number_forbidden"
+    MEMBER_NEWER_THAN_VERSION = "member_newer_than_version"
 
     # Documented semantic rules, warnings: the document is still valid.
     PHONE_UNPARSEABLE = "phone_unparseable"
     PHONE_E164_MISMATCH = "phone_e164_mismatch"
+    PHONE_E164_INVALID = "phone_e164_invalid"
+    INDICATOR_FROM_NEWER_TAXONOMY = "indicator_from_newer_taxonomy"
     EMAIL_UNPARSEABLE = "email_unparseable"
     ADVERTISED_AGE_UNDER_18 = "advertised_age_under_18"
     INDICATOR_WITHOUT_EVIDENCE = "indicator_without_evidence"
@@ -93,14 +95,16 @@ SEMANTIC_CODES = frozenset(
         ValidationCode.CREATED_IN_FUTURE,
         ValidationCode.TIME_ORDER,
         ValidationCode.UNKNOWN_INDICATOR,
-        ValidationCode.PHONE_E164_INVALID,
         ValidationCode.CARD_NUMBER_FORBIDDEN,
+        ValidationCode.MEMBER_NEWER_THAN_VERSION,
     }
 )
 WARNING_CODES = frozenset(
     {
         ValidationCode.PHONE_UNPARSEABLE,
         ValidationCode.PHONE_E164_MISMATCH,
+        ValidationCode.PHONE_E164_INVALID,
+        ValidationCode.INDICATOR_FROM_NEWER_TAXONOMY,
         ValidationCode.EMAIL_UNPARSEABLE,
         ValidationCode.ADVERTISED_AGE_UNDER_18,
         ValidationCode.INDICATOR_WITHOUT_EVIDENCE,

@@ -28,7 +28,9 @@ from pydantic import (
 
 from strive_schema._types import (
     INTEGRAL_NUMBER,
+    MEMBERS_ADDED,
     NO_NUL_PATTERN,
+    SUPPORTED_SCHEMA_VERSIONS,
     CountryCode,
     CurrencyCode,
     DateOnly,
@@ -52,7 +54,9 @@ from strive_schema._types import (
 )
 
 __all__ = [
+    "MEMBERS_ADDED",
     "SCHEMA_VERSION",
+    "SUPPORTED_SCHEMA_VERSIONS",
     "Account",
     "Advert",
     "Attachment",
@@ -77,7 +81,9 @@ __all__ = [
     "Urgency",
 ]
 
-SCHEMA_VERSION: Literal["1.0"] = "1.0"
+SCHEMA_VERSION: Literal["1.1"] = "1.1"
+"""The newest version of the referral schema these models describe."""
+
 """The schema version this package writes. Receivers list the versions they accept."""
 
 #: Context key: skip the semantic rules while parsing (the validator runs them itself to
@@ -585,8 +591,14 @@ class Referral(StriveModel):
         json_schema_extra={"x-strive-schema-version": SCHEMA_VERSION},
     )
 
-    schema_version: Literal["1.0"]
+    schema_version: Literal["1.0", "1.1"]
     """The version of this schema the document follows."""
+    taxonomy_version: Omittable[
+        Annotated[str, Field(pattern=r"^(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})$")]
+    ] = None
+    """The version of the indicator taxonomy the ASW coded the indicators with
+    (``MAJOR.MINOR``); added in 1.1. A receiver with an older taxonomy accepts a code it does
+    not know from a newer one, with a warning (spec/versioning.md, "The taxonomy")."""
     referral_id: Uuid
     """Chosen by the ASW, unique per ASW; the idempotency key: re-sending a referral with the
     same id and content returns the original receipt."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final, Literal
 
+from strive_schema._types import MEMBERS_ADDED
 from strive_schema.codes import ValidationCode
 from strive_schema.normalise import (
     DEFAULT_REGION,
@@ -20,7 +21,7 @@ from strive_schema.normalise import (
     normalise_email,
     normalise_phone,
 )
-from strive_schema.taxonomy import is_known_indicator
+from strive_schema.taxonomy import TAXONOMY_VERSION, is_known_indicator
 
 if TYPE_CHECKING:
     from strive_schema.models import Referral
@@ -110,6 +111,7 @@ def check_semantics(
     current = now or datetime.now(UTC)
     findings: list[Finding] = []
     kinds = _collect_ids(referral, findings)
+    findings.extend(_check_versions(referral))
     findings.extend(_check_references(referral, kinds))
     findings.extend(_check_times(referral, current))
     findings.extend(_check_indicators(referral))
@@ -244,9 +246,39 @@ def _check_times(referral: Referral, now: datetime) -> Iterable[Finding]:
             )
 
 
+def _version(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")
+    return int(major), int(minor)
+
+
+def _check_versions(referral: Referral) -> Iterable[Finding]:
+    """A member added in a later minor version needs a document that declares it."""
+    declared = _version(referral.schema_version)
+    for member, added in MEMBERS_ADDED.items():
+        if getattr(referral, member) is not None and declared < _version(added):
+            yield Finding(
+                json_pointer(member),
+                ValidationCode.MEMBER_NEWER_THAN_VERSION,
+                f"added in schema version {added}; declare schema_version {added} or later",
+            )
+
+
 def _check_indicators(referral: Referral) -> Iterable[Finding]:
+    newer = referral.taxonomy_version is not None and _version(
+        referral.taxonomy_version
+    ) > _version(TAXONOMY_VERSION)
     for index, indicator in enumerate(referral.indicators):
-        if not is_known_indicator(indicator.code):
+        if not is_known_indicator(indicator.code) and newer:
+            # Codes are only ever added (spec/versioning.md): an older validator cannot tell a
+            # newer code from a typo, so it accepts the code and says why.
+            yield Finding(
+                json_pointer("indicators", index, "code"),
+                ValidationCode.INDICATOR_FROM_NEWER_TAXONOMY,
+                f"not in taxonomy {TAXONOMY_VERSION}; accepted because the referral uses "
+                f"taxonomy {referral.taxonomy_version}",
+                severity="warning",
+            )
+        elif not is_known_indicator(indicator.code):
             yield Finding(
                 json_pointer("indicators", index, "code"),
                 ValidationCode.UNKNOWN_INDICATOR,
@@ -266,10 +298,14 @@ def _check_phones(referral: Referral, default_region: str) -> Iterable[Finding]:
     for index, phone in enumerate(referral.phones):
         normalised = normalise_phone(phone.raw, default_region)
         if phone.e164 is not None and phone.e164 != normalised and not is_possible_e164(phone.e164):
+            # A warning: whether a number is possible depends on the copy of libphonenumber's
+            # metadata, and validity must not (spec/semantic-rules.md).
             yield Finding(
                 json_pointer("phones", index, "e164"),
                 ValidationCode.PHONE_E164_INVALID,
-                "not a possible phone number; omit e164 if the number cannot be normalised",
+                "not a possible phone number by this validator's numbering plans; it is kept "
+                "as given and matched as given",
+                severity="warning",
             )
         elif normalised is None:
             yield Finding(

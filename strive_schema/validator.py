@@ -529,11 +529,12 @@ def _translate(violation: SchemaViolation) -> Iterator[Finding]:
         yield _schema_finding(
             pointer, ValidationCode.WRONG_TYPE, f"must be {_TYPE_NAMES.get(value, value)}"
         )
-    elif keyword == "const" and path == ["schema_version"]:
+    elif keyword in ("const", "enum") and path == ["schema_version"]:
+        supported = ", ".join(value) if isinstance(value, list) else value
         yield _schema_finding(
             pointer,
             ValidationCode.UNSUPPORTED_SCHEMA_VERSION,
-            f"this validator supports schema version {value}",
+            f"this validator supports schema versions {supported}",
         )
     elif keyword == "const":
         yield _schema_finding(pointer, ValidationCode.INVALID_VALUE, f"must be {json.dumps(value)}")

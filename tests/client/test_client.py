@@ -213,7 +213,7 @@ def test_a_schema_version_the_receiver_does_not_list_is_not_sent(
     interposer = clients.interposer()
     with pytest.raises(SchemaVersionUnsupported) as caught:
         clients(interposer=interposer, validate=False).submit_referral(fresh)
-    assert caught.value.schema_version == "2.0" and caught.value.supported == ("1.0",)
+    assert caught.value.schema_version == "2.0" and caught.value.supported == ("1.0", "1.1")
     assert interposer.posts() == []
 
 
@@ -239,7 +239,7 @@ def test_the_discovery_document_is_read_with_its_limits_and_origin(clients: Clie
     discovery = clients().get_configuration()
     assert discovery.receiver_id == RECEIVER_ID
     assert discovery.origin == clients.receiver.url
-    assert discovery.supported_schema_versions == ["1.0"]
+    assert discovery.supported_schema_versions == ["1.0", "1.1"]
     assert discovery.limits.request_max_age_seconds == 300
     assert discovery.limits.request_max_future_seconds == 60
     assert discovery.limits.max_envelope_bytes == clients.receiver.settings.max_envelope_bytes

@@ -32,6 +32,6 @@ def test_published_schema_is_2020_12_with_a_versioned_id() -> None:
 
     schema = json.loads((ROOT / "spec/schema/v1/referral.schema.json").read_text())
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["$id"] == "urn:strive:schema:referral:1.0"
-    assert schema["properties"]["schema_version"]["const"] == "1.0"
+    assert schema["$id"] == "urn:strive:schema:referral:1.1"
+    assert schema["properties"]["schema_version"]["enum"] == ["1.0", "1.1"]
     assert {"schema_version", "referral_id"} <= set(schema["required"])

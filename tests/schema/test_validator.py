@@ -186,11 +186,6 @@ def test_a_consistent_referral_has_no_semantic_findings(minimal: dict[str, Any])
             "time_order",
         ),
         (
-            lambda d: d["phones"][0].update(e164="+999999999999999"),
-            "/phones/0/e164",
-            "phone_e164_invalid",
-        ),
-        (
             lambda d: d.update(
                 payments=[
                     {

@@ -46,9 +46,10 @@ def breaking_changes(old: Any, new: Any, where: str = "") -> list[str]:
         return problems
     if old.get("type") != new.get("type"):
         problems.append(f"{where}: type changed")
-    if "enum" in old:
-        removed = set(old["enum"]) - set(new.get("enum", old["enum"]))
-        problems.extend(f"{where}: enum value {v!r} removed" for v in sorted(removed))
+    if "enum" in old or "const" in old:
+        before = set(old.get("enum", [old.get("const")]))
+        after = set(new.get("enum", [new["const"]] if "const" in new else before))
+        problems.extend(f"{where}: value {v!r} removed" for v in sorted(before - after))
     newly_required = set(new.get("required", [])) - set(old.get("required", []))
     problems.extend(f"{where}: {name} became required" for name in sorted(newly_required))
     for keyword in ("maxLength", "maxItems", "maximum"):
@@ -104,13 +105,15 @@ def test_the_compatibility_check_detects_a_breaking_change() -> None:
     del new["$defs"]["Advert"]["properties"]["title"]
     new["$defs"]["Urgency"]["properties"]["level"]["enum"].remove("priority")
     new["required"].append("accounts")
+    new["properties"]["schema_version"] = {"type": "string", "const": "1.1"}
     found = breaking_changes(old, new)
+    assert any("schema_version: value '1.0' removed" in p for p in found)
     assert any("title: removed" in p for p in found)
-    assert any("'priority' removed" in p for p in found)
+    assert any("value 'priority' removed" in p for p in found)
     assert any("accounts became required" in p for p in found)
 
 
-@pytest.mark.parametrize("version", ["1.1", "2.0", "0.9", "1"])
+@pytest.mark.parametrize("version", ["1.2", "2.0", "0.9", "1"])
 def test_unknown_schema_versions_are_rejected_by_code(
     minimal: dict[str, Any], version: str
 ) -> None:
@@ -157,3 +160,95 @@ def test_deprecated_members_are_found_and_warned_about() -> None:
 
 def test_version_1_0_has_no_deprecated_members() -> None:
     assert deprecated_member_paths(referral_json_schema()) == []
+
+
+# --- Validity that does not drift (taxonomy version, clock, numbering plans) -------------------
+
+
+def test_both_minor_versions_are_read(minimal: dict[str, Any]) -> None:
+    assert validate_document(minimal).valid
+    minimal.update(schema_version="1.1", taxonomy_version="1.0")
+    assert validate_document(minimal).valid
+
+
+def test_a_member_added_in_1_1_needs_a_1_1_document(minimal: dict[str, Any]) -> None:
+    minimal["taxonomy_version"] = "1.0"
+    result = validate_document(minimal)
+    assert [(e.pointer, e.code) for e in result.errors] == [
+        ("/taxonomy_version", "member_newer_than_version")
+    ]
+
+
+@pytest.mark.parametrize("version", ["1", "1.0.0", "01.0", "v1.0", "1.00", ""])
+def test_the_taxonomy_version_is_major_dot_minor(minimal: dict[str, Any], version: str) -> None:
+    minimal.update(schema_version="1.1", taxonomy_version=version)
+    assert [e.pointer for e in validate_document(minimal).errors] == ["/taxonomy_version"]
+
+
+@pytest.mark.parametrize(
+    ("taxonomy_version", "expected"),
+    [
+        (None, ("error", "unknown_indicator")),
+        ("1.0", ("error", "unknown_indicator")),
+        ("0.9", ("error", "unknown_indicator")),
+        ("1.1", ("warning", "indicator_from_newer_taxonomy")),
+        ("2.0", ("warning", "indicator_from_newer_taxonomy")),
+    ],
+)
+def test_a_code_this_validator_does_not_know(
+    minimal: dict[str, Any], taxonomy_version: str | None, expected: tuple[str, str]
+) -> None:
+    """A newer taxonomy's code is accepted by an older validator, with a warning; a code
+    unknown to the taxonomy the referral names is an error."""
+    minimal["schema_version"] = "1.1"
+    if taxonomy_version is not None:
+        minimal["taxonomy_version"] = taxonomy_version
+    minimal["indicators"][0]["code"] = "recruited_through_a_gaming_platform"
+    result = validate_document(minimal)
+    findings = [
+        (f.severity, f.code)
+        for f in (*result.errors, *result.warnings)
+        if f.pointer == "/indicators/0/code"
+    ]
+    assert findings == [expected]
+    assert result.valid is (expected[0] == "warning")
+
+
+def test_an_older_validator_accepts_what_a_newer_one_accepts(
+    minimal: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Simulate a validator one taxonomy release behind: it does not know the code the
+    referral uses, yet the verdict (valid) is the same as the current validator's."""
+    from strive_schema import semantics
+
+    minimal.update(schema_version="1.1", taxonomy_version="1.0")
+    code = minimal["indicators"][0]["code"]
+    assert validate_document(minimal).valid
+    monkeypatch.setattr(semantics, "TAXONOMY_VERSION", "0.9")
+    monkeypatch.setattr(semantics, "is_known_indicator", lambda c: c != code)
+    older = validate_document(minimal)
+    assert older.valid
+    assert "indicator_from_newer_taxonomy" in [f.code for f in older.warnings]
+
+
+def test_an_impossible_e164_is_a_warning_not_an_error(minimal: dict[str, Any]) -> None:
+    """Whether a number is possible depends on libphonenumber's metadata, which changes from
+    release to release; the verdict on a referral must not."""
+    minimal["phones"] = [{"id": "ph-1", "raw": "+999999999999999", "e164": "+999999999999999"}]
+    result = validate_document(minimal)
+    assert result.valid
+    assert [(w.pointer, w.code) for w in result.warnings if w.pointer.startswith("/phones")] == [
+        ("/phones/0/e164", "phone_e164_invalid")
+    ]
+
+
+def test_the_future_is_judged_against_the_time_given(minimal: dict[str, Any]) -> None:
+    """A receiver judges ``created_in_future`` at the time of receipt and a re-check uses that
+    recorded time, so a stored referral's verdict never changes with the checker's clock."""
+    from datetime import UTC, datetime, timedelta
+
+    created = datetime.fromisoformat(minimal["created_at"].replace("Z", "+00:00"))
+    assert validate_document(minimal, now=created - timedelta(minutes=5)).valid
+    late = validate_document(minimal, now=created - timedelta(minutes=5, seconds=1))
+    assert [e.code for e in late.errors] == ["created_in_future"]
+    assert validate_document(minimal, now=datetime.now(UTC)).valid

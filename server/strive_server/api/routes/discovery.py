@@ -11,7 +11,7 @@ from strive_schema.envelope import (
     SUBMISSION_PAYLOAD_TYPE,
 )
 from strive_schema.httpsig import REQUEST_MAX_AGE, REQUEST_MAX_FUTURE
-from strive_schema.models import SCHEMA_VERSION
+from strive_schema.models import SUPPORTED_SCHEMA_VERSIONS
 from strive_schema.taxonomy import TAXONOMY_VERSION
 from strive_server.api.deps import SettingsDep, public_origin
 from strive_server.api.schemas import (
@@ -35,7 +35,7 @@ def get_configuration(request: Request, settings: SettingsDep) -> Discovery:
     return Discovery(
         receiver_id=settings.receiver_id,
         origin=public_origin(request, settings),
-        supported_schema_versions=[SCHEMA_VERSION],
+        supported_schema_versions=list(SUPPORTED_SCHEMA_VERSIONS),
         taxonomy_version=TAXONOMY_VERSION,
         payload_types=PayloadTypes(
             submission=SUBMISSION_PAYLOAD_TYPE, receipt=RECEIPT_PAYLOAD_TYPE
