@@ -1,0 +1,23 @@
+"""Conformance suites for the Strive standard (spec/conformance.md).
+
+* :func:`run_receiver_suite` tests a receiver by URL, as an ASW would use it
+  (``strive conformance receiver``);
+* :class:`MockReceiver` is a receiver that tests a client: it answers with transient
+  failures, bad receipts and replays, and reports what the client did
+  (``strive conformance client``).
+
+Neither imports the reference server.
+"""
+
+from strive_client.conformance._framework import CheckResult, Report
+
+from strive_client.conformance.receiver import receiver_checks, run_receiver_suite
+
+__all__ = [
+    "CheckResult",
+    "MockReceiver",
+    "Report",
+    "client_checks",
+    "receiver_checks",
+    "run_receiver_suite",
+]
