@@ -12,6 +12,7 @@ from importlib.metadata import EntryPoint, entry_points
 
 import click
 
+from strive_client._cli.conformance import conformance_group
 from strive_client._cli.disseminate import disseminate_group, package_group
 from strive_client._cli.envelope import sign_command, verify_command
 from strive_client._cli.export import export_group
@@ -58,6 +59,7 @@ cli.add_command(submit_command)
 cli.add_command(export_group)
 cli.add_command(disseminate_group)
 cli.add_command(package_group)
+cli.add_command(conformance_group)
 
 
 def _unavailable(name: str, missing: str) -> click.Command:

@@ -10,7 +10,7 @@ Neither imports the reference server.
 """
 
 from strive_client.conformance._framework import CheckResult, Report
-
+from strive_client.conformance.client import MockReceiver, client_checks
 from strive_client.conformance.receiver import receiver_checks, run_receiver_suite
 
 __all__ = [

@@ -1,0 +1,107 @@
+"""The client suite: the SDK is conformant; a client that does not retry or that accepts
+any receipt is named for each failure."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from strive_client import StriveClient
+from strive_client._exceptions import VerificationError
+from strive_client.conformance import MockReceiver, Report
+from strive_schema.envelope import SUBMISSION_PAYLOAD_TYPE, build_submission, sign_envelope
+from strive_schema.keys import SigningKey
+
+from ..conftest import load_example
+
+ASW = "conformance-client"
+
+
+def _referral() -> dict[str, Any]:
+    document = load_example("sandbox-minimal.json")
+    document["referral_id"] = str(uuid.uuid4())
+    document["created_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    document["reporter"]["organisation_id"] = ASW
+    return document
+
+
+@pytest.fixture
+def mock() -> Iterator[MockReceiver]:
+    receiver = MockReceiver(0, retry_after=1, timeout=60)
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+def _session(mock: MockReceiver, submit_all: Any) -> Report:
+    """Run the client in a thread while the mock waits for the session to end."""
+    worker = threading.Thread(target=submit_all, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    answer = httpx.get(f"{mock.url}/conformance/report", timeout=10)
+    assert answer.status_code == 200
+    report = mock.finish()
+    assert answer.json() == report.to_json()
+    return report
+
+
+def test_the_sdk_is_a_conforming_client(mock: MockReceiver) -> None:
+    key = SigningKey.generate()
+    mock.record.asw_public_key = key.public_key  # also verify every envelope's signature
+
+    def submit_all() -> None:
+        with StriveClient(mock.url, asw_id=ASW, key=key, sandbox=True) as client:
+            for _ in mock.record.scenarios:
+                referral = _referral()
+                for _attempt in range(3):  # a refused receipt: the submission is unconfirmed
+                    try:
+                        client.submit_referral(referral)
+                        break
+                    except VerificationError:
+                        continue
+
+    report = _session(mock, submit_all)
+    print(report.table())
+    assert report.conformant, report.table()
+    passed = {r.id for r in report.results if r.status == "pass"}
+    assert passed >= {
+        "C-DISC-01", "C-SUBMIT-01", "C-SUBMIT-02", "C-RETRY-01", "C-RETRY-02", "C-RETRY-03", "C-RETRY-04",
+        "C-REPLAY-01", "C-RECEIPT-01", "C-RECEIPT-02", "C-RECEIPT-03",
+    }  # fmt: skip
+
+
+def test_a_careless_client_is_named_for_each_failure(mock: MockReceiver) -> None:
+    """Never retries, never verifies a receipt: every scripted situation catches it."""
+    key = SigningKey.generate()
+
+    def submit_all() -> None:
+        with httpx.Client(base_url=mock.url, timeout=10) as http:
+            receiver_id = http.get("/.well-known/strive-configuration").json()["receiver_id"]
+            for _ in mock.record.scenarios:
+                payload = build_submission(
+                    _referral(), asw_id=ASW, audience=receiver_id, issued_at=datetime.now(UTC)
+                )
+                envelope = sign_envelope(payload, SUBMISSION_PAYLOAD_TYPE, [key]).to_json()
+                try:
+                    http.post(
+                        "/v1/referrals", content=envelope,
+                        headers={"Content-Type": "application/vnd.dsse.envelope.v1+json"},
+                    )  # fmt: skip
+                except httpx.TransportError:
+                    pass  # and never tries again
+
+    report = _session(mock, submit_all)
+    assert not report.conformant
+    assert report.failed_ids() >= {
+        "C-RETRY-01", "C-RETRY-02", "C-RETRY-03", "C-REPLAY-01",
+        "C-RECEIPT-01", "C-RECEIPT-02", "C-RECEIPT-03",
+    }  # fmt: skip
+    assert report.result("C-SUBMIT-01").status == "pass"
+    assert "accepted a receipt signed by an unpublished key" in report.result("C-RECEIPT-01").reason
