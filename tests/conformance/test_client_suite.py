@@ -3,10 +3,16 @@ any receipt is named for each failure."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import socket
+import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +24,7 @@ from strive_client.conformance import MockReceiver, Report
 from strive_schema.envelope import SUBMISSION_PAYLOAD_TYPE, build_submission, sign_envelope
 from strive_schema.keys import SigningKey
 
-from ..conftest import load_example
+from ..conftest import STRIVE, load_example
 
 ASW = "conformance-client"
 
@@ -89,13 +95,11 @@ def test_a_careless_client_is_named_for_each_failure(mock: MockReceiver) -> None
                     _referral(), asw_id=ASW, audience=receiver_id, issued_at=datetime.now(UTC)
                 )
                 envelope = sign_envelope(payload, SUBMISSION_PAYLOAD_TYPE, [key]).to_json()
-                try:
+                with contextlib.suppress(httpx.TransportError):  # and never tries again
                     http.post(
                         "/v1/referrals", content=envelope,
                         headers={"Content-Type": "application/vnd.dsse.envelope.v1+json"},
                     )  # fmt: skip
-                except httpx.TransportError:
-                    pass  # and never tries again
 
     report = _session(mock, submit_all)
     assert not report.conformant
@@ -105,3 +109,42 @@ def test_a_careless_client_is_named_for_each_failure(mock: MockReceiver) -> None
     }  # fmt: skip
     assert report.result("C-SUBMIT-01").status == "pass"
     assert "accepted a receipt signed by an unpublished key" in report.result("C-RECEIPT-01").reason
+
+
+def test_the_command_serves_until_the_report_is_asked_for(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    report_file = tmp_path / "client-report.json"
+    process = subprocess.Popen(
+        [STRIVE, "conformance", "client", "--port", str(port), "--scenarios",
+         "retry-503,receipt-wrong-key", "--report", str(report_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/.well-known/strive-configuration", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.1)
+        with StriveClient(url, asw_id=ASW, key=SigningKey.generate(), sandbox=True) as client:
+            client.submit_referral(_referral())  # retried after the 503
+            accepted = _referral()
+            with pytest.raises(VerificationError):
+                client.submit_referral(accepted)  # the bad receipt is refused ...
+            client.submit_referral(accepted)  # ... and the referral sent again
+        stdout, _ = process.communicate(timeout=30)  # ends by itself: every scenario seen
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stdout
+    assert "C-RETRY-01" in stdout and "conformant" in stdout
+    report = json.loads(report_file.read_text())
+    assert report["conformant"] is True
+    assert report["kind"] == "client"
+    assert {r["id"]: r["status"] for r in report["results"]}["C-RETRY-02"] == "skip"

@@ -88,9 +88,7 @@ def _scenarios(value: str | None) -> tuple[str, ...]:
     names = tuple(name.strip() for name in value.split(",") if name.strip())
     unknown = [name for name in names if name not in SCENARIOS]
     if unknown or not names:
-        raise click.BadParameter(
-            f"choose from {', '.join(SCENARIOS)}", param_hint="--scenarios"
-        )
+        raise click.BadParameter(f"choose from {', '.join(SCENARIOS)}", param_hint="--scenarios")
     return names
 
 

@@ -258,13 +258,17 @@ class ReceiverSession:
         body = json_object(response)
         return Accepted(referral, envelope, response.status_code, body)
 
-    def baseline(self) -> Accepted:
-        """The first accepted submission, shared by the checks that read what it left."""
+    def baseline(self, *, strict: bool = False) -> Accepted:
+        """The first accepted submission, shared by the checks that read what it left.
+        Checks that rest on it skip when it failed; the check of the submission itself
+        (``strict``) fails."""
         if self._baseline is None and self._baseline_error is None:
             try:
                 self._baseline = self.accept()
             except (Failed, Skipped, httpx.HTTPError) as exc:
                 self._baseline_error = str(exc)
+        if self._baseline is None and strict:
+            raise Failed(str(self._baseline_error))
         if self._baseline is None:
             raise Skipped(f"needs an accepted submission ({self._baseline_error})")
         return self._baseline
@@ -282,9 +286,14 @@ class ReceiverSession:
         headers = {"Strive-Asw-Id": self.asw_id}
         headers.update(
             sign_request(
-                method, self.origin + path, {}, body, key or self.key, created=created,
+                method,
+                self.origin + path,
+                {},
+                body,
+                key or self.key,
+                created=created,
                 nonce=nonce,
-            )  # fmt: skip
+            )
         )
         return headers
 
@@ -298,11 +307,14 @@ class ReceiverSession:
         document of the Strive form; raise :class:`Failed` naming what differs."""
         self.refusals_seen += 1
         got_code = problem_code(response)
+        shape = (
+            problem_shape_errors(response, got_code or code) if response.status_code >= 400 else []
+        )
+        if shape:
+            self.problem_violations.append(f"{response.status_code}: {shape[0]}")
         if response.status_code != status or got_code != code:
             raise Failed(f"expected {status} {code}, got {describe(response)}")
-        shape = problem_shape_errors(response, code)
         if shape:
-            self.problem_violations.append(f"{status} {code}: {shape[0]}")
             raise Failed(f"{status} {code} is not a Strive problem document: {'; '.join(shape)}")
         return f"{status} {code} as a problem document"
 
@@ -344,6 +356,8 @@ def problem_shape_errors(response: httpx.Response, code: str) -> list[str]:
         return [*errors, "the body is not JSON"]
     if not isinstance(body, dict):
         return [*errors, "the body is not a JSON object"]
+    if not isinstance(body.get("code"), str):
+        errors.append("no code member")
     if body.get("type") != f"urn:strive:problem:{code}":
         errors.append(f"type is {body.get('type')!r}, not 'urn:strive:problem:{code}'")
     if body.get("status") != response.status_code:

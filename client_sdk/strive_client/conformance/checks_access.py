@@ -15,7 +15,9 @@ CONVENTIONS = "api.md#conventions"
 WHO = "api.md#who-may-do-what"
 
 
-@checks.add("R-AUTH-01", "MUST", WHO, "no bearer token on a casework call -> 401 authentication_required")
+@checks.add(
+    "R-AUTH-01", "MUST", WHO, "no bearer token on a casework call -> 401 authentication_required"
+)
 def no_token(session: ReceiverSession) -> str:
     return session.expect_problem(session.http.get("/v1/triage"), 401, "authentication_required")
 
@@ -28,7 +30,12 @@ def bad_token(session: ReceiverSession) -> str:
     )
 
 
-@checks.add("R-AUTH-03", "MUST", "api.md#what-the-receiver-guarantees", "an analyst reads the exact referral and its evidence verifies")
+@checks.add(
+    "R-AUTH-03",
+    "MUST",
+    "api.md#what-the-receiver-guarantees",
+    "an analyst reads the exact referral and its evidence verifies",
+)
 def analyst_reads(session: ReceiverSession) -> str:
     if not session.analyst_token:
         raise Skipped("needs --analyst-token")
@@ -60,7 +67,9 @@ def unknown_route(session: ReceiverSession) -> str:
     return session.expect_problem(response, 404, "not_found")
 
 
-@checks.add("R-PROB-02", "MUST", CONVENTIONS, "a method the route lacks -> 405 method_not_allowed problem")
+@checks.add(
+    "R-PROB-02", "MUST", CONVENTIONS, "a method the route lacks -> 405 method_not_allowed problem"
+)
 def wrong_method(session: ReceiverSession) -> str:
     response = session.http.delete("/.well-known/strive-configuration")
     return session.expect_problem(response, 405, "method_not_allowed")

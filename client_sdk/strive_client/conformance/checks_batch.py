@@ -42,9 +42,10 @@ def per_item_results(session: ReceiverSession) -> str:
             receipt = verify_receipt(text.encode(), session.receiver_keys())
         except VerificationError as exc:
             raise Failed(f"result {index}'s receipt does not verify: {exc.code}") from None
-        if receipt.envelope_sha256 != hashlib.sha256(
-            lines[index] if index == 0 else original.envelope
-        ).hexdigest():
+        if (
+            receipt.envelope_sha256
+            != hashlib.sha256(lines[index] if index == 0 else original.envelope).hexdigest()
+        ):
             raise Failed(f"result {index}'s receipt acknowledges other bytes")
     if results[1].get("receipt_envelope") != original.body.get("receipt_envelope"):
         raise Failed("the duplicate line did not get the original receipt")
@@ -63,6 +64,8 @@ def too_many(session: ReceiverSession) -> str:
     )
 
 
-@checks.add("R-BATCH-03", "MUST", "errors.md#api-problem-codes", "an empty batch -> 400 request_malformed")
+@checks.add(
+    "R-BATCH-03", "MUST", "errors.md#api-problem-codes", "an empty batch -> 400 request_malformed"
+)
 def empty(session: ReceiverSession) -> str:
     return session.expect_problem(session.submit_batch([]), 400, "request_malformed")

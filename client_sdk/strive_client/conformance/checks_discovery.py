@@ -50,8 +50,10 @@ def discovery_document(session: ReceiverSession) -> str:
     if not isinstance(body.get("origin"), str):
         problems.append("/origin is not a string")
     versions = body.get("supported_schema_versions")
-    if not isinstance(versions, list) or not versions or not all(
-        isinstance(v, str) for v in versions
+    if (
+        not isinstance(versions, list)
+        or not versions
+        or not all(isinstance(v, str) for v in versions)
     ):
         problems.append("/supported_schema_versions is not a non-empty array of strings")
     if not isinstance(body.get("taxonomy_version"), str):
@@ -64,7 +66,9 @@ def discovery_document(session: ReceiverSession) -> str:
     return f"receiver_id {body['receiver_id']!r}, schema versions {versions}"
 
 
-@checks.add("R-DISC-02", "MUST", "api.md#discovery", "receipt keys as Ed25519 JWKs, kid = thumbprint")
+@checks.add(
+    "R-DISC-02", "MUST", "api.md#discovery", "receipt keys as Ed25519 JWKs, kid = thumbprint"
+)
 def discovery_keys(session: ReceiverSession) -> str:
     jwks = session.discovery().get("jwks")
     keys = jwks.get("keys") if isinstance(jwks, dict) else None

@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from strive_schema.keys import SigningKey
 from strive_schema.envelope import parse_timestamp
+from strive_schema.keys import SigningKey
 
 from ._framework import Failed, Registry
 from ._session import ReceiverSession, describe, json_object, utc_now
@@ -61,7 +61,12 @@ def unsigned(session: ReceiverSession) -> str:
     return session.expect_problem(response, 401, "request_signature_missing")
 
 
-@checks.add("R-READ-04", "MUST", "protocol.md#142-the-strive-profile", "no Strive-Asw-Id -> 401 authentication_required")
+@checks.add(
+    "R-READ-04",
+    "MUST",
+    "protocol.md#142-the-strive-profile",
+    "no Strive-Asw-Id -> 401 authentication_required",
+)
 def no_asw_id(session: ReceiverSession) -> str:
     path = _status_path(session)
     headers = session.signed_headers("GET", path)
@@ -81,7 +86,9 @@ def nonce_replay(session: ReceiverSession) -> str:
     return session.expect_problem(session.http.get(path, headers=headers), 401, "nonce_replayed")
 
 
-@checks.add("R-READ-06", "MUST", VERIFY, "H6: created beyond the age limit -> 401 request_signature_stale")
+@checks.add(
+    "R-READ-06", "MUST", VERIFY, "H6: created beyond the age limit -> 401 request_signature_stale"
+)
 def stale_created(session: ReceiverSession) -> str:
     age = session.limit("request_max_age_seconds")
     path = _status_path(session)
@@ -89,7 +96,12 @@ def stale_created(session: ReceiverSession) -> str:
     return session.expect_problem(response, 401, "request_signature_stale")
 
 
-@checks.add("R-READ-07", "MUST", VERIFY, "H5: created beyond the future limit -> 401 request_signature_from_future")
+@checks.add(
+    "R-READ-07",
+    "MUST",
+    VERIFY,
+    "H5: created beyond the future limit -> 401 request_signature_from_future",
+)
 def future_created(session: ReceiverSession) -> str:
     ahead = session.limit("request_max_future_seconds")
     path = _status_path(session)
@@ -97,7 +109,12 @@ def future_created(session: ReceiverSession) -> str:
     return session.expect_problem(response, 401, "request_signature_from_future")
 
 
-@checks.add("R-READ-08", "MUST", VERIFY, "H8: body not matching Content-Digest -> 400 content_digest_mismatch")
+@checks.add(
+    "R-READ-08",
+    "MUST",
+    VERIFY,
+    "H8: body not matching Content-Digest -> 400 content_digest_mismatch",
+)
 def digest_mismatch(session: ReceiverSession) -> str:
     path = _status_path(session)
     headers = session.signed_headers("GET", path, body=b"conformance")
@@ -116,12 +133,15 @@ def read_unknown_key(session: ReceiverSession) -> str:
 def signed_for_other_path(session: ReceiverSession) -> str:
     path = _status_path(session)
     headers = session.signed_headers("GET", "/v1/information-requests")
-    return session.expect_problem(
-        session.http.get(path, headers=headers), 401, "signature_invalid"
-    )
+    return session.expect_problem(session.http.get(path, headers=headers), 401, "signature_invalid")
 
 
-@checks.add("R-READ-11", "MUST", "api.md#who-may-do-what", "a referral that is not the ASW's -> 404 not_found")
+@checks.add(
+    "R-READ-11",
+    "MUST",
+    "api.md#who-may-do-what",
+    "a referral that is not the ASW's -> 404 not_found",
+)
 def unknown_referral(session: ReceiverSession) -> str:
     session.baseline()  # signed reads work at all
     response = session.signed_get(f"/v1/referrals/{uuid.uuid4()}/status")

@@ -40,14 +40,18 @@ def same_bytes(session: ReceiverSession) -> str:
     return _replay_answer(session, session.baseline().envelope, "the same envelope bytes")
 
 
-@checks.add("R-REPLAY-02", "MUST", REPLAY, "the same referral re-signed -> 200 with the original receipt")
+@checks.add(
+    "R-REPLAY-02", "MUST", REPLAY, "the same referral re-signed -> 200 with the original receipt"
+)
 def re_signed(session: ReceiverSession) -> str:
     original = session.baseline()
     envelope = session.envelope(original.referral, issued_at=utc_now() + timedelta(seconds=1))
     return _replay_answer(session, envelope, "a re-signed envelope of the same referral")
 
 
-@checks.add("R-REPLAY-03", "MUST", REPLAY, "same referral id, other content -> 409 referral_conflict")
+@checks.add(
+    "R-REPLAY-03", "MUST", REPLAY, "same referral id, other content -> 409 referral_conflict"
+)
 def conflict(session: ReceiverSession) -> str:
     changed = dict(session.baseline().referral)
     changed["narrative"] = changed["narrative"] + " (changed)"
@@ -103,7 +107,9 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-@checks.add("R-RECEIPT-03", "MUST", RECEIPTS, "the receipt holds no personal data or referral content")
+@checks.add(
+    "R-RECEIPT-03", "MUST", RECEIPTS, "the receipt holds no personal data or referral content"
+)
 def receipt_no_personal_data(session: ReceiverSession) -> str:
     accepted = session.baseline()
     _verified(session)

@@ -39,7 +39,7 @@ def _refused_referral(session: ReceiverSession) -> dict[str, Any]:
 
 @checks.add("R-SUBMIT-01", "MUST", SUBMIT, "a valid sandbox submission is stored: 201")
 def valid_submission(session: ReceiverSession) -> str:
-    accepted = session.baseline()
+    accepted = session.baseline(strict=True)
     body = accepted.body
     if body.get("replayed") is not False:
         raise Failed(f"replayed is {body.get('replayed')!r}, not false")
@@ -82,13 +82,20 @@ def short_signature(session: ReceiverSession) -> str:
     return session.expect_problem(session.submit(body), 400, "signature_malformed")
 
 
-@checks.add("R-SUBMIT-06", "MUST", ENVELOPE, "E6: receipt payload type -> 400 payload_type_unsupported")
+@checks.add(
+    "R-SUBMIT-06", "MUST", ENVELOPE, "E6: receipt payload type -> 400 payload_type_unsupported"
+)
 def wrong_payload_type(session: ReceiverSession) -> str:
     body = session.envelope(_refused_referral(session), payload_type=RECEIPT_PAYLOAD_TYPE)
     return session.expect_problem(session.submit(body), 400, "payload_type_unsupported")
 
 
-@checks.add("R-SUBMIT-07", "MUST", ENVELOPE, "E7: changed bytes under a registered keyid -> 401 signature_invalid")
+@checks.add(
+    "R-SUBMIT-07",
+    "MUST",
+    ENVELOPE,
+    "E7: changed bytes under a registered keyid -> 401 signature_invalid",
+)
 def bad_signature(session: ReceiverSession) -> str:
     referral = _refused_referral(session)
     signed_payload = session.payload(referral)
@@ -124,13 +131,17 @@ def other_asw(session: ReceiverSession) -> str:
     return session.expect_problem(session.submit(body), 403, "asw_mismatch")
 
 
-@checks.add("R-SUBMIT-11", "MUST", PAYLOAD, "S3: another receiver's audience -> 401 audience_mismatch")
+@checks.add(
+    "R-SUBMIT-11", "MUST", PAYLOAD, "S3: another receiver's audience -> 401 audience_mismatch"
+)
 def wrong_audience(session: ReceiverSession) -> str:
     body = session.envelope(_refused_referral(session), audience=session.receiver_id + ".other")
     return session.expect_problem(session.submit(body), 401, "audience_mismatch")
 
 
-@checks.add("R-SUBMIT-12", "MUST", PAYLOAD, "S4: issued_at beyond the age limit -> 401 envelope_stale")
+@checks.add(
+    "R-SUBMIT-12", "MUST", PAYLOAD, "S4: issued_at beyond the age limit -> 401 envelope_stale"
+)
 def stale(session: ReceiverSession) -> str:
     age = session.limit("envelope_max_age_seconds")
     issued = utc_now() - timedelta(seconds=age + 120)
@@ -138,7 +149,12 @@ def stale(session: ReceiverSession) -> str:
     return session.expect_problem(session.submit(body), 401, "envelope_stale")
 
 
-@checks.add("R-SUBMIT-13", "MUST", PAYLOAD, "S5: issued_at beyond the future limit -> 401 envelope_from_future")
+@checks.add(
+    "R-SUBMIT-13",
+    "MUST",
+    PAYLOAD,
+    "S5: issued_at beyond the future limit -> 401 envelope_from_future",
+)
 def from_future(session: ReceiverSession) -> str:
     ahead = session.limit("envelope_max_future_seconds")
     issued = utc_now() + timedelta(seconds=ahead + 120)
@@ -154,14 +170,21 @@ def oversize(session: ReceiverSession) -> str:
     return session.expect_problem(session.submit(body), 413, "body_too_large")
 
 
-@checks.add("R-SUBMIT-15", "MUST", SUBMIT, "a content type not accepted -> 415 unsupported_media_type")
+@checks.add(
+    "R-SUBMIT-15", "MUST", SUBMIT, "a content type not accepted -> 415 unsupported_media_type"
+)
 def wrong_content_type(session: ReceiverSession) -> str:
     body = session.envelope(_refused_referral(session))
     response = session.submit(body, content_type="text/plain")
     return session.expect_problem(response, 415, "unsupported_media_type")
 
 
-@checks.add("R-SUBMIT-16", "MUST", SUBMIT, "an invalid referral -> 422 referral_invalid with pointers and codes")
+@checks.add(
+    "R-SUBMIT-16",
+    "MUST",
+    SUBMIT,
+    "an invalid referral -> 422 referral_invalid with pointers and codes",
+)
 def invalid_referral(session: ReceiverSession) -> str:
     referral = dict(_refused_referral(session))
     del referral["narrative"]
@@ -180,7 +203,9 @@ def invalid_referral(session: ReceiverSession) -> str:
     return "422 referral_invalid naming /narrative missing_field"
 
 
-@checks.add("R-SUBMIT-17", "MUST", SUBMIT, "a referral reported by another organisation -> 403 asw_mismatch")
+@checks.add(
+    "R-SUBMIT-17", "MUST", SUBMIT, "a referral reported by another organisation -> 403 asw_mismatch"
+)
 def reporter_mismatch(session: ReceiverSession) -> str:
     referral = json.loads(json.dumps(_refused_referral(session)))
     referral["reporter"]["organisation_id"] = session.asw_id + "-other"
@@ -188,7 +213,12 @@ def reporter_mismatch(session: ReceiverSession) -> str:
     return session.expect_problem(response, 403, "asw_mismatch")
 
 
-@checks.add("R-SUBMIT-18", "MUST", "api.md#what-the-receiver-guarantees", "a refused submission stores nothing")
+@checks.add(
+    "R-SUBMIT-18",
+    "MUST",
+    "api.md#what-the-receiver-guarantees",
+    "a refused submission stores nothing",
+)
 def refused_stores_nothing(session: ReceiverSession) -> str:
     referral = _refused_referral(session)
     response = session.submit(session.envelope(referral))

@@ -32,6 +32,7 @@ submitted for two seconds, or at the timeout. Then the checks run over what was 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -73,7 +74,9 @@ SCENARIOS: Final = (
 )
 DEFAULT_SCENARIOS: Final = SCENARIOS
 MOCK_RECEIVER_ID: Final = "conformance.mock"
-ACCEPTED_MEDIA_TYPES: Final = frozenset({"application/vnd.dsse.envelope.v1+json", "application/json"})
+ACCEPTED_MEDIA_TYPES: Final = frozenset(
+    {"application/vnd.dsse.envelope.v1+json", "application/json"}
+)
 QUIET_SECONDS: Final = 2.0
 
 
@@ -204,18 +207,27 @@ class MockReceiver:
             "origin": self.url,
             "supported_schema_versions": ["1.0", "1.1"],
             "taxonomy_version": TAXONOMY_VERSION,
-            "payload_types": {"submission": SUBMISSION_PAYLOAD_TYPE, "receipt": RECEIPT_PAYLOAD_TYPE},
+            "payload_types": {
+                "submission": SUBMISSION_PAYLOAD_TYPE,
+                "receipt": RECEIPT_PAYLOAD_TYPE,
+            },
             "limits": limits,
-            "endpoints": {"submit_referral": "/v1/referrals", "submit_batch": "/v1/referrals/batch"},
+            "endpoints": {
+                "submit_referral": "/v1/referrals",
+                "submit_batch": "/v1/referrals/batch",
+            },
             "jwks": {"keys": [self.key.public_key.to_jwk()]},
-            "conformance": {"scenarios": list(self.record.scenarios), "report": "/conformance/report"},
+            "conformance": {
+                "scenarios": list(self.record.scenarios),
+                "report": "/conformance/report",
+            },
         }
 
     def submission(self, body: bytes, content_type: str) -> tuple[int, dict[str, Any] | None, str]:
         """Record one submission and decide the answer: (status, body or None to reset the
         connection, what was done)."""
         problems: list[str] = []
-        media = content_type.split(";")[0].strip().lower()
+        media = content_type.split(";", maxsplit=1)[0].strip().lower()
         if media not in ACCEPTED_MEDIA_TYPES:
             problems.append(f"content type {media or 'missing'}")
         submission = self._read(body, problems)
@@ -330,7 +342,7 @@ def _handler(mock: MockReceiver) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "strive-conformance-mock"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the report says what happened."""
 
         def _send(self, status: int, body: dict[str, Any], media: str = "application/json") -> None:
@@ -349,7 +361,7 @@ def _handler(mock: MockReceiver) -> type[BaseHTTPRequestHandler]:
             self.close_connection = True
             self.connection.close()
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             if self.path == "/.well-known/strive-configuration":
                 self._send(200, mock.discovery())
             elif self.path == "/conformance/report":
@@ -357,9 +369,11 @@ def _handler(mock: MockReceiver) -> type[BaseHTTPRequestHandler]:
                 self._send(200, report.to_json())
                 mock._done.set()
             else:
-                self._send(404, _problem(404, "not_found", "no such route"), "application/problem+json")
+                self._send(
+                    404, _problem(404, "not_found", "no such route"), "application/problem+json"
+                )
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             if self.path != "/v1/referrals":
@@ -374,10 +388,8 @@ def _handler(mock: MockReceiver) -> type[BaseHTTPRequestHandler]:
             self._send(status, answer, media)
 
         def finish(self) -> None:
-            try:
+            with contextlib.suppress(OSError):  # the connection was reset on purpose
                 super().finish()
-            except OSError:
-                pass  # the connection was reset on purpose
 
     return Handler
 
@@ -395,7 +407,9 @@ def client_checks() -> list[Check[ClientRecord]]:
     return list(checks.checks)
 
 
-@checks.add("C-DISC-01", "SHOULD", "api.md#discovery", "fetches the discovery document before submitting")
+@checks.add(
+    "C-DISC-01", "SHOULD", "api.md#discovery", "fetches the discovery document before submitting"
+)
 def fetched_discovery(record: ClientRecord) -> str:
     if not record.referrals:
         raise Failed("the client submitted nothing")
@@ -405,7 +419,12 @@ def fetched_discovery(record: ClientRecord) -> str:
     return f"discovery read {len(record.discovery_fetches)} time(s)"
 
 
-@checks.add("C-SUBMIT-01", "MUST", "protocol.md#10-the-submission-payload", "every submission is a well-formed, fresh envelope for this receiver")
+@checks.add(
+    "C-SUBMIT-01",
+    "MUST",
+    "protocol.md#10-the-submission-payload",
+    "every submission is a well-formed, fresh envelope for this receiver",
+)
 def well_formed(record: ClientRecord) -> str:
     if record.unreadable:
         raise Failed(f"{len(record.unreadable)} unreadable submission(s): {record.unreadable[0]}")
@@ -418,7 +437,12 @@ def well_formed(record: ClientRecord) -> str:
     return f"{len(attempts)} submission(s), each a valid envelope addressed to {MOCK_RECEIVER_ID}"
 
 
-@checks.add("C-SUBMIT-02", "MUST", "protocol.md#8-verifying-an-envelope", "envelopes verify under the ASW's key")
+@checks.add(
+    "C-SUBMIT-02",
+    "MUST",
+    "protocol.md#8-verifying-an-envelope",
+    "envelopes verify under the ASW's key",
+)
 def signed(record: ClientRecord) -> str:
     if record.asw_public_key is None:
         raise Skipped("needs --asw-public-key")
@@ -430,10 +454,15 @@ def signed(record: ClientRecord) -> str:
 def _retried_same_bytes(record: ClientRecord, scenario: str, what: str) -> str:
     scripted = record.scenario(scenario)
     if len(scripted.attempts) < 2:
-        raise Failed(f"after {what} the client did not submit referral {scripted.referral_id} again")
+        raise Failed(
+            f"after {what} the client did not submit referral {scripted.referral_id} again"
+        )
     first, second = scripted.attempts[0], scripted.attempts[1]
     if first.envelope != second.envelope:
-        raise Failed(f"after {what} the client sent other envelope bytes (it must resend the same bytes while fresh)")
+        raise Failed(
+            f"after {what} the client sent other envelope bytes "
+            "(it must resend the same bytes while they are fresh)"
+        )
     return f"after {what}: the same envelope bytes again"
 
 
@@ -463,7 +492,9 @@ def honours_retry_after(record: ClientRecord) -> str:
             raise Failed(f"no retry in scenario {scenario}")
         gap = scripted.attempts[1].at - scripted.attempts[0].at
         if gap < record.retry_after - 0.05:
-            raise Failed(f"{scenario}: retried after {gap:.2f} s, Retry-After was {record.retry_after} s")
+            raise Failed(
+                f"{scenario}: retried after {gap:.2f} s, Retry-After was {record.retry_after} s"
+            )
         waited.append(f"{gap:.1f} s")
     if not waited:
         raise Skipped("no Retry-After scenario in this session")
@@ -486,20 +517,29 @@ def accepts_replay(record: ClientRecord) -> str:
 def _refused(record: ClientRecord, scenario: str, what: str) -> str:
     scripted = record.scenario(scenario)
     if len(scripted.attempts) < 2:
-        raise Failed(f"the client accepted a receipt {what} (it never submitted the referral again)")
+        raise Failed(
+            f"the client accepted a receipt {what} (it never submitted the referral again)"
+        )
     if scripted.attempts[1].referral_digest != scripted.attempts[0].referral_digest:
         raise Failed("the client resubmitted the referral id with other content")
     return f"refused a receipt {what}: submitted the same referral again"
 
 
-@checks.add("C-RECEIPT-01", "MUST", RECEIPTS, "refuses a receipt signed by a key the receiver does not publish")
+@checks.add(
+    "C-RECEIPT-01",
+    "MUST",
+    RECEIPTS,
+    "refuses a receipt signed by a key the receiver does not publish",
+)
 def refuses_wrong_key(record: ClientRecord) -> str:
     return _refused(record, "receipt-wrong-key", "signed by an unpublished key")
 
 
 @checks.add("C-RECEIPT-02", "MUST", RECEIPTS, "refuses a receipt for other envelope bytes")
 def refuses_wrong_digest(record: ClientRecord) -> str:
-    return _refused(record, "receipt-wrong-digest", "whose envelope_sha256 is not of the bytes sent")
+    return _refused(
+        record, "receipt-wrong-digest", "whose envelope_sha256 is not of the bytes sent"
+    )
 
 
 @checks.add("C-RECEIPT-03", "MUST", RECEIPTS, "refuses a receipt naming another referral")

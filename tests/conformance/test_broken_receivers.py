@@ -1,0 +1,235 @@
+"""The receiver suite can fail: the real receiver, wrapped in a small ASGI middleware that
+breaks one requirement, is named for exactly that requirement.
+
+Each middleware breaks what a careless implementation might: it signs receipts with a key
+it does not publish, accepts a stale envelope, answers a conflict with 200, or answers
+errors with a body that is not a problem document. Everything else is the reference server.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from strive_client.conformance import run_receiver_suite
+from strive_schema.envelope import (
+    SUBMISSION_PAYLOAD_TYPE,
+    build_submission,
+    parse_envelope,
+    parse_submission,
+    sign_envelope,
+)
+from strive_schema.keys import SigningKey
+from strive_schema.receipts import RECEIPT_PAYLOAD_TYPE
+from strive_server.api.app import create_app
+from strive_server.core.config import Settings
+from tests.server.conftest import RECEIVER_ID, Receiver, run_server
+
+from ..conftest import STRIVE
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+Rewrite = Callable[[Scope, int, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
+ASW = "conformance-asw"
+
+
+def rewriting(app: App, rewrite: Rewrite) -> App:
+    """Wrap ``app`` so that ``rewrite`` sees (and may change) each whole response."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            headers = {k.decode().lower(): v.decode() for k, v in start.get("headers", [])}
+            status, headers, body = rewrite(scope, start["status"], headers, b"".join(chunks))
+            headers["content-length"] = str(len(body))
+            raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+            await send({"type": "http.response.start", "status": status, "headers": raw})
+            await send({"type": "http.response.body", "body": body})
+
+        await app(scope, receive, capture)
+
+    return wrapped
+
+
+def _is_submission(scope: Scope) -> bool:
+    return bool(scope["method"] == "POST" and scope["path"] == "/v1/referrals")
+
+
+def wrong_receipt_key(app: App) -> App:
+    """Signs every receipt again with a key the discovery document does not publish."""
+    stranger = SigningKey.generate()
+
+    def rewrite(scope: Scope, status: int, headers: dict[str, str], body: bytes) -> Any:
+        if _is_submission(scope) and status in (200, 201):
+            answer = json.loads(body)
+            payload = parse_envelope(answer["receipt_envelope"].encode()).payload
+            forged = sign_envelope(payload, RECEIPT_PAYLOAD_TYPE, [stranger]).to_json()
+            answer["receipt_envelope"] = forged.decode()
+            body = json.dumps(answer).encode()
+        return status, headers, body
+
+    return rewriting(app, rewrite)
+
+
+def conflict_as_200(app: App) -> App:
+    """Answers a referral conflict with 200, as if the new content had been taken."""
+
+    def rewrite(scope: Scope, status: int, headers: dict[str, str], body: bytes) -> Any:
+        if _is_submission(scope) and status == 409:
+            return 200, {**headers, "content-type": "application/json"}, body
+        return status, headers, body
+
+    return rewriting(app, rewrite)
+
+
+def plain_errors(app: App) -> App:
+    """Answers every error with an ad hoc JSON body instead of a problem document."""
+
+    def rewrite(scope: Scope, status: int, headers: dict[str, str], body: bytes) -> Any:
+        if status >= 400:
+            code = json.loads(body).get("code", "error")
+            body = json.dumps({"error": {"reason": code}}).encode()
+            return status, {**headers, "content-type": "application/json"}, body
+        return status, headers, body
+
+    return rewriting(app, rewrite)
+
+
+def accepts_stale(key: SigningKey) -> Callable[[App], App]:
+    """Lets a stale envelope through: re-signs it (with the ASW's own key, which this test
+    holds) as if it had been issued now, as a receiver that skipped the freshness check
+    would behave."""
+
+    def middleware(app: App) -> App:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http" or not _is_submission(scope):
+                await app(scope, receive, send)
+                return
+            body = b""
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            body = _freshen(body, key)
+            sent = False
+
+            async def replay() -> Message:
+                nonlocal sent
+                if sent:
+                    return {"type": "http.disconnect"}
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await app(scope, replay, send)
+
+        return wrapped
+
+    return middleware
+
+
+def _freshen(body: bytes, key: SigningKey) -> bytes:
+    try:
+        envelope = parse_envelope(body)
+        submission = parse_submission(envelope.payload)
+    except (ValueError, TypeError):
+        return body
+    now = datetime.now(UTC)
+    if envelope.payload_type != SUBMISSION_PAYLOAD_TYPE or submission.issued_at > now - timedelta(
+        seconds=900
+    ):
+        return body
+    payload = build_submission(
+        submission.referral, asw_id=submission.asw_id, audience=submission.audience,
+        issued_at=now,
+    )  # fmt: skip
+    return sign_envelope(payload, SUBMISSION_PAYLOAD_TYPE, [key]).to_json()
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'strive.db'}",
+        receiver_id=RECEIVER_ID,
+        signing_key_file=tmp_path / "receiver_key.pem",
+        audit_key_file=tmp_path / "audit_hmac.key",
+        rate_limit_per_minute=1000,
+        refused_submission_limit_per_minute=1000,
+        signed_read_limit_per_minute=1000,
+    )
+
+
+def broken_receiver(
+    tmp_path: Path, breakage: Callable[[SigningKey], Callable[[App], App]]
+) -> Iterator[tuple[Receiver, SigningKey]]:
+    app = create_app(_settings(tmp_path), migrate_database=True)
+    try:
+        receiver = Receiver("", app.state.settings, app)
+        key = receiver.register_asw(ASW)
+        for url in run_server(breakage(key)(app)):
+            receiver.url = url
+            yield receiver, key
+    finally:
+        app.state.engine.dispose()
+
+
+BREAKAGES: dict[str, tuple[Callable[[SigningKey], Callable[[App], App]], set[str]]] = {
+    "receipts signed with a key not published": (
+        lambda _key: wrong_receipt_key, {"R-RECEIPT-01", "R-RECEIPT-02"},
+    ),
+    "a stale envelope accepted": (accepts_stale, {"R-SUBMIT-12", "R-SUBMIT-18"}),
+    "a conflict answered with 200": (lambda _key: conflict_as_200, {"R-REPLAY-03"}),
+    "errors without a problem document": (
+        lambda _key: plain_errors, {"R-PROB-01", "R-SUBMIT-02", "R-READ-03", "R-PROB-03"},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(BREAKAGES))
+def test_the_suite_names_each_broken_requirement(name: str, tmp_path: Path) -> None:
+    breakage, expected = BREAKAGES[name]
+    for receiver, key in broken_receiver(tmp_path, breakage):
+        report = run_receiver_suite(receiver.url, asw_id=ASW, key=key)
+        assert not report.conformant, name
+        failed = report.failed_ids()
+        assert failed >= expected, (name, report.table())
+        for check_id in expected:
+            assert report.result(check_id).level == "MUST"
+
+
+def test_the_command_exits_1_and_writes_the_report(tmp_path: Path) -> None:
+    for receiver, key in broken_receiver(tmp_path, lambda _key: conflict_as_200):
+        key_file = tmp_path / "private_key.pem"
+        key_file.write_bytes(key.to_pem())
+        key_file.chmod(0o600)
+        report_file = tmp_path / "report.json"
+        result = subprocess.run(
+            [STRIVE, "conformance", "receiver", "--url", receiver.url, "--asw-id", ASW,
+             "--key", str(key_file), "--report", str(report_file)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "R-REPLAY-03" in result.stdout and "NOT conformant" in result.stdout
+        report = json.loads(report_file.read_text())
+        assert report["conformant"] is False
+        row = next(r for r in report["results"] if r["id"] == "R-REPLAY-03")
+        assert row["status"] == "fail" and row["spec"].startswith("spec/protocol.md#11")
