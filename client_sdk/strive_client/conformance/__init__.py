@@ -17,7 +17,17 @@ __all__ = [
     "CheckResult",
     "MockReceiver",
     "Report",
+    "check_index",
     "client_checks",
     "receiver_checks",
     "run_receiver_suite",
 ]
+
+
+def check_index() -> str:
+    """The Markdown table of every check (id, class, level, section, requirement) that
+    spec/conformance.md, "Check index", carries; a test keeps the two equal."""
+    rows = ["| id | level | defined in | requirement |", "| --- | --- | --- | --- |"]
+    for check in [*receiver_checks(), *client_checks()]:
+        rows.append(f"| `{check.id}` | {check.level} | [{check.spec}]({check.spec}) | {check.title} |")
+    return "\n".join(rows) + "\n"
