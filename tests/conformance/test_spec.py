@@ -39,7 +39,7 @@ def test_every_check_is_named_in_the_normative_text() -> None:
     named = set(re.findall(r"\b([RC]-[A-Z]+-\d\d)\b", text))
     for prefix, last in re.findall(r"\b([RC]-[A-Z]+-)\d\d to \1(\d\d)\b", text):
         named |= {f"{prefix}{n:02d}" for n in range(1, int(last) + 1)}
-    for prefix, first, rest in re.findall(r"\b([RC]-[A-Z]+-)(\d\d)((?:, -\d\d)+)", text):
+    for prefix, _first, rest in re.findall(r"\b([RC]-[A-Z]+-)(\d\d)((?:, -\d\d)+)", text):
         named |= {f"{prefix}{n}" for n in re.findall(r"\d\d", rest)}
     missing = {c.id for c in [*receiver_checks(), *client_checks()]} - named
     assert not missing, f"checks not named in spec/conformance.md: {sorted(missing)}"
