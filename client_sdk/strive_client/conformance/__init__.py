@@ -9,7 +9,9 @@
 Neither imports the reference server.
 """
 
-from strive_client.conformance._framework import CheckResult, Report
+from typing import Any
+
+from strive_client.conformance._framework import Check, CheckResult, Report
 from strive_client.conformance.client import MockReceiver, client_checks
 from strive_client.conformance.receiver import receiver_checks, run_receiver_suite
 
@@ -28,7 +30,8 @@ def check_index() -> str:
     """The Markdown table of every check (id, class, level, section, requirement) that
     spec/conformance.md, "Check index", carries; a test keeps the two equal."""
     rows = ["| id | level | defined in | requirement |", "| --- | --- | --- | --- |"]
-    for check in [*receiver_checks(), *client_checks()]:
+    checks: list[Check[Any]] = [*receiver_checks(), *client_checks()]
+    for check in checks:
         link = f"[{check.spec}]({check.spec})"
         rows.append(f"| `{check.id}` | {check.level} | {link} | {check.title} |")
     return "\n".join(rows) + "\n"
