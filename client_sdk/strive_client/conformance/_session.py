@@ -78,6 +78,9 @@ class ReceiverSession:
     problem_violations: list[str] = field(default_factory=list, init=False)
     """Refusals whose body was not a correct problem document (R-PROB-03 reports them)."""
     refusals_seen: int = field(default=0, init=False)
+    shared: dict[str, Any] = field(default_factory=dict, init=False)
+    """What one check module keeps between its checks (a referral refused several ways, a
+    verified checkpoint)."""
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")

@@ -165,7 +165,7 @@ def _prefix(log: dict[str, Any]) -> str:
 def _checkpoint(session: ReceiverSession) -> Checkpoint:
     """The newest checkpoint, verified; waits (up to the merge delay, at most 15 s) for the
     baseline submission to be in one."""
-    cached = session.__dict__.get("_log_checkpoint")
+    cached = session.shared.get("log_checkpoint")
     if isinstance(cached, Checkpoint):
         return cached
     log = advertised_log(session)
@@ -196,7 +196,7 @@ def _checkpoint(session: ReceiverSession) -> Checkpoint:
         raise Failed(f"the checkpoint's origin {checkpoint.origin!r} is not {origin!r}")
     if checkpoint.size < 1:
         raise Failed("the checkpoint's tree is empty after a submission was acknowledged")
-    session.__dict__["_log_checkpoint"] = checkpoint
+    session.shared["log_checkpoint"] = checkpoint
     return checkpoint
 
 

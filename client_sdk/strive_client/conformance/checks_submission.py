@@ -30,10 +30,9 @@ _REFUSED_KEY = "refused_referral"
 
 
 def _refused_referral(session: ReceiverSession) -> dict[str, Any]:
-    store: dict[str, Any] = session.__dict__.setdefault("_shared", {})
-    if _REFUSED_KEY not in store:
-        store[_REFUSED_KEY] = session.new_referral()
-    referral: dict[str, Any] = store[_REFUSED_KEY]
+    if _REFUSED_KEY not in session.shared:
+        session.shared[_REFUSED_KEY] = session.new_referral()
+    referral: dict[str, Any] = session.shared[_REFUSED_KEY]
     return referral
 
 

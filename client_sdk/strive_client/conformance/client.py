@@ -293,11 +293,10 @@ class MockReceiver:
         self, scripted: Scripted, attempt: int, body: bytes, submission: Submission
     ) -> tuple[int, dict[str, Any] | None, str]:
         scenario = scripted.scenario
-        retry_after = self.record.retry_after
         if attempt == 1 and scenario == "retry-503":
-            return 503, _problem(503, "service_unavailable", "retry", retry_after), "503"
+            return 503, _problem(503, "service_unavailable", "retry after Retry-After"), "503"
         if attempt == 1 and scenario == "retry-429":
-            return 429, _problem(429, "rate_limited", "retry", retry_after), "429"
+            return 429, _problem(429, "rate_limited", "retry after Retry-After"), "429"
         if attempt == 1 and scenario == "retry-reset":
             return 0, None, "reset"
         if scenario == "replay" and scripted.original_receipt is not None:
@@ -322,14 +321,11 @@ def _with(receipt: Receipt, **changes: Any) -> Receipt:
     return replace(receipt, **changes)
 
 
-def _problem(status: int, code: str, detail: str, retry_after: int | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
+def _problem(status: int, code: str, detail: str) -> dict[str, Any]:
+    return {
         "type": f"urn:strive:problem:{code}", "title": code.replace("_", " "), "status": status,
         "detail": detail, "code": code, "instance": "/v1/referrals",
     }  # fmt: skip
-    if retry_after is not None:
-        body["_retry_after"] = retry_after
-    return body
 
 
 def _receipt_body(receipt_envelope: bytes, *, replayed: bool = False) -> dict[str, Any]:
@@ -346,13 +342,12 @@ def _handler(mock: MockReceiver) -> type[BaseHTTPRequestHandler]:
             """Quiet: the report says what happened."""
 
         def _send(self, status: int, body: dict[str, Any], media: str = "application/json") -> None:
-            retry_after = body.pop("_retry_after", None)
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", media)
             self.send_header("Content-Length", str(len(data)))
-            if retry_after is not None:
-                self.send_header("Retry-After", str(retry_after))
+            if status in (429, 503):  # the scripted transient failures
+                self.send_header("Retry-After", str(mock.record.retry_after))
             self.end_headers()
             self.wfile.write(data)
 
