@@ -3,6 +3,7 @@ any receipt is named for each failure."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -11,14 +12,14 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from strive_client import StriveClient
+from strive_client import AsyncStriveClient, StriveClient
 from strive_client._exceptions import VerificationError
 from strive_client.conformance import MockReceiver, Report
 from strive_schema.envelope import SUBMISSION_PAYLOAD_TYPE, build_submission, sign_envelope
@@ -81,6 +82,25 @@ def test_the_sdk_is_a_conforming_client(mock: MockReceiver) -> None:
         "C-DISC-01", "C-SUBMIT-01", "C-SUBMIT-02", "C-RETRY-01", "C-RETRY-02", "C-RETRY-03", "C-RETRY-04",
         "C-REPLAY-01", "C-RECEIPT-01", "C-RECEIPT-02", "C-RECEIPT-03",
     }  # fmt: skip
+
+
+def test_the_async_sdk_is_a_conforming_client(mock: MockReceiver) -> None:
+    key = SigningKey.generate()
+
+    async def submit_async() -> None:
+        async with AsyncStriveClient(mock.url, asw_id=ASW, key=key, sandbox=True) as client:
+            for _ in mock.record.scenarios:
+                referral = _referral()
+                for _attempt in range(3):
+                    try:
+                        await client.submit_referral(referral)
+                        break
+                    except VerificationError:
+                        continue
+
+    report = _session(mock, lambda: asyncio.run(submit_async()))
+    assert report.conformant, report.table()
+    assert report.result("C-RETRY-04").status == "pass"
 
 
 def test_a_careless_client_is_named_for_each_failure(mock: MockReceiver) -> None:
@@ -148,3 +168,38 @@ def test_the_command_serves_until_the_report_is_asked_for(tmp_path: Path) -> Non
     assert report["conformant"] is True
     assert report["kind"] == "client"
     assert {r["id"]: r["status"] for r in report["results"]}["C-RETRY-02"] == "skip"
+
+
+def test_a_client_that_re_signs_each_retry_or_misaddresses_is_named() -> None:
+    """Retries with new bytes (a new issued_at each time) break C-RETRY-*; an envelope for
+    another audience, sent as text/plain, breaks C-SUBMIT-01."""
+    mock = MockReceiver(0, scenarios=["retry-503", "retry-reset"], retry_after=0, timeout=30)
+    mock.start()
+    key = SigningKey.generate()
+
+    def submit_all() -> None:
+        with httpx.Client(base_url=mock.url, timeout=10) as http:
+            http.get("/.well-known/strive-configuration")
+            for scenario in mock.record.scenarios:
+                referral = _referral()
+                for attempt in range(2):
+                    issued = datetime.now(UTC) - timedelta(seconds=attempt + 1)  # new bytes
+                    audience = "somewhere.else" if scenario == "retry-reset" else "conformance.mock"
+                    payload = build_submission(
+                        referral, asw_id=ASW, audience=audience, issued_at=issued
+                    )
+                    envelope = sign_envelope(payload, SUBMISSION_PAYLOAD_TYPE, [key]).to_json()
+                    with contextlib.suppress(httpx.TransportError):
+                        http.post(
+                            "/v1/referrals", content=envelope,
+                            headers={"Content-Type": "text/plain"},
+                        )  # fmt: skip
+
+    try:
+        report = _session(mock, submit_all)
+    finally:
+        mock.stop()
+    assert report.failed_ids() >= {"C-RETRY-01", "C-RETRY-03", "C-SUBMIT-01"}
+    assert "other envelope bytes" in report.result("C-RETRY-01").reason
+    assert "content type text/plain" in report.result("C-SUBMIT-01").reason
+    assert report.result("C-RECEIPT-01").status == "skip"
