@@ -128,7 +128,11 @@ def client_command(
     url = mock.start()
     click.echo(f"mock receiver at {url}; scenarios: {', '.join(mock.record.scenarios)}", err=True)
     click.echo(f"end the session with GET {url}/conformance/report", err=True)
-    _finish(mock.wait(), report_file)
+    try:
+        report = mock.wait()
+    except KeyboardInterrupt:  # the developer ends the session by hand: report what was seen
+        report = mock.stop()
+    _finish(report, report_file)
 
 
 __all__ = ["conformance_group"]

@@ -78,6 +78,8 @@ ACCEPTED_MEDIA_TYPES: Final = frozenset(
     {"application/vnd.dsse.envelope.v1+json", "application/json"}
 )
 QUIET_SECONDS: Final = 2.0
+MAX_BODY_BYTES: Final = 2_097_152
+"""The mock's ``limits.max_envelope_bytes``: it reads no more than one envelope."""
 
 
 @dataclass
@@ -196,7 +198,7 @@ class MockReceiver:
         with self._lock:
             self.record.discovery_fetches.append(time.monotonic())
         limits = {
-            "max_envelope_bytes": 2_097_152, "max_batch_items": 100,
+            "max_envelope_bytes": MAX_BODY_BYTES, "max_batch_items": 100,
             "max_batch_bytes": 16_777_216, "submissions_per_minute": 600,
             "refused_submissions_per_minute": 120, "signed_reads_per_minute": 600,
             "envelope_max_age_seconds": 900, "envelope_max_future_seconds": 300,
@@ -256,7 +258,7 @@ class MockReceiver:
                 )
             submission = parse_submission(envelope.payload)
         except (VerificationError, ValueError, TypeError) as exc:
-            problems.append(str(getattr(exc, "code", "")) + f" {exc}")
+            problems.append(str(exc))
             return None
         now = datetime.now(UTC)
         if submission.audience != MOCK_RECEIVER_ID:
@@ -369,7 +371,15 @@ def _handler(mock: MockReceiver) -> type[BaseHTTPRequestHandler]:
                 )
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 <= length <= MAX_BODY_BYTES:
+                detail = "a Content-Length of at most 2 MiB is required"
+                self.close_connection = True
+                self._send(413, _problem(413, "body_too_large", detail), "application/problem+json")
+                return
             body = self.rfile.read(length)
             if self.path != "/v1/referrals":
                 detail = "the mock receiver takes single submissions only"
