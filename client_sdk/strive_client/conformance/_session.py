@@ -18,7 +18,12 @@ from typing import Any, Final
 
 import httpx
 
-from strive_schema.envelope import SUBMISSION_PAYLOAD_TYPE, build_submission, sign_envelope
+from strive_schema.envelope import (
+    SUBMISSION_PAYLOAD_TYPE,
+    build_submission,
+    format_timestamp,
+    sign_envelope,
+)
 from strive_schema.httpsig import sign_request
 from strive_schema.keys import PublicKey, SigningKey
 
@@ -38,10 +43,6 @@ USER_AGENT: Final = "strive-conformance/1"
 
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-def _timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -166,7 +167,7 @@ class ReceiverSession:
         referral: dict[str, Any] = {
             "schema_version": self.schema_version(),
             "referral_id": str(uuid.uuid4()),
-            "created_at": _timestamp(utc_now() - timedelta(minutes=1)),
+            "created_at": format_timestamp(utc_now() - timedelta(minutes=1)),
             "is_test": True,
             "reporter": {
                 "organisation_id": self.asw_id,

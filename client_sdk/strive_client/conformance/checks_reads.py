@@ -18,6 +18,17 @@ VERIFY = "protocol.md#144-verifying-a-request"
 READS = "api.md#what-the-asw-reads"
 
 
+def _is_timestamp(value: object) -> bool:
+    """Whether ``value`` is a timestamp of the one form of spec/api.md, "Conventions"."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_timestamp(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _status_path(session: ReceiverSession) -> str:
     return f"/v1/referrals/{session.baseline().referral['referral_id']}/status"
 
@@ -34,12 +45,7 @@ def own_status(session: ReceiverSession) -> str:
     if not isinstance(body.get("state"), str):
         raise Failed("the status has no state string")
     for member in ("received_at", "updated_at"):
-        value = body.get(member)
-        try:
-            parse_timestamp(value) if isinstance(value, str) else None
-        except ValueError:
-            value = None
-        if not isinstance(value, str):
+        if not _is_timestamp(body.get(member)):
             raise Failed(f"{member} is not a timestamp of the one form YYYY-MM-DDTHH:MM:SSZ")
     return f"200, state {body['state']!r}"
 
