@@ -9,6 +9,7 @@ errors with a body that is not a problem document. Everything else is the refere
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from strive_client.conformance import run_receiver_suite
+from strive_client.conformance._session import SANDBOX_NARRATIVE
 from strive_schema.envelope import (
     SUBMISSION_PAYLOAD_TYPE,
     build_submission,
@@ -25,6 +27,7 @@ from strive_schema.envelope import (
     parse_submission,
     sign_envelope,
 )
+from strive_schema.httpsig import sign_request
 from strive_schema.keys import SigningKey
 from strive_schema.receipts import RECEIPT_PAYLOAD_TYPE
 from strive_server.api.app import create_app
@@ -148,6 +151,53 @@ def accepts_stale(key: SigningKey) -> Callable[[App], App]:
     return middleware
 
 
+def receipt_shows_content(app: App) -> App:
+    """Shows the referral's narrative beside the receipt (not in the signed payload)."""
+
+    def rewrite(scope: Scope, status: int, headers: dict[str, str], body: bytes) -> Any:
+        if _is_submission(scope) and status == 201:
+            answer = json.loads(body)
+            answer["receipt"]["narrative"] = SANDBOX_NARRATIVE
+            body = json.dumps(answer).encode()
+        return status, headers, body
+
+    return rewriting(app, rewrite)
+
+
+def ignores_nonces(key: SigningKey) -> Callable[[App], App]:
+    """Lets a replayed signed request through, as a receiver that does not record nonces
+    would: a nonce seen before is replaced by a fresh one, re-signed with the ASW's key (which
+    this test holds)."""
+    seen: set[str] = set()
+
+    def middleware(app: App) -> App:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            headers = dict(scope.get("headers", []))
+            signature_input = headers.get(b"signature-input", b"").decode()
+            match = re.search(r'nonce="([^"]+)"', signature_input)
+            if scope["type"] == "http" and match:
+                created = int(re.findall(r"created=(\d+)", signature_input)[0])
+                if match.group(1) in seen:
+                    query = scope["query_string"].decode()
+                    url = f"http://{headers[b'host'].decode()}{scope['path']}"
+                    url += f"?{query}" if query else ""
+                    fresh = sign_request(
+                        scope["method"], url, {}, b"", key,
+                        created=datetime.fromtimestamp(created, UTC),
+                    )  # fmt: skip
+                    replaced = {k.lower().encode(): v.encode() for k, v in fresh.items()}
+                    scope = dict(scope)
+                    scope["headers"] = [
+                        (k, replaced.get(k, v)) for k, v in scope["headers"]
+                    ]  # fmt: skip
+                seen.add(match.group(1))
+            await app(scope, receive, send)
+
+        return wrapped
+
+    return middleware
+
+
 def _freshen(body: bytes, key: SigningKey) -> bytes:
     try:
         envelope = parse_envelope(body)
@@ -198,6 +248,10 @@ BREAKAGES: dict[str, tuple[Callable[[SigningKey], Callable[[App], App]], set[str
     ),
     "a stale envelope accepted": (accepts_stale, {"R-SUBMIT-12", "R-SUBMIT-18"}),
     "a conflict answered with 200": (lambda _key: conflict_as_200, {"R-REPLAY-03"}),
+    "referral content beside the receipt": (
+        lambda _key: receipt_shows_content, {"R-RECEIPT-03", "R-RECEIPT-04"},
+    ),
+    "nonces not recorded": (ignores_nonces, {"R-READ-05"}),
     "errors without a problem document": (
         lambda _key: plain_errors, {"R-PROB-01", "R-SUBMIT-02", "R-READ-03", "R-PROB-03"},
     ),
