@@ -95,8 +95,20 @@ def _scenarios(value: str | None) -> tuple[str, ...]:
 @conformance_group.command("client")
 @click.option("--port", required=True, type=click.IntRange(0, 65535), help="Port on 127.0.0.1.")
 @click.option("--scenarios", help=f"Comma-separated, in order (default: {','.join(SCENARIOS)}).")
-@click.option("--retry-after", default=1, show_default=True, type=click.IntRange(0, 120))
-@click.option("--timeout", default=300.0, show_default=True, type=click.FloatRange(1, 3600))
+@click.option(
+    "--retry-after",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0, 120),
+    help="Seconds of Retry-After on the scripted 503 and 429.",
+)
+@click.option(
+    "--timeout",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(1, 3600),
+    help="End the session after this many seconds.",
+)
 @click.option(
     "--asw-public-key",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
