@@ -133,13 +133,33 @@ def _run(tmp_path: Path, breakage: Callable[[SigningKey], Any]) -> Any:
     raise AssertionError("unreachable")
 
 
-def test_without_a_log_the_log_checks_are_not_applicable(receiver: Receiver) -> None:
-    key = receiver.register_asw(ASW)
-    report = run_receiver_suite(receiver.url, asw_id=ASW, key=key)
+def without_log(app: App) -> App:
+    """The receiver with no ``log`` in its discovery document (whether or not it runs one)."""
+
+    def rewrite(scope: Scope, status: int, headers: dict[str, str], body: bytes) -> Any:
+        if scope["path"] == "/.well-known/strive-configuration" and status == 200:
+            document = json.loads(body)
+            document.pop("log", None)
+            body = json.dumps(document).encode()
+        return status, headers, body
+
+    return rewriting(app, rewrite)
+
+
+def test_without_a_log_the_log_checks_are_not_applicable(tmp_path: Path) -> None:
+    report = _run(tmp_path, lambda _k: without_log)
     for check_id in LOG_CHECKS:
         result = report.result(check_id)
         assert result.status == "skip"
         assert result.reason == "not applicable: the receiver does not advertise a log"
+    assert report.conformant
+
+
+def test_the_reference_receiver_fails_no_log_check(receiver: Receiver) -> None:
+    """Pass when it runs a log, skip when it does not: never fail."""
+    key = receiver.register_asw(ASW)
+    report = run_receiver_suite(receiver.url, asw_id=ASW, key=key)
+    assert not report.failed_ids() & LOG_CHECKS, report.table()
 
 
 def test_a_conforming_log_passes(tmp_path: Path) -> None:
