@@ -30,6 +30,7 @@ __all__ = [
     "DisseminationReferral",
     "Feedback",
     "InformationRequest",
+    "LinkingQueue",
     "OutcomeEvent",
     "QuotaWindow",
     "RateWindow",
@@ -570,3 +571,17 @@ class ConsoleSignIn(Base):
     nonce: Mapped[str] = mapped_column(sa.String(64))
     code_verifier: Mapped[str] = mapped_column(sa.String(128))
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LinkingQueue(Base):
+    """The linking outbox: a referral stored but not yet linked into a cluster.
+
+    Written in the referral's own transaction and deleted in the transaction that links it
+    (services/linkworker.py), so a referral is linked exactly once, after any crash. Sandbox
+    referrals never link and are never queued."""
+
+    __tablename__ = "linking_queue"
+
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), primary_key=True)
+    """Arrival order: the worker links in this order."""
+    enqueued_at: Mapped[datetime]

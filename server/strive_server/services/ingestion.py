@@ -40,7 +40,6 @@ from strive_server.db import tables
 from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
 from strive_server.services.audit import Actor, record_event
-from strive_server.services.linking import StoredSelector, link_referral
 from strive_server.services.ratelimit import consume_submission_quota, refund_refused_submission
 from strive_server.services.selectors import extract_selectors
 from strive_server.services.triage import band_for, own_score
@@ -278,13 +277,9 @@ def _store(
         [{"referral_pk": row.id, "code": i.code, "risk": i.risk} for i in referral.indicators],
     )
     extracted = extract_selectors(referral, asw_id=asw_id)
-    stored_selectors: list[StoredSelector] = []
     if extracted:
-        selector = tables.Selector
-        rows = session.execute(
-            sa.insert(selector).returning(
-                selector.id, selector.kind, selector.value, sort_by_parameter_order=True
-            ),
+        session.execute(
+            sa.insert(tables.Selector),
             [
                 {
                     "referral_pk": row.id,
@@ -297,17 +292,12 @@ def _store(
                 for s in extracted
             ],
         )
-        stored_selectors = [StoredSelector(i, kind, value) for i, kind, value in rows]
     if not referral.is_test:
-        # Sandbox referrals never link, never count towards over-correlation and never move
-        # a live referral's priority: they are kept apart (spec/linking.md).
-        link_referral(
-            session,
-            referral=row,
-            selectors=stored_selectors,
-            now=received_at,
-            threshold=settings.over_correlation_threshold,
-        )
+        # Linking runs in the linking worker (services/linkworker.py), off the request path:
+        # the outbox row is written in this transaction, so a stored referral is always linked
+        # later. Sandbox referrals never link, never count towards over-correlation and never
+        # move a live referral's priority: they are kept apart (spec/linking.md).
+        session.add(tables.LinkingQueue(referral_pk=row.id, enqueued_at=received_at))
     session.add(
         tables.StateTransition(
             referral_pk=row.id,
