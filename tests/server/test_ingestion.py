@@ -289,7 +289,7 @@ def test_a_deadlocked_store_is_retried_and_stores_once(
     class Deadlock(Exception):
         sqlstate = "40P01"
 
-    real_store = ingestion._store
+    real_store = ingestion.store_referral
     calls = []
 
     def flaky_store(*args: Any, **kwargs: Any) -> Any:
@@ -298,7 +298,7 @@ def test_a_deadlocked_store_is_retried_and_stores_once(
             raise OperationalError("INSERT ...", {}, Deadlock())
         return real_store(*args, **kwargs)
 
-    monkeypatch.setattr(ingestion, "_store", flaky_store)
+    monkeypatch.setattr(ingestion, "store_referral", flaky_store)
     key = receiver.register_asw(ASW)
     response = post(receiver, envelope_for(fresh_referral(asw_id=ASW), key))
     assert response.status_code == 201 and len(calls) == 2

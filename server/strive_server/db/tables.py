@@ -21,6 +21,7 @@ __all__ = [
     "AswKey",
     "AuditEvent",
     "Base",
+    "CacheVersion",
     "Cluster",
     "ClusterMerge",
     "ClusterValue",
@@ -585,3 +586,14 @@ class LinkingQueue(Base):
     referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), primary_key=True)
     """Arrival order: the worker links in this order."""
     enqueued_at: Mapped[datetime]
+
+
+class CacheVersion(Base):
+    """A counter per cached table, raised by database triggers on every change to it, so each
+    process can keep the table in memory and see another process's change (a revoked key)
+    with one primary-key read in the transaction that relies on it."""
+
+    __tablename__ = "cache_versions"
+
+    name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.BigInteger)
