@@ -72,8 +72,9 @@ class Receiver:
     keys: dict[str, SigningKey] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     auto_link: bool = True
-    """Run the linker until its backlog is empty before each request (see ``LinkBeforeRequests``);
-    tests of the pending state turn it off and call ``drain`` themselves."""
+    """Run the linker until its backlog is empty before each request and each ``session()``
+    (see ``LinkBeforeRequests``); tests of the pending state turn it off and call ``drain``
+    themselves."""
 
     def drain(self) -> int:
         """Link every queued referral now (what the linking worker does in the background)."""
@@ -83,6 +84,10 @@ class Receiver:
         )
 
     def session(self) -> Any:
+        """A session on the receiver's database; with ``auto_link``, every referral submitted
+        so far is linked first (as before each request)."""
+        if self.auto_link:
+            self.drain()
         return make_sessionmaker(self.app.state.engine)()
 
     def register_asw(self, asw_id: str) -> SigningKey:
