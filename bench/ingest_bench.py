@@ -318,7 +318,8 @@ async def _load(port: int, connections: int, requests: list[tuple[str, dict[str,
             writer.write(request)
             await writer.drain()
             status_line = await reader.readline()
-            length = 0
+            length = None
+            close = status_line.startswith(b"HTTP/1.0")
             while True:
                 header = await reader.readline()
                 if header in (b"\r\n", b""):
@@ -326,10 +327,19 @@ async def _load(port: int, connections: int, requests: list[tuple[str, dict[str,
                 name, _, value = header.decode("latin-1").partition(":")
                 if name.lower() == "content-length":
                     length = int(value)
-            await reader.readexactly(length)
+                elif name.lower() == "connection" and value.strip().lower() == "close":
+                    close = True
+            if length is None:
+                await reader.read()  # no length: the body ends with the connection
+                close = True
+            else:
+                await reader.readexactly(length)
             latencies.append(time.perf_counter() - begin)
-            status = status_line.split(b" ")[1].decode()
+            status = status_line.split(b" ")[1].decode() if b" " in status_line else "none"
             statuses[status] = statuses.get(status, 0) + 1
+            if close:  # a server without keep-alive (medallion's development server)
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.close()
 
     started = time.perf_counter()
