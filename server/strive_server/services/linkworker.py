@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from strive_server.db import tables
 from strive_server.db.engine import write_guard
-from strive_server.services.linking import StoredSelector, link_referral
+from strive_server.services.linking import StoredSelector, link_referral, load_exclusions
 
 __all__ = ["Backlog", "LinkingWorker", "backlog", "drain", "link_pending", "linking_state"]
 
@@ -111,6 +111,7 @@ def link_pending(
             .order_by(selector.id)
         ):
             selectors[referral_pk].append(StoredSelector(selector_id, kind, value))
+        exclusions = load_exclusions(session)
         for referral in referrals:
             if referral.cluster_id is not None or referral.is_test:
                 continue  # never linked twice; sandbox referrals never link
@@ -120,6 +121,7 @@ def link_pending(
                 selectors=selectors[referral.id],
                 now=at,
                 threshold=threshold,
+                exclusions=exclusions,
             )
         session.execute(sa.delete(queue).where(queue.referral_pk.in_(pks)))
     return len(pks)
