@@ -160,7 +160,8 @@ def test_two_worker_threads_racing_link_each_referral_once(receiver: Receiver) -
     receiver.auto_link = False
     submit(receiver, 24)
     url = receiver.settings.database_url
-    # Each thread has its own engine: nothing but the database keeps them apart.
+    # Each thread has its own engine and connections; the database (and on SQLite the
+    # process's write lock for the file) keeps them apart.
     engines = [make_engine(url), make_engine(url)]
     linked: list[int] = []
     errors: list[BaseException] = []

@@ -145,9 +145,7 @@ def rescore_cluster(
     referrals = table.c
     priority = referrals.own_score + cluster.score
     # Core: the ORM would re-evaluate every loaded referral against the criteria.
-    statement = sa.update(table).values(
-        priority_score=priority, priority_band=_band_case(priority)
-    )
+    statement = sa.update(table).values(priority_score=priority, priority_band=_band_case(priority))
     if raised or rerank is None:
         session.execute(statement.where(referrals.cluster_id == cluster.id))
     elif rerank:
