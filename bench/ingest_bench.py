@@ -473,20 +473,29 @@ def medallion_config(workdir: Path) -> Path:
 
 
 def stix_bundle(size: int, n: int) -> bytes:
-    """A STIX 2.1 bundle of about ``size`` bytes (an indicator and a note carrying text)."""
+    """A STIX 2.1 bundle of about ``size`` bytes made of objects of about 400 bytes each
+    (indicators for phones, e-mail addresses and accounts, and notes), as a referral of that
+    size would become: a referral carries dozens of entities, not one large blob."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    note = {
-        "type": "note", "spec_version": "2.1", "id": f"note--{uuid.uuid4()}", "created": now,
-        "modified": now, "content": "", "object_refs": [f"indicator--{uuid.uuid4()}"],
-    }  # fmt: skip
-    indicator = {
-        "type": "indicator", "spec_version": "2.1", "id": note["object_refs"][0],  # type: ignore[index]
-        "created": now, "modified": now, "pattern": f"[phone-number:value = '+44770090{n % 10000:04d}']",
-        "pattern_type": "stix", "valid_from": now,
-    }  # fmt: skip
-    bundle = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [indicator, note]}
-    filler = max(0, size - len(json.dumps(bundle)))
-    note["content"] = ("lorem ipsum dolor sit amet " * (filler // 27 + 1))[:filler]
+    objects: list[dict[str, Any]] = []
+    bundle: dict[str, Any] = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects}
+    i = 0
+    while len(json.dumps(bundle)) < size - 400:
+        if i % 2 == 0:
+            objects.append({
+                "type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
+                "created": now, "modified": now, "pattern_type": "stix", "valid_from": now,
+                "name": f"selector {n}-{i}",
+                "pattern": f"[email-addr:value = 'person{n}.{i}@example.com']",
+                "description": "observed in an advert text; " * 4,
+            })  # fmt: skip
+        else:
+            objects.append({
+                "type": "note", "spec_version": "2.1", "id": f"note--{uuid.uuid4()}",
+                "created": now, "modified": now, "object_refs": [objects[-1]["id"]],
+                "content": "an analyst's note on the linked selector, kept with it. " * 3,
+            })  # fmt: skip
+        i += 1
     return json.dumps(bundle).encode()
 
 
