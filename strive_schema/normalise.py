@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import Final
@@ -53,8 +54,13 @@ _PLAIN_EMAIL = re.compile(
 _SPECIAL_USE_TLDS: Final = frozenset(SPECIAL_USE_DOMAIN_NAMES) | {"test"}
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_phone(raw: str, default_region: str = DEFAULT_REGION) -> str | None:
     """Return the E.164 form of ``raw``, or ``None`` when it cannot be normalised.
+
+    Cached (a pure function of its arguments, bounded): the validator and the receiver's
+    selector extraction normalise the same numbers of a referral, and libphonenumber's parse
+    is the costliest step of both.
 
     A number normalises when libphonenumber parses it and judges it *possible* (a plausible
     length for its country). Allocation is not required: ranges are re-allocated over time,

@@ -94,3 +94,13 @@ def strive_serve(args: list[str], *, env: dict[str, str], cwd: Path, log: Path) 
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+def wait_until_linked(url: str, timeout: float = 60) -> None:
+    """Wait until a running receiver's linking worker has linked every referral stored so far
+    (its backlog in ``/readyz`` is empty): linking runs off the request path."""
+    deadline = time.monotonic() + timeout
+    while httpx.get(f"{url}/readyz", timeout=5).json()["linking_backlog"]:
+        if time.monotonic() > deadline:
+            pytest.fail("the linking worker did not empty its backlog")
+        time.sleep(0.05)

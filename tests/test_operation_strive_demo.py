@@ -18,7 +18,7 @@ from strive_client import StriveClient
 from strive_schema.httpsig import sign_request
 from strive_schema.keys import SigningKey
 
-from .conftest import STRIVE, strive_serve
+from .conftest import STRIVE, strive_serve, wait_until_linked
 
 ROOT = Path(__file__).resolve().parent.parent
 OP_STRIVE = [f"spec/examples/op-strive-{n}.json" for n in
@@ -51,6 +51,7 @@ def test_operation_strive_from_referral_to_outcome(tmp_path: Path) -> None:
             done = _run(["submit", *files, "--url", url, "--asw-id", asw,
                          "--key", str(demo / asw / "private_key.pem")], tmp_path, env)  # fmt: skip
             assert done.returncode == 0, done.stderr
+        wait_until_linked(url)
         tokens = json.loads((demo / "tokens.json").read_text())
         first = json.loads((tmp_path / OP_STRIVE[0]).read_text())
         analyst = httpx.Client(

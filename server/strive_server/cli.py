@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,8 +31,9 @@ from strive_server.db.engine import make_engine, make_sessionmaker, migrate
 from strive_server.problems import Problem
 from strive_server.services import admin
 from strive_server.services.audit import Actor, record_event
+from strive_server.services.linkworker import LinkingWorker, backlog, drain
 
-__all__ = ["admin_group", "serve_command"]
+__all__ = ["admin_group", "serve_command", "worker_command"]
 
 CLI_ACTOR = Actor("admin", "cli")
 DEMO_DIR = Path(".strive/demo")
@@ -658,12 +661,79 @@ def serve_command(database_url: str | None, host: str, port: int, workers: int, 
         f"(database {settings.database_url.split('@')[-1]}, {workers} worker(s))",
         err=True,
     )
-    uvicorn.run(
-        "strive_server.api.app:create_app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,
-        log_config=None,
+    linker = _linking_worker(settings) if settings.linking_in_process else None
+    try:
+        uvicorn.run(
+            "strive_server.api.app:create_app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            log_config=None,
+        )
+    finally:
+        if linker is not None:
+            linker.stop()
+
+
+def _linking_worker(settings: Settings) -> LinkingWorker:
+    """Start the linking worker as a background thread of this process (spec/linking.md)."""
+    engine = make_engine(settings.database_url)
+    linker = LinkingWorker(
+        make_sessionmaker(engine),
+        threshold=lambda: settings.over_correlation_threshold,
+        batch_size=settings.linking_batch_size,
+        poll_seconds=settings.linking_poll_seconds,
     )
+    linker.start()
+    return linker
+
+
+@click.command("worker")
+@click.option(
+    "--db",
+    "database_url",
+    default=None,
+    help="Database URL (default: STRIVE_DATABASE_URL or sqlite:///strive.db).",
+)
+@click.option(
+    "--batch-size", default=None, type=click.IntRange(1, 1000),
+    help="Referrals linked per transaction (default: STRIVE_LINKING_BATCH_SIZE, 50).",
+)  # fmt: skip
+@click.option(
+    "--once", is_flag=True, help="Link every referral waiting now, print how many, and exit."
+)
+def worker_command(database_url: str | None, batch_size: int | None, once: bool) -> None:
+    """Run the linking worker on its own (with STRIVE_LINKING_IN_PROCESS=false for serve).
+
+    Any number may run, against the database `strive serve` uses: they link one batch at a
+    time, in arrival order, each referral exactly once. Stops on SIGINT or SIGTERM after the
+    batch in hand."""
+    settings = _settings(database_url)
+    configure_logging(settings.log_level)
+    sessions = _database(settings.database_url)
+    size = batch_size or settings.linking_batch_size
+    if once:
+        linked = drain(sessions, threshold=settings.over_correlation_threshold, batch_size=size)
+        with sessions() as session:
+            left = backlog(session)
+        click.echo(f"linked {linked} referral(s); {left.count} waiting", err=True)
+        return
+    linker = LinkingWorker(
+        sessions,
+        threshold=lambda: settings.over_correlation_threshold,
+        batch_size=size,
+        poll_seconds=settings.linking_poll_seconds,
+    )
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    click.echo(
+        f"Strive linking worker on {settings.database_url.split('@')[-1]} (batches of {size})",
+        err=True,
+    )
+    linker.start()
+    stopping.wait()
+    linker.stop()
+    click.echo(f"linked {linker.linked} referral(s); stopped", err=True)

@@ -25,6 +25,7 @@ from strive_server.core.config import Settings
 from strive_server.db.engine import make_sessionmaker
 from strive_server.services import admin
 from strive_server.services.audit import Actor
+from strive_server.services.linkworker import drain
 
 from ..conftest import load_example
 
@@ -70,8 +71,23 @@ class Receiver:
     app: Any
     keys: dict[str, SigningKey] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    auto_link: bool = True
+    """Run the linker until its backlog is empty before each request and each ``session()``
+    (see ``LinkBeforeRequests``); tests of the pending state turn it off and call ``drain``
+    themselves."""
+
+    def drain(self) -> int:
+        """Link every queued referral now (what the linking worker does in the background)."""
+        return drain(
+            make_sessionmaker(self.app.state.engine),
+            threshold=self.app.state.settings.over_correlation_threshold,
+        )
 
     def session(self) -> Any:
+        """A session on the receiver's database; with ``auto_link``, every referral submitted
+        so far is linked first (as before each request)."""
+        if self.auto_link:
+            self.drain()
         return make_sessionmaker(self.app.state.engine)()
 
     def register_asw(self, asw_id: str) -> SigningKey:
@@ -135,12 +151,30 @@ def receiver_settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
+class LinkBeforeRequests:
+    """Linking is asynchronous (services/linkworker.py): a receiver links in a background
+    worker, within seconds. Tests read clusters right after submitting, so the test receiver
+    runs no background worker and instead drains the linker before each request it serves:
+    every request sees every earlier submission linked, deterministically."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.receiver: Receiver | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.receiver is not None and self.receiver.auto_link:
+            self.receiver.drain()
+        await self.app(scope, receive, send)
+
+
 @pytest.fixture
 def receiver(receiver_settings: Settings) -> Iterator[Receiver]:
     app = create_app(receiver_settings, migrate_database=True)
+    wrapped = LinkBeforeRequests(app)
     try:
-        for url in run_server(app):
-            yield Receiver(url, receiver_settings, app)
+        for url in run_server(wrapped):
+            wrapped.receiver = Receiver(url, receiver_settings, app)
+            yield wrapped.receiver
     finally:
         app.state.engine.dispose()
 

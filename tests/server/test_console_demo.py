@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from ..conftest import STRIVE, strive_serve
+from ..conftest import STRIVE, strive_serve, wait_until_linked
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -35,6 +35,7 @@ def test_the_demo_prints_the_console_and_its_analyst_signs_in(tmp_path: Path) ->
                  "--key", str(demo / asw / "private_key.pem")],
                 cwd=tmp_path, env=env, capture_output=True, timeout=120, check=True,
             )  # fmt: skip
+        wait_until_linked(url)
         command = re.search(r"python3 -c \"(.+\['analyst'\]\))\"", printed)
         assert command
         token = subprocess.run(

@@ -289,7 +289,7 @@ def test_a_deadlocked_store_is_retried_and_stores_once(
     class Deadlock(Exception):
         sqlstate = "40P01"
 
-    real_store = ingestion._store
+    real_store = ingestion.store_referral
     calls = []
 
     def flaky_store(*args: Any, **kwargs: Any) -> Any:
@@ -298,8 +298,46 @@ def test_a_deadlocked_store_is_retried_and_stores_once(
             raise OperationalError("INSERT ...", {}, Deadlock())
         return real_store(*args, **kwargs)
 
-    monkeypatch.setattr(ingestion, "_store", flaky_store)
+    monkeypatch.setattr(ingestion, "store_referral", flaky_store)
     key = receiver.register_asw(ASW)
     response = post(receiver, envelope_for(fresh_referral(asw_id=ASW), key))
     assert response.status_code == 201 and len(calls) == 2
     assert stored(receiver) == 1
+
+
+def test_a_batch_stored_in_one_transaction_keeps_per_item_results(receiver: Receiver) -> None:
+    """The batch's items share one store transaction (one commit), each in a savepoint: the
+    same referral twice is one accepted and one duplicate, an invalid item and an item over
+    the rate limit are refused alone, and nothing of a refused item is stored."""
+    key = receiver.register_asw(ASW)
+    object.__setattr__(
+        receiver.app.state,
+        "settings",
+        receiver.settings.model_copy(update={"rate_limit_per_minute": 3}),
+    )
+    first, second, third = (fresh_referral(asw_id=ASW) for _ in range(3))
+    invalid = dict(fresh_referral(asw_id=ASW), urgency={"level": "whenever"})
+    lines = [envelope_for(first, key), envelope_for(first, key), envelope_for(invalid, key),
+             envelope_for(second, key), envelope_for(third, key)]  # fmt: skip
+    with receiver.http() as http:
+        response = http.post(
+            "/v1/referrals/batch", content=b"\n".join(lines),
+            headers={"Content-Type": "application/x-ndjson", "Strive-Asw-Id": ASW},
+        )  # fmt: skip
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [
+        "accepted", "duplicate", "rejected", "accepted", "rejected"
+    ]  # fmt: skip
+    assert results[2]["problem"]["code"] == "referral_invalid"
+    assert results[4]["problem"]["code"] == "rate_limited"
+    assert stored(receiver) == 2
+    with receiver.session() as session:
+        ids = set(session.scalars(sa.select(tables.Referral.referral_id)))
+        events = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(tables.AuditEvent)
+            .where(tables.AuditEvent.action == "referral.submitted")
+        )
+    assert ids == {first["referral_id"], second["referral_id"]}
+    assert events == 2

@@ -358,3 +358,9 @@ class ReferralView(_Priority):
     envelope_sha256: str
     referral_digest: str
     document: dict[str, Any] = Field(description="The referral as the ASW signed it.")
+    linking: Literal["pending", "linked", "not_linked"] = Field(
+        description="`pending` until the linking worker has put the referral into a cluster "
+        '(within seconds under normal load: spec/linking.md, "When a referral is linked"); '
+        "`linked` after; `not_linked` for a sandbox referral, which never links. While pending, "
+        "`cluster_id` is null and the priority is the referral's own score."
+    )

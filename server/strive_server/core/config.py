@@ -89,6 +89,17 @@ class Settings(BaseSettings):
     itself a role name maps to that role. A person with no mapped role cannot sign in."""
     oidc_name_claim: str = "email"
     """The claim that names the person in the audit trail (falls back to ``sub``)."""
+    linking_in_process: bool = True
+    """``strive serve`` runs the linking worker in its own process (a background thread). Set
+    it false when ``strive worker`` runs linking separately (spec/linking.md, "When")."""
+    linking_batch_size: int = Field(default=50, ge=1, le=1000)
+    """Referrals linked per worker transaction: larger batches amortise the commit, smaller
+    ones hold the write lock for less time."""
+    linking_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    """How long an idle linking worker waits before looking for new referrals again."""
+    linking_degraded_after_seconds: int = Field(default=60, ge=1)
+    """Readiness reports ``degraded`` when the oldest referral waiting to be linked has waited
+    longer than this (spec/linking.md)."""
 
     @cached_property
     def audit_hmac_key(self) -> bytes:

@@ -20,6 +20,8 @@ __all__ = ["make_engine", "make_sessionmaker", "migrate", "write_guard"]
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_FILE_LOCKS: dict[str, threading.Lock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -53,9 +55,20 @@ def make_engine(url: str) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
-        _WRITE_LOCKS[engine] = threading.Lock()
+        _WRITE_LOCKS[engine] = _file_lock(database)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _file_lock(database: str | None) -> threading.Lock:
+    """One write lock per database file and process: the engines of one process on one file
+    (the HTTP workers' and the linking worker's in ``strive serve``) queue on it instead of on
+    SQLite's busy handler, which sleeps up to 100 ms a try."""
+    if not database or database == ":memory:":
+        return threading.Lock()
+    key = str(Path(database).resolve())
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(key, threading.Lock())
 
 
 def _create_private(path: Path) -> None:

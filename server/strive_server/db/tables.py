@@ -21,6 +21,7 @@ __all__ = [
     "AswKey",
     "AuditEvent",
     "Base",
+    "CacheVersion",
     "Cluster",
     "ClusterMerge",
     "ClusterValue",
@@ -30,6 +31,7 @@ __all__ = [
     "DisseminationReferral",
     "Feedback",
     "InformationRequest",
+    "LinkingQueue",
     "OutcomeEvent",
     "QuotaWindow",
     "RateWindow",
@@ -570,3 +572,28 @@ class ConsoleSignIn(Base):
     nonce: Mapped[str] = mapped_column(sa.String(64))
     code_verifier: Mapped[str] = mapped_column(sa.String(128))
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LinkingQueue(Base):
+    """The linking outbox: a referral stored but not yet linked into a cluster.
+
+    Written in the referral's own transaction and deleted in the transaction that links it
+    (services/linkworker.py), so a referral is linked exactly once, after any crash. Sandbox
+    referrals never link and are never queued."""
+
+    __tablename__ = "linking_queue"
+
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), primary_key=True)
+    """Arrival order: the worker links in this order."""
+    enqueued_at: Mapped[datetime]
+
+
+class CacheVersion(Base):
+    """A counter per cached table, raised by database triggers on every change to it, so each
+    process can keep the table in memory and see another process's change (a revoked key)
+    with one primary-key read in the transaction that relies on it."""
+
+    __tablename__ = "cache_versions"
+
+    name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.BigInteger)

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from strive_server.db.tables import AuditEvent
 
-__all__ = ["Actor", "record_event"]
+__all__ = ["Actor", "record_event", "record_event_core"]
 
 ActorKind = Literal["user", "asw", "admin", "system", "recipient"]
 
@@ -47,3 +49,28 @@ def record_event(
             detail=detail or {},
         )
     )
+
+
+_INSERT_EVENT = sa.insert(AuditEvent)
+
+
+def record_event_core(
+    connection: Connection,
+    *,
+    actor: Actor,
+    action: str,
+    at: datetime,
+    referral_pk: int | None = None,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """:func:`record_event` on a Core connection, in the caller's transaction (the lean
+    ingest path: one cached statement, no unit of work)."""
+    connection.execute(
+        _INSERT_EVENT,
+        {
+            "at": at, "actor_kind": actor.kind, "actor": actor.name, "role": actor.role,
+            "action": action, "referral_pk": referral_pk, "reason": reason,
+            "detail": detail or {},
+        },
+    )  # fmt: skip

@@ -26,6 +26,7 @@ from strive_server.problems import Problem
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.dissemination import record_outcome_event
 from strive_server.services.lifecycle import OUTCOMES, STATES, is_allowed, needs_supervisor
+from strive_server.services.linkworker import linking_state
 from strive_server.services.triage import describe
 
 __all__ = [
@@ -151,6 +152,7 @@ def analyst_view(
         "document": row.document,
         "cluster_id": row.cluster_id,
         "cluster_referrals": cluster.referral_count if cluster is not None else 1,
+        "linking": linking_state(session, row),
         **describe(row, cluster),
     }
 

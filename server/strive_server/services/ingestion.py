@@ -3,9 +3,15 @@
 The order is normative (spec/api.md, "Submitting a referral"): size, signature against the
 claimed ASW's registered keys, audience and freshness, rate, schema and semantic rules, then
 one transaction that stores the envelope bytes, the parsed referral, its indicators and
-selectors, the first lifecycle state and the audit event, and signs the receipt. Idempotency
-is decided by the database (a unique key on ASW and referral id), so any number of workers
-behave like one.
+selectors, the first lifecycle state, the linking outbox entry and the audit event, with the
+signed receipt. Idempotency is decided by the database (a unique key on ASW and referral id),
+so any number of workers behave like one.
+
+The request path is lean (issue 12): everything that needs no database - verification
+against the process's cached keys (``services/keycache.py``), freshness, validation, selector
+extraction, scoring, the signed receipt - is done before the write transaction, which then
+holds the write lock only for a few cached Core statements and one commit
+(:func:`store_referral`). Linking runs later, in the linking worker (``services/linkworker.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,7 +37,6 @@ from strive_schema.envelope import (
     verify_envelope,
 )
 from strive_schema.errors import ProtocolCode, VerificationError
-from strive_schema.keys import PublicKey
 from strive_schema.models import Referral as ReferralModel
 from strive_schema.receipts import ReceiptStatus, build_receipt, sign_receipt
 from strive_schema.semantics import Finding
@@ -39,13 +45,13 @@ from strive_server.core.config import Settings
 from strive_server.db import tables
 from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
-from strive_server.services.audit import Actor, record_event
-from strive_server.services.linking import StoredSelector, link_referral
+from strive_server.services.audit import Actor, record_event_core
+from strive_server.services.keycache import KeySnapshot, current_version, snapshot
 from strive_server.services.ratelimit import consume_submission_quota, refund_refused_submission
 from strive_server.services.selectors import extract_selectors
 from strive_server.services.triage import band_for, own_score
 
-__all__ = ["IngestResult", "ingest_batch", "ingest_envelope"]
+__all__ = ["IngestResult", "PreparedReferral", "ingest_batch", "ingest_envelope", "store_referral"]
 
 logger = logging.getLogger("strive.server.ingestion")
 
@@ -79,42 +85,39 @@ def _response_body(receipt_envelope: bytes, *, replayed: bool) -> dict[str, Any]
     }
 
 
-def _claimed_asw(session: Session, envelope: Envelope, claimed: str | None) -> str:
+class _StaleKeys(Exception):
+    """The ASWs or keys changed since the snapshot the submission was verified against."""
+
+
+def _claimed_asw(keys: KeySnapshot, envelope: Envelope, claimed: str | None) -> str:
     if claimed is not None:
-        if session.get(tables.Asw, claimed) is None:
+        if claimed not in keys.asws:
             raise Problem(401, ProtocolCode.KEY_UNKNOWN, "the claimed ASW is not registered")
         return claimed
-    key_ids = [signature.keyid for signature in envelope.signatures]
-    owners = session.scalars(
-        sa.select(tables.AswKey.asw_id).where(tables.AswKey.key_id.in_(key_ids)).distinct()
-    ).all()
+    owners = {keys.owners[s.keyid] for s in envelope.signatures if s.keyid in keys.owners}
     if len(owners) != 1:
         raise Problem(
             401,
             ProtocolCode.KEY_UNKNOWN,
             "no signature names a key registered to one ASW; send the Strive-Asw-Id header",
         )
-    return owners[0]
+    return owners.pop()
 
 
-def _verify(session: Session, envelope: Envelope, asw_id: str, now: datetime) -> str:
+def _verify(keys: KeySnapshot, envelope: Envelope, asw_id: str, now: datetime) -> str:
     """Verify against the ASW's current keys; return the key id that verified."""
-    rows = session.scalars(sa.select(tables.AswKey).where(tables.AswKey.asw_id == asw_id)).all()
-    active = [r for r in rows if r.revoked_at is None or r.revoked_at > now]
-    revoked = [r for r in rows if r not in active]
+    rows = keys.keys.get(asw_id, ())
+    active = [k for k in rows if k.active(now)]
+    revoked = [k for k in rows if not k.active(now)]
     try:
         verified = verify_envelope(
-            envelope,
-            [PublicKey.from_jwk(r.public_jwk) for r in active],
-            payload_type=SUBMISSION_PAYLOAD_TYPE,
+            envelope, [k.public_key for k in active], payload_type=SUBMISSION_PAYLOAD_TYPE
         )
     except VerificationError as exc:
         if revoked and exc.code in (ProtocolCode.KEY_UNKNOWN, ProtocolCode.SIGNATURE_INVALID):
             try:
                 verify_envelope(
-                    envelope,
-                    [PublicKey.from_jwk(r.public_jwk) for r in revoked],
-                    payload_type=SUBMISSION_PAYLOAD_TYPE,
+                    envelope, [k.public_key for k in revoked], payload_type=SUBMISSION_PAYLOAD_TYPE
                 )
             except VerificationError:
                 pass
@@ -152,15 +155,155 @@ def _check_referral(submission: Submission, asw_id: str, now: datetime) -> Refer
     return referral
 
 
-def _existing(session: Session, asw_id: str, referral_id: str) -> tables.Referral | None:
-    return session.scalars(
-        sa.select(tables.Referral).where(
-            tables.Referral.asw_id == asw_id, tables.Referral.referral_id == referral_id
+@dataclass(frozen=True, slots=True)
+class PreparedReferral:
+    """A verified, valid submission and every row it becomes, computed before the write
+    transaction (no lock held): :func:`store_referral` only writes them."""
+
+    raw: bytes
+    submission: Submission
+    referral: ReferralModel
+    asw_id: str
+    key_id: str
+    key_version: int
+    received_at: datetime
+    row: dict[str, Any]
+    indicators: list[dict[str, Any]]
+    selectors: list[dict[str, Any]]
+    receipt_envelope: bytes
+    receipt: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """A submission refused after its quota was taken: the refusal is counted (in the
+    caller's transaction), then ``problem`` is raised."""
+
+    asw_id: str
+    key_version: int
+    problem: Problem
+
+
+def _authenticate(
+    engine: Engine, sessions: sessionmaker[Session], settings: Settings, raw: bytes,
+    claimed_asw: str | None, now: datetime, keys: KeySnapshot,
+) -> tuple[str, str, Submission]:  # fmt: skip
+    """Size, envelope, signature (cached keys), audience and freshness: who sent what."""
+    if len(raw) > settings.max_envelope_bytes:
+        raise Problem(
+            413,
+            ProblemCode.BODY_TOO_LARGE,
+            f"an envelope may be at most {settings.max_envelope_bytes} bytes",
         )
-    ).one_or_none()
+    try:
+        envelope = parse_envelope(raw)
+    except VerificationError as exc:
+        raise verification_problem(exc) from None
+    asw_id = _claimed_asw(keys, envelope, claimed_asw)
+    key_id = _verify(keys, envelope, asw_id, now)
+    try:
+        submission = open_submission(
+            envelope.payload, audience=settings.receiver_id, now=now, expected_asw_id=asw_id
+        )
+    except VerificationError as exc:
+        raise verification_problem(exc) from None
+    return asw_id, key_id, submission
 
 
-def _replay(row: tables.Referral, submission: Submission) -> IngestResult:
+def _prepare(
+    engine: Engine, sessions: sessionmaker[Session], settings: Settings, raw: bytes,
+    claimed_asw: str | None, now: datetime, keys: KeySnapshot,
+) -> PreparedReferral | _Refusal:  # fmt: skip
+    """Everything before the write transaction. Raises the problems that take no quota
+    (envelope, signature, freshness); returns a refusal that does (validation)."""
+    asw_id, key_id, submission = _authenticate(
+        engine, sessions, settings, raw, claimed_asw, now, keys
+    )
+    try:
+        referral = _check_referral(submission, asw_id, now)
+    except Problem as problem:
+        return _Refusal(asw_id, keys.version, problem)
+    received_at = now.replace(microsecond=0)
+    receipt = build_receipt(
+        receiver_id=settings.receiver_id,
+        envelope=raw,
+        submission=submission,
+        received_at=received_at,
+        status=ReceiptStatus.ACCEPTED,
+    )
+    signed = sign_receipt(receipt, [settings.signing_key])
+    receipt_envelope = signed.to_json()
+    own, own_breakdown, child = own_score(referral)
+    row = {
+        "asw_id": asw_id,
+        "referral_id": submission.referral_id,
+        "referral_digest": submission.referral_digest,
+        "envelope": raw,
+        "envelope_sha256": receipt.envelope_sha256,
+        "key_id": key_id,
+        "issued_at": submission.issued_at,
+        "received_at": received_at,
+        "receipt_envelope": receipt_envelope,
+        "document": dict(submission.referral),
+        "schema_version": referral.schema_version,
+        "is_test": referral.is_test,
+        "urgency": referral.urgency.level,
+        "source": referral.source,
+        "protective_marking": referral.handling.protective_marking,
+        "referral_created_at": referral.created_at,
+        "state": "received",
+        "updated_at": received_at,
+        "own_score": own,
+        "own_breakdown": own_breakdown,
+        "under_18": child,
+        "priority_score": own,
+        "priority_band": band_for(own),
+    }
+    selectors = [
+        {"kind": s.kind, "value": s.value[:400], "raw": s.raw[:400],
+         "normalised": s.normalised, "entity_ref": s.entity_ref}
+        for s in extract_selectors(referral, asw_id=asw_id)
+    ]  # fmt: skip
+    return PreparedReferral(
+        raw=raw, submission=submission, referral=referral, asw_id=asw_id, key_id=key_id,
+        key_version=keys.version, received_at=received_at, row=row,
+        indicators=[{"code": i.code, "risk": i.risk} for i in referral.indicators],
+        selectors=selectors, receipt_envelope=receipt_envelope,
+        receipt=json.loads(signed.payload),
+    )  # fmt: skip
+
+
+_REFERRALS = cast(sa.Table, tables.Referral.__table__)
+_EXISTING = sa.select(
+    _REFERRALS.c.id, _REFERRALS.c.referral_id, _REFERRALS.c.asw_id,
+    _REFERRALS.c.referral_digest, _REFERRALS.c.receipt_envelope,
+).where(
+    _REFERRALS.c.asw_id == sa.bindparam("asw_id"),
+    _REFERRALS.c.referral_id == sa.bindparam("referral_id"),
+)  # fmt: skip
+_INSERT_REFERRAL = sa.insert(_REFERRALS)
+_INSERT_INDICATORS = sa.insert(cast(sa.Table, tables.ReferralIndicator.__table__))
+_INSERT_SELECTORS = sa.insert(cast(sa.Table, tables.Selector.__table__))
+_INSERT_QUEUE = sa.insert(cast(sa.Table, tables.LinkingQueue.__table__))
+_INSERT_TRANSITION = sa.insert(cast(sa.Table, tables.StateTransition.__table__))
+_REQUESTS = cast(sa.Table, tables.InformationRequest.__table__)
+_REQUEST = (
+    sa.select(_REQUESTS.c.asw_id, _REQUESTS.c.referral_pk, _REQUESTS.c.state)
+    .where(_REQUESTS.c.id == sa.bindparam("request_id"))
+    .with_for_update()
+)
+_ANSWER_REQUEST = (
+    sa.update(_REQUESTS)
+    .where(_REQUESTS.c.id == sa.bindparam("request_id"))
+    .values(
+        state="answered",
+        answered_at=sa.bindparam("answered_at"),
+        answer_referral_pk=sa.bindparam("answer_pk"),
+    )
+)
+
+
+def _replay(row: Any, submission: Submission) -> IngestResult:
     if row.referral_digest != submission.referral_digest:
         raise Problem(
             409,
@@ -176,13 +319,19 @@ def _replay(row: tables.Referral, submission: Submission) -> IngestResult:
     )
 
 
-def _link_supplement(
-    session: Session, referral: ReferralModel, asw_id: str, now: datetime
-) -> tuple[int | None, tables.InformationRequest | None]:
-    supplement = referral.supplements
+def _existing(connection: Connection, asw_id: str, referral_id: str) -> Any:
+    return connection.execute(
+        _EXISTING, {"asw_id": asw_id, "referral_id": referral_id}
+    ).one_or_none()
+
+
+def _supplemented(connection: Connection, prepared: PreparedReferral) -> tuple[int | None, Any]:
+    """The referral this one supplements and the request for information it answers (ids),
+    or the problem why not."""
+    supplement = prepared.referral.supplements
     if supplement is None:
         return None, None
-    original = _existing(session, asw_id, str(supplement.referral_id))
+    original = _existing(connection, prepared.asw_id, str(supplement.referral_id))
     if original is None:
         raise Problem(
             422,
@@ -196,14 +345,13 @@ def _link_supplement(
                 )
             ],
         )
-    request = None
+    request_id = None
     if supplement.relationship == "answers_request":
-        request = session.get(
-            tables.InformationRequest, supplement.information_request_id, with_for_update=True
-        )
+        request_id = supplement.information_request_id
+        request = connection.execute(_REQUEST, {"request_id": request_id}).one_or_none()
         if (
             request is None
-            or request.asw_id != asw_id
+            or request.asw_id != prepared.asw_id
             or request.referral_pk != original.id
             or request.state != "open"
         ):
@@ -219,121 +367,199 @@ def _link_supplement(
                     )
                 ],
             )
-    return original.id, request
+    return original.id, request_id
 
 
-def _store(
-    session: Session,
-    *,
-    settings: Settings,
-    raw: bytes,
-    submission: Submission,
-    referral: ReferralModel,
-    asw_id: str,
-    key_id: str,
-    now: datetime,
-) -> IngestResult:
-    supplements_id, request = _link_supplement(session, referral, asw_id, now)
-    received_at = now.replace(microsecond=0)
-    receipt = build_receipt(
-        receiver_id=settings.receiver_id,
-        envelope=raw,
-        submission=submission,
-        received_at=received_at,
-        status=ReceiptStatus.ACCEPTED,
-    )
-    receipt_envelope = sign_receipt(receipt, [settings.signing_key]).to_json()
-    own, own_breakdown, child = own_score(referral)
-    row = tables.Referral(
-        asw_id=asw_id,
-        referral_id=submission.referral_id,
-        referral_digest=submission.referral_digest,
-        envelope=raw,
-        envelope_sha256=receipt.envelope_sha256,
-        key_id=key_id,
-        issued_at=submission.issued_at,
-        received_at=received_at,
-        receipt_envelope=receipt_envelope,
-        document=dict(submission.referral),
-        schema_version=referral.schema_version,
-        is_test=referral.is_test,
-        urgency=referral.urgency.level,
-        source=referral.source,
-        protective_marking=referral.handling.protective_marking,
-        referral_created_at=referral.created_at,
-        supplements_id=supplements_id,
-        state="received",
-        updated_at=received_at,
-        own_score=own,
-        own_breakdown=own_breakdown,
-        under_18=child,
-        priority_score=own,
-        priority_band=band_for(own),
-    )
-    session.add(row)
-    session.flush()
-    # Core bulk inserts: one statement per table, not one ORM round trip per row.
-    session.execute(
-        sa.insert(tables.ReferralIndicator),
-        [{"referral_pk": row.id, "code": i.code, "risk": i.risk} for i in referral.indicators],
-    )
-    extracted = extract_selectors(referral, asw_id=asw_id)
-    stored_selectors: list[StoredSelector] = []
-    if extracted:
-        selector = tables.Selector
-        rows = session.execute(
-            sa.insert(selector).returning(
-                selector.id, selector.kind, selector.value, sort_by_parameter_order=True
-            ),
-            [
-                {
-                    "referral_pk": row.id,
-                    "kind": s.kind,
-                    "value": s.value[:400],
-                    "raw": s.raw[:400],
-                    "normalised": s.normalised,
-                    "entity_ref": s.entity_ref,
-                }
-                for s in extracted
-            ],
+def _take_quota(connection: Connection, settings: Settings, asw_id: str, version: int,
+                now: datetime) -> None:  # fmt: skip
+    """In the store transaction: the keys verified against are still current (else
+    ``_StaleKeys``: verify again), and the ASW's quota has room (else 429, rolled back)."""
+    if current_version(connection) != version:
+        raise _StaleKeys
+    consume_submission_quota(
+        connection, asw_id=asw_id, now=now, limit=settings.rate_limit_per_minute,
+        refused_limit=settings.refused_submission_limit_per_minute,
+    )  # fmt: skip
+
+
+def count_refusal(connection: Connection, settings: Settings, refusal: _Refusal,
+                  now: datetime) -> None:  # fmt: skip
+    """A refused submission spends the refused quota, not the acceptance quota (a 429 if
+    either is spent comes first, as for any submission)."""
+    _take_quota(connection, settings, refusal.asw_id, refusal.key_version, now)
+    refund_refused_submission(connection, asw_id=refusal.asw_id, now=now)
+
+
+def store_referral(
+    connection: Connection, settings: Settings, prepared: PreparedReferral, now: datetime
+) -> IngestResult | Problem:
+    """THE store transaction's work, on the caller's connection and transaction: take the
+    quota, answer a replay, or write the referral, its indicators, selectors, first state,
+    linking outbox entry and audit event. Returns a problem (after counting the refusal)
+    for a conflict or an unknown supplemented referral or request; nothing else is written
+    then. Raises 429 (the caller rolls back) and ``_StaleKeys``.
+
+    One function on one ``Connection`` so that a hook that must be in the same transaction
+    as every receipt (a transparency log entry) has one place to go."""
+    _take_quota(connection, settings, prepared.asw_id, prepared.key_version, now)
+    try:
+        existing = _existing(connection, prepared.asw_id, prepared.submission.referral_id)
+        if existing is not None:
+            return _replay(existing, prepared.submission)
+        supplements_id, request_id = _supplemented(connection, prepared)
+    except Problem as problem:
+        refund_refused_submission(connection, asw_id=prepared.asw_id, now=now)
+        return problem
+    at = prepared.received_at
+    inserted = connection.execute(
+        _INSERT_REFERRAL, {**prepared.row, "supplements_id": supplements_id}
+    ).inserted_primary_key
+    assert inserted is not None
+    pk = inserted[0]
+    connection.execute(_INSERT_INDICATORS, [{**i, "referral_pk": pk} for i in prepared.indicators])
+    if prepared.selectors:
+        connection.execute(
+            _INSERT_SELECTORS, [{**s, "referral_pk": pk} for s in prepared.selectors]
         )
-        stored_selectors = [StoredSelector(i, kind, value) for i, kind, value in rows]
-    if not referral.is_test:
-        # Sandbox referrals never link, never count towards over-correlation and never move
-        # a live referral's priority: they are kept apart (spec/linking.md).
-        link_referral(
-            session,
-            referral=row,
-            selectors=stored_selectors,
-            now=received_at,
-            threshold=settings.over_correlation_threshold,
+    if not prepared.referral.is_test:
+        # Linking runs in the linking worker (services/linkworker.py), off the request path:
+        # the outbox entry is written in this transaction, so a stored referral is always
+        # linked later. Sandbox referrals never link, never count towards over-correlation
+        # and never move a live referral's priority: they are kept apart (spec/linking.md).
+        connection.execute(_INSERT_QUEUE, {"referral_pk": pk, "enqueued_at": at})
+    connection.execute(
+        _INSERT_TRANSITION,
+        {"referral_pk": pk, "from_state": None, "to_state": "received", "outcome": None,
+         "actor": f"asw:{prepared.asw_id}", "reason": None, "at": at},
+    )  # fmt: skip
+    if request_id is not None:
+        connection.execute(
+            _ANSWER_REQUEST, {"request_id": request_id, "answered_at": at, "answer_pk": pk}
         )
-    session.add(
-        tables.StateTransition(
-            referral_pk=row.id,
-            from_state=None,
-            to_state="received",
-            outcome=None,
-            actor=f"asw:{asw_id}",
-            reason=None,
-            at=received_at,
-        )
-    )
-    if request is not None:
-        request.state = "answered"
-        request.answered_at = received_at
-        request.answer_referral_pk = row.id
-    record_event(
-        session,
-        actor=Actor("asw", asw_id),
+    record_event_core(
+        connection,
+        actor=Actor("asw", prepared.asw_id),
         action="referral.submitted",
-        referral_pk=row.id,
-        detail={"referral_id": row.referral_id, "key_id": key_id},
-        at=received_at,
+        referral_pk=pk,
+        detail={"referral_id": prepared.submission.referral_id, "key_id": prepared.key_id},
+        at=at,
     )
     return IngestResult(
-        "accepted", row.referral_id, asw_id, _response_body(receipt_envelope, replayed=False)
+        "accepted",
+        prepared.submission.referral_id,
+        prepared.asw_id,
+        {
+            "receipt": prepared.receipt,
+            "receipt_envelope": prepared.receipt_envelope.decode("utf-8"),
+            "replayed": False,
+        },
     )
+
+
+def _engine(sessions: sessionmaker[Session]) -> Engine:
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, Engine):
+        raise TypeError("ingestion needs sessions bound to an engine")
+    return bind
+
+
+def _store_all(
+    sessions: sessionmaker[Session], settings: Settings,
+    items: list[PreparedReferral | _Refusal], now: datetime,
+) -> list[IngestResult | Problem]:  # fmt: skip
+    """Store every prepared item (and count every refusal) in ONE transaction and one commit;
+    each item of several in a savepoint of its own, so one item's 429 or concurrent
+    duplicate rolls back that item only. Raises ``_StaleKeys`` (nothing committed)."""
+    engine = _engine(sessions)
+    results: list[IngestResult | Problem] = []
+    with write_guard(sessions), engine.begin() as connection:
+        for item in items:
+            savepoint = connection.begin_nested() if len(items) > 1 else None
+            try:
+                if isinstance(item, _Refusal):
+                    count_refusal(connection, settings, item, now)
+                    result: IngestResult | Problem = item.problem
+                else:
+                    result = store_referral(connection, settings, item, now)
+            except Problem as problem:  # a spent quota: this item's writes roll back
+                if savepoint is None:
+                    raise
+                savepoint.rollback()
+                results.append(problem)
+                continue
+            except IntegrityError:
+                # Another worker stored the same (ASW, referral id) first: answer as a replay.
+                if savepoint is None or not isinstance(item, PreparedReferral):
+                    raise
+                savepoint.rollback()
+                existing = _existing(connection, item.asw_id, item.submission.referral_id)
+                if existing is None:
+                    raise
+                try:
+                    results.append(_replay(existing, item.submission))
+                except Problem as problem:
+                    results.append(problem)
+                continue
+            if savepoint is not None:
+                savepoint.commit()
+            results.append(result)
+    return results
+
+
+def _ingest_many(
+    sessions: sessionmaker[Session], settings: Settings, raws: list[bytes],
+    claimed_asw: str | None, now: datetime,
+) -> list[IngestResult | Problem]:  # fmt: skip
+    engine = _engine(sessions)
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        keys = snapshot(engine, guard=write_guard(sessions))
+        prepared: list[PreparedReferral | _Refusal | Problem] = []
+        for raw in raws:
+            try:
+                prepared.append(_prepare(engine, sessions, settings, raw, claimed_asw, now, keys))
+            except Problem as problem:
+                prepared.append(problem)
+        to_store = [p for p in prepared if not isinstance(p, Problem)]
+        if len(to_store) < len(prepared) and _keys_changed(sessions, keys):
+            continue  # a key unknown to this process may have been added elsewhere
+        try:
+            stored = iter(_store_all(sessions, settings, to_store, now)) if to_store else iter(())
+        except _StaleKeys:
+            _keys_changed(sessions, keys)
+            continue
+        except IntegrityError:
+            # A single submission stored concurrently by another worker: answer the replay.
+            only = to_store[0]
+            assert isinstance(only, PreparedReferral)
+            with write_guard(sessions), engine.begin() as connection:
+                existing = _existing(connection, only.asw_id, only.submission.referral_id)
+            if existing is None:
+                raise
+            try:
+                return [_replay(existing, only.submission)]
+            except Problem as problem:
+                return [problem]
+        except OperationalError as exc:
+            # A deadlock or serialisation failure (PostgreSQL) rolled everything back: try
+            # again from "is it stored yet?".
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            if sqlstate not in RETRYABLE_SQLSTATES or attempt == STORE_ATTEMPTS:
+                raise
+            logger.warning(
+                "store retried",
+                extra={"event": "store_retried", "sqlstate": sqlstate, "attempt": attempt},
+            )
+            continue
+        return [p if isinstance(p, Problem) else next(stored) for p in prepared]
+    raise Problem(409, ProblemCode.CONFLICT, "the receiver's keys are changing; try again")
+
+
+def _keys_changed(sessions: sessionmaker[Session], keys: KeySnapshot) -> bool:
+    """Reload the snapshot if another process changed the ASWs or keys; say whether it did."""
+    engine = _engine(sessions)
+    with write_guard(sessions), engine.begin() as connection:
+        fresh = snapshot(engine, refresh_from=connection)
+    return fresh.version != keys.version
 
 
 def ingest_envelope(
@@ -350,78 +576,10 @@ def ingest_envelope(
         Problem: with the status and stable code of the first check that failed; nothing
             is stored then.
     """
-    if len(raw) > settings.max_envelope_bytes:
-        raise Problem(
-            413,
-            ProblemCode.BODY_TOO_LARGE,
-            f"an envelope may be at most {settings.max_envelope_bytes} bytes",
-        )
-    try:
-        envelope = parse_envelope(raw)
-    except VerificationError as exc:
-        raise verification_problem(exc) from None
-    # One short write transaction: who signed, is it for us and fresh, and is there quota.
-    with write_guard(sessions), sessions() as session, session.begin():
-        asw_id = _claimed_asw(session, envelope, claimed_asw)
-        key_id = _verify(session, envelope, asw_id, now)
-        try:
-            submission = open_submission(
-                envelope.payload, audience=settings.receiver_id, now=now, expected_asw_id=asw_id
-            )
-        except VerificationError as exc:
-            raise verification_problem(exc) from None
-        consume_submission_quota(
-            session, asw_id=asw_id, now=now, limit=settings.rate_limit_per_minute,
-            refused_limit=settings.refused_submission_limit_per_minute,
-        )  # fmt: skip
-    try:
-        referral = _check_referral(submission, asw_id, now)
-    except Problem:
-        _refused(sessions, asw_id, now)
-        raise
-    for attempt in range(1, STORE_ATTEMPTS + 1):
-        try:
-            with write_guard(sessions), sessions() as session, session.begin():
-                existing = _existing(session, asw_id, submission.referral_id)
-                if existing is not None:
-                    return _replay(existing, submission)
-                return _store(
-                    session,
-                    settings=settings,
-                    raw=raw,
-                    submission=submission,
-                    referral=referral,
-                    asw_id=asw_id,
-                    key_id=key_id,
-                    now=now,
-                )
-        except Problem:  # a conflict, an unknown supplemented referral or request
-            _refused(sessions, asw_id, now)
-            raise
-        except IntegrityError:
-            # Another worker stored the same (ASW, referral id) between our read and insert.
-            with write_guard(sessions), sessions() as session, session.begin():
-                existing = _existing(session, asw_id, submission.referral_id)
-                if existing is None:
-                    raise
-                return _replay(existing, submission)
-        except OperationalError as exc:
-            # A deadlock or serialisation failure between concurrent linking transactions
-            # (PostgreSQL) rolled everything back: try again from "is it stored yet?".
-            sqlstate = getattr(exc.orig, "sqlstate", None)
-            if sqlstate not in RETRYABLE_SQLSTATES or attempt == STORE_ATTEMPTS:
-                raise
-            logger.warning(
-                "store retried",
-                extra={"event": "store_retried", "sqlstate": sqlstate, "attempt": attempt},
-            )
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _refused(sessions: sessionmaker[Session], asw_id: str, now: datetime) -> None:
-    """A refused submission spends the refused quota, not the acceptance quota."""
-    with write_guard(sessions), sessions() as session, session.begin():
-        refund_refused_submission(session, asw_id=asw_id, now=now)
+    (result,) = _ingest_many(sessions, settings, [raw], claimed_asw, now)
+    if isinstance(result, Problem):
+        raise result
+    return result
 
 
 def ingest_batch(
@@ -432,15 +590,12 @@ def ingest_batch(
     claimed_asw: str | None,
     now: datetime,
 ) -> list[dict[str, Any]]:
-    """Ingest each envelope on its own; one bad or duplicate item never fails the others."""
+    """Ingest each envelope on its own terms (one bad or duplicate item never fails the
+    others), all in one store transaction: one commit for the batch."""
     results: list[dict[str, Any]] = []
-    for index, raw in enumerate(items):
-        try:
-            outcome = ingest_envelope(
-                sessions=sessions, settings=settings, raw=raw, claimed_asw=claimed_asw, now=now
-            )
-        except Problem as problem:
-            results.append({"index": index, "status": "rejected", "problem": problem.document()})
+    for index, outcome in enumerate(_ingest_many(sessions, settings, items, claimed_asw, now)):
+        if isinstance(outcome, Problem):
+            results.append({"index": index, "status": "rejected", "problem": outcome.document()})
         else:
             results.append(
                 {

@@ -17,23 +17,31 @@ index look-up per selector of the new referral, plus the size of any clusters it
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from functools import lru_cache
+from typing import Any, Final, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from strive_schema.codes import ProblemCode
 from strive_server.db import tables
-from strive_server.db.queries import kind_value_in
 from strive_server.db.upsert import insert_for
 from strive_server.problems import Problem
 from strive_server.services import triage
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.selectors import card_account_values
 
-__all__ = ["LINKING_KINDS", "LinkResult", "StoredSelector", "allow_linking", "link_referral"]
+__all__ = [
+    "LINKING_KINDS",
+    "LinkResult",
+    "StoredSelector",
+    "allow_linking",
+    "link_referral",
+    "load_exclusions",
+]
 
 LINKING_KINDS: Final = frozenset(
     {
@@ -73,17 +81,71 @@ class LinkResult:
     linked_by: tuple[str, ...]
 
 
-def _count_selectors(
-    session: Session, pairs: Sequence[tuple[str, str]], threshold: int
-) -> dict[tuple[str, str], tuple[int, bool]]:
-    """Count one more referral for each (kind, value), in one statement; return the counts.
+_SELECTORS = cast(sa.Table, tables.Selector.__table__)
+_REFERRALS = cast(sa.Table, tables.Referral.__table__)
+_STATS = cast(sa.Table, tables.SelectorStat.__table__)
+_EXCLUSIONS = cast(sa.Table, tables.SelectorExclusion.__table__)
+_CLUSTER_VALUES = cast(sa.Table, tables.ClusterValue.__table__)
 
-    The rows are in (kind, value) order: on PostgreSQL the upsert locks them in that order, so
-    concurrent referrals sharing values queue behind each other and never deadlock."""
-    stat = tables.SelectorStat
-    statement = (
-        insert_for(session, stat)
-        .on_conflict_do_update(
+
+def _pairs_condition(table: sa.Table, kinds: tuple[str, ...]) -> sa.ColumnElement[bool]:
+    """``kind = k AND value IN (:values_i)`` per kind, ORed (see ``db.queries.kind_value_in``
+    for why not a row-value IN), with one expanding parameter per kind: one cached statement
+    per set of kinds."""
+    return sa.or_(
+        *(
+            sa.and_(
+                table.c.kind == kind, table.c.value.in_(sa.bindparam(f"values_{i}", expanding=True))
+            )
+            for i, kind in enumerate(kinds)
+        )
+    )
+
+
+def _pairs_parameters(kinds: tuple[str, ...], pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    by_kind: dict[str, list[str]] = {kind: [] for kind in kinds}
+    for kind, value in pairs:
+        by_kind[kind].append(value)
+    return {f"values_{i}": by_kind[kind] for i, kind in enumerate(kinds)}
+
+
+@lru_cache(maxsize=512)
+def _stats_statement(kinds: tuple[str, ...]) -> sa.Select[Any]:
+    return sa.select(
+        _STATS.c.kind, _STATS.c.value, _STATS.c.referral_count, _STATS.c.over_correlating
+    ).where(_pairs_condition(_STATS, kinds))
+
+
+@lru_cache(maxsize=512)
+def _exclusions_statement(kinds: tuple[str, ...]) -> sa.Select[Any]:
+    return sa.select(_EXCLUSIONS.c.kind, _EXCLUSIONS.c.value).where(
+        _pairs_condition(_EXCLUSIONS, kinds)
+    )
+
+
+@lru_cache(maxsize=512)
+def _carriers_statement(kinds: tuple[str, ...]) -> sa.Select[Any]:
+    return (
+        sa.select(_SELECTORS.c.kind, _SELECTORS.c.value, _REFERRALS.c.cluster_id)
+        .join(_REFERRALS, _REFERRALS.c.id == _SELECTORS.c.referral_pk)
+        .where(
+            _pairs_condition(_SELECTORS, kinds),
+            _REFERRALS.c.id != sa.bindparam("referral_pk"),
+            _REFERRALS.c.cluster_id.is_not(None),
+        )
+        .distinct()
+    )
+
+
+_STAT_UPSERTS: dict[str, Any] = {}
+
+
+def _stat_upsert(session: Session) -> Any:
+    """The counting upsert for the session's dialect, built once."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in _STAT_UPSERTS:
+        stat = _STATS.c
+        _STAT_UPSERTS[dialect] = insert_for(session, _STATS).on_conflict_do_update(
             index_elements=["kind", "value"],
             set_={
                 "referral_count": stat.referral_count + 1,
@@ -93,23 +155,34 @@ def _count_selectors(
                 ),
             },
         )
-        .returning(
-            stat.kind,
-            stat.value,
-            stat.referral_count,
-            stat.over_correlating,
-            sort_by_parameter_order=True,
-        )
-    )
-    # Executed as "insertmanyvalues": one cached statement, sent as one multi-row batch.
+    return _STAT_UPSERTS[dialect]
+
+
+def _kinds(pairs: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+    return tuple(sorted({kind for kind, _ in pairs}))
+
+
+def _count_selectors(
+    session: Session, pairs: Sequence[tuple[str, str]], threshold: int
+) -> dict[tuple[str, str], tuple[int, bool]]:
+    """Count one more referral for each (kind, value); return the counts.
+
+    One executemany of a cached upsert (no RETURNING: on SQLite a RETURNING batch in parameter
+    order is one statement per row), then one read of the counts. The rows are in (kind,
+    value) order: on PostgreSQL the upserts lock them in that order, so concurrent linkers
+    sharing values queue behind each other and never deadlock."""
     parameters = [
         {"kind": kind, "value": value, "referral_count": 1, "over_correlating": False,
          "threshold": threshold}
         for kind, value in pairs
     ]  # fmt: skip
+    session.execute(_stat_upsert(session), parameters)
+    kinds = _kinds(pairs)
     return {
         (kind, value): (int(count), bool(over))
-        for kind, value, count, over in session.execute(statement, parameters)
+        for kind, value, count, over in session.execute(
+            _stats_statement(kinds), _pairs_parameters(kinds, pairs)
+        )
     }
 
 
@@ -117,12 +190,18 @@ def _excluded(session: Session, selectors: Sequence[StoredSelector]) -> set[tupl
     if not selectors:
         return set()
     pairs = [(s.kind, s.value) for s in selectors]
-    rows = session.execute(
-        sa.select(tables.SelectorExclusion.kind, tables.SelectorExclusion.value).where(
-            kind_value_in(tables.SelectorExclusion.kind, tables.SelectorExclusion.value, pairs)
-        )
-    ).all()
+    kinds = _kinds(pairs)
+    rows = session.execute(_exclusions_statement(kinds), _pairs_parameters(kinds, pairs)).all()
     return {(kind, value) for kind, value in rows}
+
+
+def load_exclusions(session: Session) -> frozenset[tuple[str, str]]:
+    """Every excluded (kind, value): the linking worker reads them once per batch and passes
+    them to :func:`link_referral` (an administrator's exclusion is a rare write)."""
+    return frozenset(
+        (kind, value)
+        for kind, value in session.execute(sa.select(_EXCLUSIONS.c.kind, _EXCLUSIONS.c.value))
+    )
 
 
 def link_referral(
@@ -132,15 +211,23 @@ def link_referral(
     selectors: Sequence[StoredSelector],
     now: datetime,
     threshold: int,
+    exclusions: AbstractSet[tuple[str, str]] | None = None,
 ) -> LinkResult:
-    """Put ``referral`` (already flushed, with its selectors) into a cluster."""
+    """Put ``referral`` (already stored, with its selectors) into a cluster and re-rank.
+
+    The linking worker calls it once per referral of a batch, in arrival order, in the
+    batch's transaction, passing the batch's ``exclusions`` (else they are read here)."""
     linkable = sorted(
         (s for s in selectors if s.kind in LINKING_KINDS), key=lambda s: (s.kind, s.value)
     )
     found: dict[int, StoredSelector] = {}  # cluster id -> the selector that found it
     if linkable:
         stats = _count_selectors(session, [(s.kind, s.value) for s in linkable], threshold)
-        excluded = _excluded(session, linkable)
+        excluded = (
+            _excluded(session, linkable)
+            if exclusions is None
+            else {(s.kind, s.value) for s in linkable if (s.kind, s.value) in exclusions}
+        )
         seen_before = {
             (s.kind, s.value): s
             for s in linkable
@@ -151,15 +238,10 @@ def link_referral(
         if seen_before:
             # Each value is carried by at most `threshold` referrals, so this reads at most
             # threshold x selectors index entries, whatever the size of the database.
+            kinds = _kinds(seen_before)
             rows = session.execute(
-                sa.select(tables.Selector.kind, tables.Selector.value, tables.Referral.cluster_id)
-                .join(tables.Referral, tables.Referral.id == tables.Selector.referral_pk)
-                .where(
-                    kind_value_in(tables.Selector.kind, tables.Selector.value, seen_before),
-                    tables.Referral.id != referral.id,
-                    tables.Referral.cluster_id.is_not(None),
-                )
-                .distinct()
+                _carriers_statement(kinds),
+                {**_pairs_parameters(kinds, seen_before), "referral_pk": referral.id},
             ).all()
             for kind, value, cluster_id in sorted(rows, key=lambda r: (r[0], r[1], r[2] or 0)):
                 if cluster_id is not None:
@@ -292,6 +374,22 @@ def _merge(
     return list(moved)
 
 
+_VALUE_INSERTS: dict[str, Any] = {}
+
+
+def _value_insert(session: Session) -> Any:
+    """Insert a cluster's new values, returning the kinds of those that were new (Core, built
+    once per dialect: no ORM bulk machinery)."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in _VALUE_INSERTS:
+        _VALUE_INSERTS[dialect] = (
+            insert_for(session, _CLUSTER_VALUES)
+            .on_conflict_do_nothing(index_elements=["cluster_id", "kind", "value"])
+            .returning(_CLUSTER_VALUES.c.kind)
+        )
+    return _VALUE_INSERTS[dialect]
+
+
 def _add_values(
     session: Session,
     cluster_id: int,
@@ -303,9 +401,7 @@ def _add_values(
     rows |= {(s.kind, s.value) for s in selectors if s.kind in COUNTED_KINDS}
     rows |= card_account_values(referral.document, asw_id=referral.asw_id)
     inserted = session.execute(
-        insert_for(session, tables.ClusterValue)
-        .on_conflict_do_nothing(index_elements=["cluster_id", "kind", "value"])
-        .returning(tables.ClusterValue.kind),
+        _value_insert(session),
         [{"cluster_id": cluster_id, "kind": k, "value": v} for k, v in sorted(rows)],
     ).scalars()
     added: dict[str, int] = {}

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Final, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from strive_schema.codes import ProblemCode
@@ -58,7 +59,9 @@ def _rate_limited(now: datetime, detail: str) -> Problem:
     )
 
 
-def _count(session: Session, *, asw_id: str, quota: Quota, now: datetime, add: int) -> int:
+def _count(
+    session: Session | Connection, *, asw_id: str, quota: Quota, now: datetime, add: int
+) -> int:
     """Add ``add`` to this minute's count of ``quota``; return the new count."""
     window = _window(now)
     counter = tables.QuotaWindow
@@ -80,14 +83,15 @@ def _count(session: Session, *, asw_id: str, quota: Quota, now: datetime, add: i
 
 
 def consume_submission_quota(
-    session: Session,
+    session: Session | Connection,
     *,
     asw_id: str,
     now: datetime,
     limit: int,
     refused_limit: int | None = None,
 ) -> None:
-    """Count one submission for ``asw_id`` in the current minute (in the caller's transaction).
+    """Count one submission for ``asw_id`` in the current minute (in the caller's transaction:
+    ingestion counts it in the transaction that stores the referral).
 
     Raises:
         Problem: 429 ``rate_limited`` with ``Retry-After`` when the quota is spent, or when
@@ -102,7 +106,8 @@ def consume_submission_quota(
         .returning(rate.count)
     )
     count = session.execute(statement).scalar_one()
-    session.execute(sa.delete(rate).where(rate.asw_id == asw_id, rate.window < window - 1))
+    if count == 1:  # the window's first submission clears the ASW's old windows
+        session.execute(sa.delete(rate).where(rate.asw_id == asw_id, rate.window < window - 1))
     if count > limit:
         raise _rate_limited(now, f"at most {limit} submissions a minute; try again later")
     if refused_limit is not None:
@@ -120,7 +125,7 @@ def consume_submission_quota(
             )
 
 
-def refund_refused_submission(session: Session, *, asw_id: str, now: datetime) -> None:
+def refund_refused_submission(session: Session | Connection, *, asw_id: str, now: datetime) -> None:
     """A submission counted by :func:`consume_submission_quota` at ``now`` was refused: give
     its acceptance quota back and count it against the refused quota instead."""
     rate = tables.RateWindow

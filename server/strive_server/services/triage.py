@@ -10,7 +10,7 @@ and lifts its whole cluster. Every point comes with a reason, returned with the 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -141,14 +141,15 @@ def rescore_cluster(
         cluster.score = score
         cluster.breakdown = breakdown
     session.flush()
-    priority = tables.Referral.own_score + cluster.score
-    statement = sa.update(tables.Referral).values(
-        priority_score=priority, priority_band=_band_case(priority)
-    )
+    table = cast(sa.Table, tables.Referral.__table__)
+    referrals = table.c
+    priority = referrals.own_score + cluster.score
+    # Core: the ORM would re-evaluate every loaded referral against the criteria.
+    statement = sa.update(table).values(priority_score=priority, priority_band=_band_case(priority))
     if raised or rerank is None:
-        session.execute(statement.where(tables.Referral.cluster_id == cluster.id))
+        session.execute(statement.where(referrals.cluster_id == cluster.id))
     elif rerank:
-        session.execute(statement.where(tables.Referral.id.in_(rerank)))
+        session.execute(statement.where(referrals.id.in_(rerank)))
 
 
 def describe(referral: tables.Referral, cluster: tables.Cluster | None) -> dict[str, Any]:

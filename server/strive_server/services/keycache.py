@@ -1,0 +1,101 @@
+"""Registered ASWs and their public keys, cached in each process.
+
+Every submission needs the claimed ASW and its keys; reading and parsing them per request was
+a large share of the request path. They change rarely (an ASW registered, a key added or
+revoked), and every change raises ``cache_versions.version`` for ``asw_keys`` in the same
+transaction (database triggers on ``asws`` and ``asw_keys``: migration 0009), whoever makes
+it. So a process verifies against its cached snapshot outside any transaction, and the store
+transaction reads the version (one primary-key read): if it moved, the snapshot is reloaded
+and the submission verified again. A key revoked by another process is therefore refused by
+every process from the moment the revocation commits.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from strive_schema.keys import PublicKey
+from strive_server.db import tables
+
+__all__ = ["CachedKey", "KeySnapshot", "current_version", "snapshot"]
+
+CACHE_NAME = "asw_keys"
+
+
+@dataclass(frozen=True, slots=True)
+class CachedKey:
+    key_id: str
+    asw_id: str
+    public_key: PublicKey
+    revoked_at: datetime | None
+
+    def active(self, now: datetime) -> bool:
+        return self.revoked_at is None or self.revoked_at > now
+
+
+@dataclass(frozen=True, slots=True)
+class KeySnapshot:
+    """The ASWs and keys as of ``version``."""
+
+    version: int
+    asws: frozenset[str]
+    keys: dict[str, tuple[CachedKey, ...]]
+    owners: dict[str, str]
+
+
+_VERSION = sa.select(tables.CacheVersion.version).where(tables.CacheVersion.name == CACHE_NAME)
+_ASWS = sa.select(tables.Asw.id)
+_KEYS = sa.select(
+    tables.AswKey.key_id, tables.AswKey.asw_id, tables.AswKey.public_jwk, tables.AswKey.revoked_at
+).order_by(tables.AswKey.asw_id, tables.AswKey.key_id)
+
+_SNAPSHOTS: weakref.WeakKeyDictionary[Engine, KeySnapshot] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def current_version(connection: Connection) -> int:
+    """The version in the database, read in the caller's transaction."""
+    return int(connection.execute(_VERSION).scalar_one())
+
+
+def _load(connection: Connection) -> KeySnapshot:
+    version = current_version(connection)
+    asws = frozenset(connection.execute(_ASWS).scalars())
+    keys: dict[str, list[CachedKey]] = {}
+    owners: dict[str, str] = {}
+    for key_id, asw_id, jwk, revoked_at in connection.execute(_KEYS):
+        cached = CachedKey(key_id, asw_id, PublicKey.from_jwk(jwk), revoked_at)
+        keys.setdefault(asw_id, []).append(cached)
+        owners[key_id] = asw_id
+    return KeySnapshot(version, asws, {a: tuple(k) for a, k in keys.items()}, owners)
+
+
+def snapshot(
+    engine: Engine,
+    *,
+    refresh_from: Connection | None = None,
+    guard: AbstractContextManager[object] | None = None,
+) -> KeySnapshot:
+    """The process's snapshot for ``engine``, loaded on first use (in a transaction of its
+    own, under ``guard``: see ``db.engine.write_guard``). With ``refresh_from`` (an open
+    transaction), reload it there when its version moved."""
+    cached = _SNAPSHOTS.get(engine)
+    if refresh_from is not None:
+        if cached is None or current_version(refresh_from) != cached.version:
+            cached = _load(refresh_from)
+            with _LOCK:
+                _SNAPSHOTS[engine] = cached
+        return cached
+    if cached is None:
+        with guard or nullcontext(), engine.connect() as connection:
+            cached = _load(connection)
+        with _LOCK:
+            _SNAPSHOTS[engine] = cached
+    return cached
