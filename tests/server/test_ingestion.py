@@ -257,7 +257,7 @@ def test_the_discovery_document_names_audience_versions_and_keys(receiver: Recei
     with receiver.http() as http:
         document = http.get("/.well-known/strive-configuration").json()
     assert document["receiver_id"] == RECEIVER_ID
-    assert document["supported_schema_versions"] == ["1.0"]
+    assert document["supported_schema_versions"] == ["1.0", "1.1"]
     assert document["jwks"]["keys"][0]["kid"] == receiver.settings.signing_key.key_id
 
 
