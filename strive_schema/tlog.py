@@ -33,6 +33,7 @@ from strive_schema.errors import LogCode, LogError
 
 __all__ = [
     "EMPTY_ROOT",
+    "ENTRY_KINDS",
     "HASH_SIZE",
     "TILE_HEIGHT",
     "TILE_WIDTH",
@@ -42,12 +43,15 @@ __all__ = [
     "TileHashes",
     "consistency_proof",
     "entry_bundle",
+    "entry_data",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
     "parse_entry_bundle",
     "parse_tile_path",
+    "receipt_entry",
     "root_of_complete",
+    "tile_for_node",
     "tile_path",
     "tiles_for_size",
     "tree_hash",
@@ -401,3 +405,24 @@ def parse_entry_bundle(data: bytes) -> list[bytes]:
         entries.append(data[at + 2 : at + 2 + length])
         at += 2 + length
     return entries
+
+
+# --- Strive entries (spec/transparency-log.md, "Entries") ---------------------------------------
+
+ENTRY_KINDS = ("receipt", "audit", "transition", "outcome", "dissemination")
+"""What an entry commits to: a receipt issued, an audit event, a lifecycle change, an
+outcome, a dissemination."""
+
+
+def entry_data(kind: str, digest: bytes) -> bytes:
+    """The bytes of one log entry: the kind in ASCII, a newline (0x0A), then the 32-byte
+    SHA-256 commitment."""
+    if kind not in ENTRY_KINDS or len(digest) != HASH_SIZE:
+        raise ValueError("an entry is a known kind and a 32-byte digest")
+    return kind.encode("ascii") + b"\n" + digest
+
+
+def receipt_entry(receipt_envelope: bytes) -> bytes:
+    """The entry of a receipt, computable by whoever holds the receipt envelope's exact bytes:
+    ``receipt\\n || SHA-256(receipt envelope)``."""
+    return entry_data("receipt", hashlib.sha256(receipt_envelope).digest())

@@ -48,6 +48,13 @@ from strive_client._models import (
 )
 from strive_client._offline import sign_referral, verify_envelope, verify_receipt
 from strive_client._retry import RetryPolicy
+from strive_client._tlog import (
+    CheckpointStore,
+    FileCheckpointStore,
+    InclusionProof,
+    MemoryCheckpointStore,
+)
+from strive_schema.errors import LogCode, LogError
 from strive_schema.keys import PublicKey, SigningKey
 from strive_schema.receipts import Receipt
 
@@ -57,12 +64,18 @@ __all__ = [
     "AuthenticationFailed",
     "BadRequest",
     "BatchItemResult",
+    "CheckpointStore",
     "ConnectionFailed",
     "Discovery",
     "DiscoveryInvalid",
     "Feedback",
+    "FileCheckpointStore",
+    "InclusionProof",
     "InformationRequest",
     "InformationRequestPage",
+    "LogCode",
+    "LogError",
+    "MemoryCheckpointStore",
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",

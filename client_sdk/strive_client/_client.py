@@ -45,6 +45,16 @@ from strive_client._models import (
     SubmissionResult,
 )
 from strive_client._retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from strive_client._tlog import (
+    CheckpointStore,
+    InclusionProof,
+    LogTrust,
+    MemoryCheckpointStore,
+    NeedResource,
+    receipt_leaf_hash,
+    run_check,
+    trust_from,
+)
 from strive_schema import Referral
 from strive_schema import errors as schema_errors
 from strive_schema.envelope import (
@@ -55,7 +65,7 @@ from strive_schema.envelope import (
     parse_submission,
     sign_envelope,
 )
-from strive_schema.errors import KeyFormatError
+from strive_schema.errors import KeyFormatError, LogCode, LogError
 from strive_schema.keys import PublicKey, SigningKey
 from strive_schema.normalise import DEFAULT_REGION, normalise_phone
 from strive_schema.receipts import envelope_sha256, verify_receipt
@@ -131,8 +141,16 @@ class _Core:
         clock: Callable[[], datetime],
         rng: random.Random,
         pinned_keys: Sequence[PublicKey] | None,
+        log_key: str | None = None,
+        witness_keys: Sequence[str] | None = None,
+        witness_quorum: int = 0,
+        checkpoint_store: CheckpointStore | None = None,
     ) -> None:
         self.pinned_keys = list(pinned_keys) if pinned_keys is not None else None
+        self.log_key = log_key
+        self.witness_keys = list(witness_keys) if witness_keys is not None else None
+        self.witness_quorum = witness_quorum
+        self.checkpoint_store: CheckpointStore = checkpoint_store or MemoryCheckpointStore()
         self.asw_id = asw_id
         self.key = key
         self.sandbox = sandbox
@@ -373,6 +391,36 @@ class _Core:
         self.discovery = discovery
         return discovery
 
+    # -- the transparency log ----------------------------------------------------------------
+
+    def log_trust(self) -> LogTrust:
+        """The log key and witnesses: pinned ones when given, else the discovery document's."""
+        published = self.known_discovery().log
+        log_key = self.log_key or (published.vkey if published else None)
+        if log_key is None:
+            raise StriveClientError("the receiver publishes no transparency log; pass log_key")
+        witnesses = self.witness_keys
+        if witnesses is None:
+            witnesses = published.witnesses if published else []
+        return trust_from(log_key, witnesses, self.witness_quorum)
+
+    def log_resource(self, response: httpx.Response) -> bytes:
+        """A log resource's bytes; ``log_entry_unknown`` (not sequenced yet) as a LogError."""
+        if response.status_code == 404:
+            error = self.problem_of(response)
+            if error.code == LogCode.ENTRY_UNKNOWN:
+                raise LogError(LogCode.ENTRY_UNKNOWN, "the entry is not in the log yet")
+            raise error
+        if response.status_code >= 400:
+            raise self.problem_of(response)
+        return response.content
+
+    @staticmethod
+    def receipt_bytes(receipt: SubmissionResult | bytes | str) -> bytes:
+        if isinstance(receipt, SubmissionResult):
+            return receipt.receipt_envelope
+        return receipt.encode("utf-8") if isinstance(receipt, str) else receipt
+
     @staticmethod
     def answer(
         referral: dict[str, Any], request: InformationRequest | str, original: str | None
@@ -445,6 +493,14 @@ class StriveClient:
             are verified against these only, never against keys the server publishes (which
             a man in the middle could replace).
         allow_insecure: permit a plain ``http://`` URL that is not on loopback.
+        log_key: the transparency log's verifier key (c2sp.org/signed-note), obtained out of
+            band; by default the discovery document's.
+        witness_keys: the witnesses' verifier keys; by default the discovery document's. A
+            cosignature by any other key is refused (``log_cosigner_unknown``).
+        witness_quorum: how many witness cosignatures a checkpoint needs (default 0).
+        checkpoint_store: where the newest verified checkpoint is kept, so every later one
+            is checked for consistency with it (default: in memory; ``FileCheckpointStore``
+            keeps it across runs).
 
     Raises:
         ValueError: the URL is plain ``http://`` off loopback without ``allow_insecure``.
@@ -475,6 +531,10 @@ class StriveClient:
         rng: random.Random | None = None,
         receiver_keys: Sequence[PublicKey] | None = None,
         allow_insecure: bool = False,
+        log_key: str | None = None,
+        witness_keys: Sequence[str] | None = None,
+        witness_quorum: int = 0,
+        checkpoint_store: CheckpointStore | None = None,
     ) -> None:
         _check_url(base_url, allow_insecure=allow_insecure)
         self._core = _Core(
@@ -487,6 +547,10 @@ class StriveClient:
             clock=clock or (lambda: datetime.now(UTC)),
             rng=rng or random.Random(),  # noqa: S311 - jitter only
             pinned_keys=receiver_keys,
+            log_key=log_key,
+            witness_keys=witness_keys,
+            witness_quorum=witness_quorum,
+            checkpoint_store=checkpoint_store,
         )
         self._sleep = sleep
         self._http = httpx.Client(
@@ -615,6 +679,39 @@ class StriveClient:
         response = self._send("GET", f"/v1/referrals/{referral_id}/status", signed=True)
         return ReferralStatus.model_validate(self._core.json_of(response))
 
+    def _log_check(self, leaf: bytes | None) -> InclusionProof:
+        self.get_configuration()
+        trust: LogTrust = self._core.log_trust()
+        fetched: dict[str, bytes] = {}
+        while True:
+            try:
+                return run_check(fetched, trust, self._core.checkpoint_store, leaf=leaf)
+            except NeedResource as need:
+                response = self._send("GET", f"/v1/log/{need.path}", signed=True)
+                fetched[need.path] = self._core.log_resource(response)
+
+    def verify_inclusion(self, receipt: SubmissionResult | bytes | str) -> InclusionProof:
+        """Prove that the receiver logged a receipt: fetch the newest checkpoint and the
+        tiles it needs, verify the log's signature and the witnesses' cosignatures, that the
+        tiles hash to its root, its consistency with the newest checkpoint seen before (kept
+        in ``checkpoint_store``), and the receipt's inclusion. ``receipt`` is a
+        ``SubmissionResult`` or the receipt envelope's exact bytes.
+
+        Raises:
+            LogError: ``log_entry_unknown`` (not sequenced yet: retry within the log's
+                maximum merge delay), ``log_checkpoint_signature_invalid``,
+                ``log_cosigner_unknown``, ``log_cosignature_invalid``, ``log_rollback``,
+                ``log_consistency_failed`` (a fork), ``log_tile_mismatch``,
+                ``log_inclusion_proof_invalid``.
+            APIError, TransportError: as for every call.
+        """
+        return self._log_check(receipt_leaf_hash(self._core.receipt_bytes(receipt)))
+
+    def verify_log(self) -> InclusionProof:
+        """Verify the newest checkpoint and its consistency with the last one seen (as
+        :meth:`verify_inclusion`, without an entry)."""
+        return self._log_check(None)
+
     def list_information_requests(
         self, *, state: str | None = "open", cursor: str | None = None
     ) -> InformationRequestPage:
@@ -661,6 +758,10 @@ class AsyncStriveClient:
         rng: random.Random | None = None,
         receiver_keys: Sequence[PublicKey] | None = None,
         allow_insecure: bool = False,
+        log_key: str | None = None,
+        witness_keys: Sequence[str] | None = None,
+        witness_quorum: int = 0,
+        checkpoint_store: CheckpointStore | None = None,
     ) -> None:
         _check_url(base_url, allow_insecure=allow_insecure)
         self._core = _Core(
@@ -673,6 +774,10 @@ class AsyncStriveClient:
             clock=clock or (lambda: datetime.now(UTC)),
             rng=rng or random.Random(),  # noqa: S311 - jitter only
             pinned_keys=receiver_keys,
+            log_key=log_key,
+            witness_keys=witness_keys,
+            witness_quorum=witness_quorum,
+            checkpoint_store=checkpoint_store,
         )
         self._sleep = sleep
         self._http = httpx.AsyncClient(
@@ -780,6 +885,25 @@ class AsyncStriveClient:
         """See :meth:`StriveClient.get_referral_status`."""
         response = await self._send("GET", f"/v1/referrals/{referral_id}/status", signed=True)
         return ReferralStatus.model_validate(self._core.json_of(response))
+
+    async def _log_check(self, leaf: bytes | None) -> InclusionProof:
+        await self.get_configuration()
+        trust: LogTrust = self._core.log_trust()
+        fetched: dict[str, bytes] = {}
+        while True:
+            try:
+                return run_check(fetched, trust, self._core.checkpoint_store, leaf=leaf)
+            except NeedResource as need:
+                response = await self._send("GET", f"/v1/log/{need.path}", signed=True)
+                fetched[need.path] = self._core.log_resource(response)
+
+    async def verify_inclusion(self, receipt: SubmissionResult | bytes | str) -> InclusionProof:
+        """See :meth:`StriveClient.verify_inclusion`."""
+        return await self._log_check(receipt_leaf_hash(self._core.receipt_bytes(receipt)))
+
+    async def verify_log(self) -> InclusionProof:
+        """See :meth:`StriveClient.verify_log`."""
+        return await self._log_check(None)
 
     async def list_information_requests(
         self, *, state: str | None = "open", cursor: str | None = None

@@ -50,6 +50,16 @@ class JwkSet(_Response):
     keys: list[dict[str, Any]]
 
 
+class DiscoveryLog(_Response):
+    """The receiver's transparency log: its origin, checkpoint key and witnesses."""
+
+    origin: str
+    vkey: str
+    prefix: str = "/v1/log"
+    max_merge_delay_seconds: int | None = None
+    witnesses: list[str] = Field(default_factory=list)
+
+
 class Discovery(_Response):
     """The receiver's discovery document, ``/.well-known/strive-configuration``."""
 
@@ -65,6 +75,8 @@ class Discovery(_Response):
     """Informative: the paths are fixed by the specification, and the client uses those."""
     jwks: JwkSet
     """The receiver's public signing keys (receipts), as a JWK Set."""
+    log: DiscoveryLog | None = None
+    """The transparency log, when the receiver runs one."""
 
 
 class SubmissionResult(_Response):

@@ -146,6 +146,20 @@ class JwkSet(BaseModel):
     keys: list[dict[str, str]]
 
 
+class DiscoveryLog(BaseModel):
+    """The transparency log (spec/transparency-log.md): how to verify its checkpoints."""
+
+    origin: str = Field(description="The checkpoints' origin line and the log key's name.")
+    vkey: str = Field(description="The log's Ed25519 note verifier key (c2sp.org/signed-note).")
+    prefix: Literal["/v1/log"] = Field(description="The c2sp.org/tlog-tiles URL prefix.")
+    max_merge_delay_seconds: int = Field(
+        description="Every entry is in a signed checkpoint within this long of its record."
+    )
+    witnesses: list[str] = Field(
+        description="The verifier keys of the witnesses whose cosignatures are served."
+    )
+
+
 class Discovery(BaseModel):
     """``/.well-known/strive-configuration``: what an ASW needs to talk to this receiver
     (spec/api.md, "Discovery")."""
@@ -160,6 +174,7 @@ class Discovery(BaseModel):
     limits: DiscoveryLimits
     endpoints: DiscoveryEndpoints
     jwks: JwkSet = Field(description="The keys that sign receipts, current first.")
+    log: DiscoveryLog | None = None
 
 
 _RECEIPT_ENVELOPE = (

@@ -12,6 +12,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from strive_schema.keys import PublicKey, SigningKey
+from strive_schema.note import ALG_COSIGNATURE_V1, NoteSigner, NoteVerifier
 
 __all__ = ["Settings"]
 
@@ -89,6 +90,18 @@ class Settings(BaseSettings):
     itself a role name maps to that role. A person with no mapped role cannot sign in."""
     oidc_name_claim: str = "email"
     """The claim that names the person in the audit trail (falls back to ``sub``)."""
+    log_key_file: Path = Path(".strive/log_key")
+    """The transparency log's Ed25519 note key (its 32-byte seed) that signs checkpoints;
+    created on first use (mode 0600). See spec/transparency-log.md."""
+    log_origin: str | None = None
+    """The log's checkpoint origin and key name; by default ``<receiver_id>/log``."""
+    log_witnesses: list[str] = Field(default_factory=list)
+    """Verifier keys (c2sp.org/signed-note vkeys, cosignature type 0x04) of the witnesses
+    whose cosignatures the receiver accepts and serves; JSON in ``STRIVE_LOG_WITNESSES``."""
+    log_sequence_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    """How often ``strive serve`` appends pending entries to the log and signs a checkpoint."""
+    log_max_merge_delay_seconds: int = Field(default=60, ge=1)
+    """The log's promise: every entry is in a signed checkpoint within this long."""
 
     @cached_property
     def audit_hmac_key(self) -> bytes:
@@ -102,6 +115,20 @@ class Settings(BaseSettings):
         """Load the receipt-signing key, creating it (mode 0600) on first use."""
         _create_once(self.signing_key_file, lambda: SigningKey.generate().to_pem())
         return SigningKey.from_file(self.signing_key_file)
+
+    @cached_property
+    def log_signer(self) -> NoteSigner:
+        """The log's checkpoint key, named by the origin; created (mode 0600) on first use."""
+        seed = _create_once(self.log_key_file, lambda: secrets.token_bytes(32))
+        return NoteSigner(self.log_origin or f"{self.receiver_id}/log", seed)
+
+    @cached_property
+    def log_witness_keys(self) -> list[NoteVerifier]:
+        """The configured witnesses' cosigner keys."""
+        keys = [NoteVerifier.from_vkey(vkey) for vkey in self.log_witnesses]
+        if any(key.alg != ALG_COSIGNATURE_V1 for key in keys):
+            raise ValueError("witness keys are cosignature (type 0x04) verifier keys")
+        return keys
 
     @cached_property
     def published_keys(self) -> list[PublicKey]:

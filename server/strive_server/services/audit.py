@@ -9,6 +9,7 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from strive_server.db.tables import AuditEvent
+from strive_server.services.tlog import log_row
 
 __all__ = ["Actor", "record_event"]
 
@@ -34,16 +35,19 @@ def record_event(
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> None:
-    """Append one event. ``detail`` holds identifiers and codes only, never referral content."""
-    session.add(
-        AuditEvent(
-            at=at or datetime.now(UTC),
-            actor_kind=actor.kind,
-            actor=actor.name,
-            role=actor.role,
-            action=action,
-            referral_pk=referral_pk,
-            reason=reason,
-            detail=detail or {},
-        )
+    """Append one event, and its transparency-log entry in the same transaction (spec/
+    transparency-log.md). ``detail`` holds identifiers and codes only, never referral
+    content."""
+    row = AuditEvent(
+        at=at or datetime.now(UTC),
+        actor_kind=actor.kind,
+        actor=actor.name,
+        role=actor.role,
+        action=action,
+        referral_pk=referral_pk,
+        reason=reason,
+        detail=detail or {},
     )
+    session.add(row)
+    session.flush()
+    log_row(session.connection(), "audit_events", row.id)

@@ -39,6 +39,7 @@ from strive_server.core.config import Settings
 from strive_server.db import tables
 from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
+from strive_server.services import tlog  # TLOG HOOK
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.linking import StoredSelector, link_referral
 from strive_server.services.ratelimit import consume_submission_quota, refund_refused_submission
@@ -272,6 +273,7 @@ def _store(
     )
     session.add(row)
     session.flush()
+    tlog.log_submission(session.connection(), referral_pk=row.id)  # TLOG HOOK: receipt entry
     # Core bulk inserts: one statement per table, not one ORM round trip per row.
     session.execute(
         sa.insert(tables.ReferralIndicator),

@@ -1,0 +1,262 @@
+"""Verifying the receiver's transparency log from the client side (spec/transparency-log.md).
+
+The verification is written once, without I/O: :func:`run_check` computes from the resources
+fetched so far and raises :class:`NeedResource` naming the next one it needs; the sync and
+async clients (and the ``strive log`` commands) fetch it and run again. Hash computation is
+cheap next to a round trip, and the tiles needed are few (two per tile level at most).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from strive_schema.errors import LogCode, LogError
+from strive_schema.note import (
+    Checkpoint,
+    NoteVerifier,
+    open_note,
+    parse_checkpoint,
+    parse_note,
+)
+from strive_schema.tlog import (
+    Tile,
+    TileHashes,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    receipt_entry,
+    tree_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+
+__all__ = [
+    "CheckpointStore",
+    "FileCheckpointStore",
+    "InclusionProof",
+    "LogTrust",
+    "MemoryCheckpointStore",
+    "NeedResource",
+    "receipt_leaf_hash",
+    "run_check",
+    "verified_checkpoint",
+]
+
+CHECKPOINT = "checkpoint"
+
+
+class NeedResource(Exception):
+    """Raised by :func:`run_check` for a resource not fetched yet: a path under the log's
+    prefix (``checkpoint``, ``tile/...``, ``lookup/<hex>``)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+class CheckpointStore(Protocol):
+    """Where a client keeps the newest checkpoint it has verified, per log origin."""
+
+    def load(self, origin: str) -> str | None:
+        """The stored signed note, or ``None``."""
+        ...
+
+    def save(self, origin: str, note: str) -> None:
+        """Keep ``note`` as the newest verified checkpoint of ``origin``."""
+        ...
+
+
+class MemoryCheckpointStore:
+    """Keeps checkpoints for the life of the client (the default)."""
+
+    def __init__(self) -> None:
+        self._notes: dict[str, str] = {}
+
+    def load(self, origin: str) -> str | None:
+        return self._notes.get(origin)
+
+    def save(self, origin: str, note: str) -> None:
+        self._notes[origin] = note
+
+
+class FileCheckpointStore:
+    """Keeps checkpoints in a JSON file (``{origin: note}``), replaced atomically, so a
+    rollback or fork is noticed across runs."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def _read(self) -> dict[str, str]:
+        if not self.path.exists():
+            return {}
+        data = json.loads(self.path.read_text(encoding="utf-8"))
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def load(self, origin: str) -> str | None:
+        return self._read().get(origin)
+
+    def save(self, origin: str, note: str) -> None:
+        notes = self._read()
+        notes[origin] = note
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(notes, indent=1, sort_keys=True), encoding="utf-8")
+        temporary.replace(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class LogTrust:
+    """What a client trusts: the log's key (named by its origin) and the witnesses' keys.
+    With ``witnesses`` given, a cosignature line from any other key is refused
+    (``log_cosigner_unknown``): the receiver serves only its configured witnesses' lines."""
+
+    log_key: NoteVerifier
+    witnesses: tuple[NoteVerifier, ...] = ()
+    quorum: int = 0
+    """How many witnesses must have cosigned (0: cosignatures are checked, not required)."""
+
+    @property
+    def origin(self) -> str:
+        return self.log_key.name
+
+
+def verified_checkpoint(note: str | bytes, trust: LogTrust) -> Checkpoint:
+    """Verify a checkpoint note: the log's signature, its origin, every cosignature.
+
+    Raises:
+        LogError: ``log_checkpoint_malformed``, ``log_checkpoint_signature_invalid``,
+            ``log_origin_mismatch``, ``log_cosigner_unknown``, ``log_cosignature_invalid``.
+    """
+    opened = open_note(note, [trust.log_key])
+    checkpoint = parse_checkpoint(opened.text)
+    if checkpoint.origin != trust.origin:
+        raise LogError(LogCode.ORIGIN_MISMATCH, "the checkpoint names another log")
+    known = {(w.name, w.key_id): w for w in trust.witnesses}
+    cosigned = 0
+    for signature in opened.note.signatures:
+        if (signature.name, signature.key_id) == (trust.log_key.name, trust.log_key.key_id):
+            continue
+        witness = known.get((signature.name, signature.key_id))
+        if witness is None:
+            if trust.witnesses:
+                raise LogError(LogCode.COSIGNER_UNKNOWN, f"{signature.name} is not a witness")
+            continue
+        if not witness.verify(opened.text, signature.signature):
+            raise LogError(LogCode.COSIGNATURE_INVALID, f"{signature.name}'s cosignature fails")
+        cosigned += 1
+    if cosigned < trust.quorum:
+        raise LogError(
+            LogCode.COSIGNATURE_INVALID, f"{cosigned} of the {trust.quorum} cosignatures needed"
+        )
+    return checkpoint
+
+
+def receipt_leaf_hash(receipt_envelope: bytes) -> bytes:
+    """The leaf hash of a receipt's log entry, from the receipt envelope's exact bytes."""
+    return leaf_hash(receipt_entry(receipt_envelope))
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    """A verified result: the checkpoint (and its note), and for an entry its leaf index and
+    the inclusion proof that was checked."""
+
+    checkpoint: Checkpoint
+    note: str
+    leaf_index: int | None = None
+    proof: tuple[bytes, ...] = ()
+    previous_size: int | None = None
+    """The size of the checkpoint consistency was proven from (``None``: none was stored)."""
+
+
+def _tiles(size: int, fetched: dict[str, bytes]) -> TileHashes:
+    def fetch(tile: Tile) -> bytes:
+        data = fetched.get(tile.path)
+        if data is None:
+            raise NeedResource(tile.path)
+        return data
+
+    return TileHashes(size, fetch)
+
+
+def run_check(
+    fetched: dict[str, bytes],
+    trust: LogTrust,
+    store: CheckpointStore,
+    *,
+    leaf: bytes | None = None,
+) -> InclusionProof:
+    """Verify the newest checkpoint (signature, cosignatures, that its tiles hash to its
+    root, and consistency with the stored checkpoint) and, with ``leaf``, the inclusion of
+    that leaf hash. Saves the checkpoint as the newest seen once all passed.
+
+    Raises:
+        NeedResource: fetch this path into ``fetched`` and call again.
+        LogError: with the stable code of the first check that failed; ``log_rollback``
+            when the log is smaller than the stored checkpoint; ``log_consistency_failed``
+            on a fork; ``log_tile_mismatch`` when tiles do not hash to the checkpoint.
+    """
+    index: int | None = None
+    if leaf is not None:
+        lookup_path = f"lookup/{leaf.hex()}"
+        if lookup_path not in fetched:
+            raise NeedResource(lookup_path)
+        index = int(json.loads(fetched[lookup_path])["leaf_index"])
+    if CHECKPOINT not in fetched:
+        raise NeedResource(CHECKPOINT)
+    note = fetched[CHECKPOINT].decode("utf-8", errors="replace")
+    checkpoint = verified_checkpoint(note, trust)
+    tiles = _tiles(checkpoint.size, fetched)
+    if checkpoint.size and tree_hash(checkpoint.size, tiles) != checkpoint.root:
+        raise LogError(LogCode.TILE_MISMATCH, "the tiles do not hash to the checkpoint's root")
+    previous_size = None
+    stored = store.load(checkpoint.origin)
+    if stored is not None:
+        previous = parse_checkpoint(parse_note(stored).text)
+        previous_size = previous.size
+        if previous.size > checkpoint.size:
+            raise LogError(
+                LogCode.ROLLBACK,
+                f"the log shows {checkpoint.size} entries after showing {previous.size}",
+            )
+        proof = consistency_proof(previous.size, checkpoint.size, tiles)
+        verify_consistency(previous.size, checkpoint.size, previous.root, checkpoint.root, proof)
+    path: list[bytes] = []
+    if leaf is not None and index is not None:
+        if index >= checkpoint.size:
+            raise LogError(LogCode.ENTRY_UNKNOWN, "the entry is not in the checkpoint served")
+        path = inclusion_proof(index, checkpoint.size, tiles)
+        verify_inclusion(index, checkpoint.size, leaf, path, checkpoint.root)
+    if stored is None or previous_size is None or checkpoint.size >= previous_size:
+        store.save(checkpoint.origin, note)
+    return InclusionProof(checkpoint, note, index, tuple(path), previous_size)
+
+
+def drive(
+    fetch: Callable[[str], bytes],
+    trust: LogTrust,
+    store: CheckpointStore,
+    *,
+    leaf: bytes | None = None,
+) -> InclusionProof:
+    """Run :func:`run_check`, fetching what it asks for with ``fetch(path)``."""
+    fetched: dict[str, bytes] = {}
+    while True:
+        try:
+            return run_check(fetched, trust, store, leaf=leaf)
+        except NeedResource as need:
+            fetched[need.path] = fetch(need.path)
+
+
+def trust_from(log_vkey: str, witness_vkeys: Sequence[str] = (), quorum: int = 0) -> LogTrust:
+    """A :class:`LogTrust` from verifier keys (c2sp.org/signed-note)."""
+    return LogTrust(
+        NoteVerifier.from_vkey(log_vkey),
+        tuple(NoteVerifier.from_vkey(v) for v in witness_vkeys),
+        quorum,
+    )
