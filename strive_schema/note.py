@@ -190,6 +190,11 @@ class NoteSigner:
     def name(self) -> str:
         return self.verifier.name
 
+    @property
+    def private_key(self) -> Ed25519PrivateKey:
+        """The Ed25519 key itself (a witness signs its HTTP reads with it too)."""
+        return self._private
+
     def sign(self, text: str, *, timestamp: int | None = None) -> bytes:
         """The signature bytes (key id first) over ``text``; cosigners sign at ``timestamp``
         (now by default)."""

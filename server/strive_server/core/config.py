@@ -90,9 +90,10 @@ class Settings(BaseSettings):
     itself a role name maps to that role. A person with no mapped role cannot sign in."""
     oidc_name_claim: str = "email"
     """The claim that names the person in the audit trail (falls back to ``sub``)."""
-    log_key_file: Path = Path(".strive/log_key")
+    log_key_file: Path | None = None
     """The transparency log's Ed25519 note key (its 32-byte seed) that signs checkpoints;
-    created on first use (mode 0600). See spec/transparency-log.md."""
+    created on first use (mode 0600); by default ``log_key`` beside ``signing_key_file``.
+    See spec/transparency-log.md."""
     log_origin: str | None = None
     """The log's checkpoint origin and key name; by default ``<receiver_id>/log``."""
     log_witnesses: list[str] = Field(default_factory=list)
@@ -119,7 +120,8 @@ class Settings(BaseSettings):
     @cached_property
     def log_signer(self) -> NoteSigner:
         """The log's checkpoint key, named by the origin; created (mode 0600) on first use."""
-        seed = _create_once(self.log_key_file, lambda: secrets.token_bytes(32))
+        path = self.log_key_file or self.signing_key_file.with_name("log_key")
+        seed = _create_once(path, lambda: secrets.token_bytes(32))
         return NoteSigner(self.log_origin or f"{self.receiver_id}/log", seed)
 
     @cached_property

@@ -1,0 +1,265 @@
+"""The transparency log end to end, on SQLite and PostgreSQL: an ASW proves its receipt is
+logged, witnesses cosign, readers are who the spec says, and tampering with the database or
+the log is detected (spec/transparency-log.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from strive_client import AsyncStriveClient, FileCheckpointStore, LogCode, LogError
+from strive_schema.envelope import parse_envelope
+from strive_schema.httpsig import sign_request
+from strive_schema.keys import SigningKey
+from strive_schema.note import (
+    ALG_COSIGNATURE_V1,
+    Checkpoint,
+    NoteSigner,
+    parse_note,
+    sign_note,
+)
+from strive_server.cli import admin_group
+from strive_server.core.config import Settings
+from strive_server.db import tables
+from strive_server.services import tlog
+
+from .conftest import Receiver, fresh_referral
+
+ASW = "example-adverts"
+WITNESS = NoteSigner.generate("witness.test/w1", ALG_COSIGNATURE_V1)
+OTHER_WITNESS = NoteSigner.generate("witness.test/w2", ALG_COSIGNATURE_V1)
+
+
+@pytest.fixture
+def receiver_settings(receiver_settings: Settings) -> Settings:
+    return receiver_settings.model_copy(update={"log_witnesses": [WITNESS.verifier.vkey]})
+
+
+def sequence(receiver: Receiver) -> int:
+    return tlog.sequence_all(receiver.app.state.engine, receiver.settings.log_signer)
+
+
+def submit(receiver: Receiver, count: int = 1) -> list[bytes]:
+    with receiver.client(ASW) as client:
+        return [
+            client.submit_referral(fresh_referral(asw_id=ASW)).receipt_envelope
+            for _ in range(count)
+        ]
+
+
+def test_an_asw_proves_its_receipt_is_in_the_log(receiver: Receiver, tmp_path: Path) -> None:
+    receiver.register_asw(ASW)
+    store = FileCheckpointStore(tmp_path / "checkpoints.json")
+    first = submit(receiver)[0]
+    with receiver.client(ASW, checkpoint_store=store) as client:
+        with pytest.raises(LogError) as caught:  # committed, not sequenced yet
+            client.verify_inclusion(first)
+        assert caught.value.code is LogCode.ENTRY_UNKNOWN
+        sequence(receiver)
+        proof = client.verify_inclusion(first)
+        assert proof.leaf_index is not None and proof.previous_size is None
+        later = submit(receiver, 3)
+        sequence(receiver)
+        again = client.verify_inclusion(later[-1])
+        assert again.previous_size == proof.checkpoint.size  # consistency was proven
+        assert again.checkpoint.size > proof.checkpoint.size
+        assert client.verify_inclusion(first).leaf_index == proof.leaf_index
+
+    async def async_check() -> int | None:
+        async with AsyncStriveClient(
+            receiver.url, asw_id=ASW, key=receiver.keys[ASW], checkpoint_store=store
+        ) as client:
+            return (await client.verify_inclusion(later[0])).leaf_index
+
+    assert asyncio.run(async_check()) is not None
+
+
+def test_only_asws_law_enforcement_and_witnesses_read_the_log(receiver: Receiver) -> None:
+    receiver.register_asw(ASW)
+    submit(receiver)
+    sequence(receiver)
+    paths = ["/v1/log/checkpoint", "/v1/log/tile/0/000.p/1", "/v1/log/tile/entries/000.p/1"]
+    with httpx.Client(base_url=receiver.url) as anonymous:
+        for path in paths:
+            response = anonymous.get(path)
+            assert response.status_code == 401, path
+            assert response.headers["content-type"].startswith("application/problem+json")
+            assert response.json()["code"] == "authentication_required"
+        bad = anonymous.get(paths[0], headers={"Authorization": "Bearer not-a-token"})
+        assert bad.status_code == 401 and bad.json()["code"] == "token_invalid"
+        # A stranger's key under a registered ASW's name.
+        stranger = SigningKey.generate()
+        url = f"{receiver.url}{paths[0]}"
+        headers = {"Strive-Asw-Id": ASW}
+        headers.update(sign_request("GET", url, headers, b"", stranger))
+        assert anonymous.get(paths[0], headers=headers).status_code == 401
+        # A witness name nobody configured, and a configured name signed by another key.
+        for name, key in (("witness.test/nobody", stranger), (WITNESS.name, stranger)):
+            headers = {"Strive-Witness-Id": name}
+            headers.update(sign_request("GET", url, headers, b"", key))
+            assert anonymous.get(paths[0], headers=headers).status_code == 401
+        # The configured witness signs its reads with its cosigner key.
+        witness_key = SigningKey(WITNESS.private_key)
+        headers = {"Strive-Witness-Id": WITNESS.name}
+        headers.update(sign_request("GET", url, headers, b"", witness_key))
+        assert anonymous.get(paths[0], headers=headers).status_code == 200
+    for role in ("auditor", "analyst"):
+        with receiver.http(role) as http:
+            checkpoint = http.get(paths[0])
+            assert checkpoint.status_code == 200
+            assert checkpoint.headers["content-type"] == "text/plain; charset=utf-8"
+            tile = http.get(paths[1])
+            assert tile.status_code == 200 and len(tile.content) == 32
+            assert "immutable" not in tile.headers["cache-control"]  # a partial tile
+            assert http.get("/v1/log/tile/0/000").status_code == 404  # not full yet
+            assert http.get("/v1/log/tile/0/0000").status_code == 404
+            assert http.get("/v1/log/lookup/zz").status_code == 422
+
+
+def test_a_witness_cosigns_successive_checkpoints(receiver: Receiver) -> None:
+    receiver.register_asw(ASW)
+    with receiver.http("auditor") as http:
+        for round_ in range(2):
+            submit(receiver)
+            sequence(receiver)
+            note = http.get("/v1/log/checkpoint").text
+            text = parse_note(note).text
+            cosigned = note + "".join(
+                line for line in sign_note(text, [WITNESS]).split("\n\n", 1)[1].splitlines(True)
+            )
+            response = http.post("/v1/log/cosignature", content=cosigned)
+            assert response.status_code == 200, response.text
+            assert response.json() == {"accepted": [WITNESS.name]}
+            served = http.get("/v1/log/checkpoint").text
+            assert len(parse_note(served).signatures) == 2, round_
+        # An unknown witness, a bad cosignature, a checkpoint the log never signed.
+        text = parse_note(served).text
+        unknown = note.split("\n\n")[0] + "\n\n" + sign_note(text, [OTHER_WITNESS]).split("\n\n")[1]
+        refused = http.post("/v1/log/cosignature", content=unknown)
+        assert refused.status_code == 403 and refused.json()["code"] == "log_cosigner_unknown"
+        line = sign_note(text, [WITNESS]).split("\n\n")[1]
+        forged = line[:-6] + ("A" if line[-6] != "A" else "B") + line[-5:]
+        bad = http.post("/v1/log/cosignature", content=text + "\n" + forged)
+        assert bad.status_code == 422 and bad.json()["code"] == "log_cosignature_invalid"
+        fake = Checkpoint(receiver.settings.log_signer.name, 1, b"\x07" * 32).text()
+        never = http.post("/v1/log/cosignature", content=sign_note(fake, [WITNESS]))
+        assert never.status_code == 409 and never.json()["code"] == "log_checkpoint_unknown"
+        garbage = http.post("/v1/log/cosignature", content=b"not a note")
+        assert garbage.status_code == 400 and garbage.json()["code"] == "log_checkpoint_malformed"
+    # The SDK accepts the cosigned checkpoint with a quorum of one, and refuses an unknown
+    # cosigner when it pins its own witness list.
+    with receiver.client(ASW, witness_keys=[WITNESS.verifier.vkey], witness_quorum=1) as client:
+        assert client.verify_log().checkpoint.size >= 2
+    with receiver.client(ASW, witness_keys=[OTHER_WITNESS.verifier.vkey]) as client:
+        with pytest.raises(LogError) as caught:
+            client.verify_log()
+        assert caught.value.code is LogCode.COSIGNER_UNKNOWN
+
+
+def test_a_fork_a_rollback_and_a_bad_tile_are_refused_by_the_sdk(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.register_asw(ASW)
+    receipts = submit(receiver, 3)
+    sequence(receiver)
+    signer = receiver.settings.log_signer
+    store = FileCheckpointStore(tmp_path / "seen.json")
+    # The log's own key signed a different tree of size 2: a split view.
+    store.save(signer.name, sign_note(Checkpoint(signer.name, 2, b"\x01" * 32).text(), [signer]))
+    with receiver.client(ASW, checkpoint_store=store) as client:
+        with pytest.raises(LogError) as caught:
+            client.verify_inclusion(receipts[0])
+        assert caught.value.code is LogCode.CONSISTENCY_FAILED
+    store.save(signer.name, sign_note(Checkpoint(signer.name, 99, b"\x01" * 32).text(), [signer]))
+    with receiver.client(ASW, checkpoint_store=store) as client:
+        with pytest.raises(LogError) as caught:
+            client.verify_inclusion(receipts[0])
+        assert caught.value.code is LogCode.ROLLBACK
+    # Someone with the database changes a stored leaf hash: the tiles no longer give the
+    # signed root.
+    with receiver.app.state.engine.begin() as conn:
+        conn.execute(
+            sa.update(tables.LogEntry)
+            .where(tables.LogEntry.leaf_index == 1)
+            .values(leaf_hash=b"\x02" * 32)
+        )
+    with receiver.client(ASW) as client:
+        with pytest.raises(LogError) as caught:
+            client.verify_inclusion(receipts[0])
+        assert caught.value.code is LogCode.TILE_MISMATCH
+
+
+def _drop_guards(engine: sa.Engine) -> None:
+    """What an operator with the database can do: remove the append-only triggers."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            for name in ("audit_events_no_delete", "referrals_no_delete",
+                         "state_transitions_no_delete", "audit_events_no_update"):  # fmt: skip
+                conn.exec_driver_sql(f"DROP TRIGGER {name}")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER audit_events_append_only ON audit_events")
+            conn.exec_driver_sql("DROP TRIGGER referrals_no_delete ON referrals")
+            conn.exec_driver_sql("DROP TRIGGER state_transitions_append_only ON state_transitions")
+
+
+def test_admin_log_check_finds_deleted_and_altered_rows(receiver: Receiver) -> None:
+    receiver.register_asw(ASW)
+    receipts = submit(receiver, 2)
+    referral_id = json.loads(parse_envelope(receipts[0]).payload)["referral_id"]
+    with receiver.http("supervisor") as http:  # a lifecycle change, its audit event
+        moved = http.post(
+            f"/v1/referrals/{referral_id}/transitions",
+            json={"to_state": "triaged", "reason": "first look"},
+        )
+        assert moved.status_code < 300, moved.text
+    sequence(receiver)
+    url = receiver.settings.database_url
+    runner = CliRunner()
+    clean = runner.invoke(admin_group, ["log", "check", "--db", url])
+    assert clean.exit_code == 0, clean.output
+    assert "agree" in clean.output
+    engine = receiver.app.state.engine
+    with engine.connect() as conn:
+        assert tlog.check_database(conn) == []
+        audit_id = conn.scalar(sa.select(sa.func.max(tables.AuditEvent.id)))
+        victim = conn.scalar(
+            sa.select(tables.Referral.id).where(tables.Referral.referral_id != referral_id)
+        )
+        logged = tlog.entries_of(conn, [f"audit_events:{audit_id}", f"referrals:{victim}"])
+    _drop_guards(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(tables.AuditEvent).where(tables.AuditEvent.id == audit_id))
+        conn.execute(
+            sa.update(tables.AuditEvent)
+            .where(tables.AuditEvent.id == audit_id - 1)
+            .values(reason="rewritten")
+        )
+        for table in (tables.AuditEvent, tables.StateTransition, tables.ReferralIndicator,
+                      tables.Selector):  # fmt: skip
+            conn.execute(sa.delete(table).where(table.referral_pk == victim))
+        conn.execute(sa.delete(tables.Referral).where(tables.Referral.id == victim))
+    with engine.connect() as conn:
+        found = {(m.problem, m.ref): m.leaf_index for m in tlog.check_database(conn)}
+    assert found[("row_deleted", f"audit_events:{audit_id}")] == logged[f"audit_events:{audit_id}"]
+    assert found[("row_deleted", f"referrals:{victim}")] == logged[f"referrals:{victim}"]
+    assert ("row_altered", f"audit_events:{audit_id - 1}") in found
+    dirty = runner.invoke(admin_group, ["log", "check", "--db", url])
+    assert dirty.exit_code == 1
+    assert f"row_deleted: referrals:{victim} (leaf {logged[f'referrals:{victim}']})" in dirty.output
+
+
+def test_the_discovery_document_names_the_log(receiver: Receiver) -> None:
+    with receiver.http() as http:
+        log = http.get("/.well-known/strive-configuration").json()["log"]
+    signer = receiver.settings.log_signer
+    assert log["origin"] == f"{receiver.settings.receiver_id}/log" == signer.name
+    assert log["vkey"] == signer.verifier.vkey and log["prefix"] == "/v1/log"
+    assert log["witnesses"] == [WITNESS.verifier.vkey]
+    assert base64.b64decode(log["vkey"].split("+", 2)[2])[0] == 1  # Ed25519 note key
