@@ -24,12 +24,18 @@ from strive_schema.note import (
     parse_note,
 )
 from strive_schema.tlog import (
+    HASH_SIZE,
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    MemoryHashes,
     Tile,
     TileHashes,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
+    parse_entry_bundle,
     receipt_entry,
+    tiles_for_size,
     tree_hash,
     verify_consistency,
     verify_inclusion,
@@ -42,8 +48,11 @@ __all__ = [
     "LogTrust",
     "MemoryCheckpointStore",
     "NeedResource",
+    "drive",
     "receipt_leaf_hash",
+    "recompute_from_tiles",
     "run_check",
+    "trust_from",
     "verified_checkpoint",
 ]
 
@@ -260,3 +269,40 @@ def trust_from(log_vkey: str, witness_vkeys: Sequence[str] = (), quorum: int = 0
         tuple(NoteVerifier.from_vkey(v) for v in witness_vkeys),
         quorum,
     )
+
+
+def recompute_from_tiles(checkpoint: Checkpoint, fetch: Callable[[str], bytes]) -> int:
+    """Recompute the whole tree from its level-0 tiles and entry bundles and check every
+    served tile against it: each entry hashes to its leaf, every higher tile holds the
+    hashes of the tiles below, and the root is the checkpoint's. Returns the number of tiles
+    checked.
+
+    Raises:
+        LogError: ``log_tile_mismatch`` naming the first tile that disagrees.
+    """
+    leaves: list[bytes] = []
+    all_tiles = tiles_for_size(checkpoint.size)
+    for tile in (t for t in all_tiles if t.level == 0):
+        data = fetch(tile.path)
+        if len(data) != tile.width * HASH_SIZE:
+            raise LogError(LogCode.TILE_MISMATCH, f"{tile.path} has the wrong length")
+        hashes = [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
+        bundle = Tile(-1, tile.index, tile.width)
+        entries = parse_entry_bundle(fetch(bundle.path))
+        if len(entries) != tile.width or any(
+            leaf_hash(entry) != expected for entry, expected in zip(entries, hashes, strict=True)
+        ):
+            raise LogError(LogCode.TILE_MISMATCH, f"{bundle.path} does not hash to {tile.path}")
+        leaves.extend(hashes)
+    memory = MemoryHashes(leaves or [b""])
+    if checkpoint.size and tree_hash(checkpoint.size, memory) != checkpoint.root:
+        raise LogError(LogCode.TILE_MISMATCH, "the tiles do not hash to the checkpoint's root")
+    for tile in (t for t in all_tiles if t.level > 0):
+        data = fetch(tile.path)
+        level = tile.level * TILE_HEIGHT
+        expected = b"".join(
+            memory.node(level, tile.index * TILE_WIDTH + i) for i in range(tile.width)
+        )
+        if data != expected:
+            raise LogError(LogCode.TILE_MISMATCH, f"{tile.path} is not the tiles below it")
+    return len(all_tiles) * 2 - sum(1 for t in all_tiles if t.level > 0)

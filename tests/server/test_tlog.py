@@ -7,6 +7,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import signal
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -14,7 +19,8 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from strive_client import AsyncStriveClient, FileCheckpointStore, LogCode, LogError
+from strive_client import AsyncStriveClient, FileCheckpointStore, LogCode, LogError, StriveClient
+from strive_client._cli.log import log_group
 from strive_schema.envelope import parse_envelope
 from strive_schema.httpsig import sign_request
 from strive_schema.keys import SigningKey
@@ -28,9 +34,11 @@ from strive_schema.note import (
 from strive_server.cli import admin_group
 from strive_server.core.config import Settings
 from strive_server.db import tables
-from strive_server.services import tlog
+from strive_server.db.engine import make_engine, make_sessionmaker, migrate
+from strive_server.services import admin, tlog
 
-from .conftest import Receiver, fresh_referral
+from ..conftest import STRIVE, strive_serve
+from .conftest import SETUP, Receiver, fresh_referral
 
 ASW = "example-adverts"
 WITNESS = NoteSigner.generate("witness.test/w1", ALG_COSIGNATURE_V1)
@@ -263,3 +271,124 @@ def test_the_discovery_document_names_the_log(receiver: Receiver) -> None:
     assert log["vkey"] == signer.verifier.vkey and log["prefix"] == "/v1/log"
     assert log["witnesses"] == [WITNESS.verifier.vkey]
     assert base64.b64decode(log["vkey"].split("+", 2)[2])[0] == 1  # Ed25519 note key
+
+
+def test_strive_log_witness_cosigns_twice_and_verify_recomputes_the_tree(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.register_asw(ASW)
+    submit(receiver)
+    with receiver.app.state.engine.begin() as conn:  # enough entries for full tiles at level 0
+        for i in range(600):
+            tlog.append_entry(conn, "audit", f"synthetic {i}".encode())
+    sequence(receiver)
+    state = tmp_path / "witness"
+    state.mkdir()
+    (state / "witness.key").write_text(WITNESS.skey)
+    runner = CliRunner()
+    witness = ["witness", "--url", receiver.url, "--state", str(state)]
+    first = runner.invoke(log_group, witness)
+    assert first.exit_code == 0, first.output
+    assert "cosigned" in first.output and "consistent" not in first.output
+    first_size = int(first.output.split("at size ")[1].split()[0].rstrip(","))
+    submit(receiver)
+    sequence(receiver)
+    second = runner.invoke(log_group, witness)
+    assert second.exit_code == 0, second.output
+    assert f"consistent with {first_size}" in second.output
+    seen = tmp_path / "verify.json"
+    verify = ["verify", "--url", receiver.url, "--token", receiver.token("auditor"),
+              "--quorum", "1", "--state", str(seen)]  # fmt: skip
+    checked = runner.invoke(log_group, verify)
+    assert checked.exit_code == 0, checked.output
+    assert "ok " in checked.output and "1 cosignature(s) verified" in checked.output
+    # A split view: the log's key signed another tree of a size already seen.
+    signer = receiver.settings.log_signer
+    forked = sign_note(Checkpoint(signer.name, first_size, b"\x05" * 32).text(), [signer])
+    FileCheckpointStore(seen).save(signer.name, forked)
+    fork = runner.invoke(log_group, verify)
+    assert fork.exit_code == 1 and "FAIL log_consistency_failed" in fork.output
+    FileCheckpointStore(state / "checkpoints.json").save(signer.name, forked)
+    refused = runner.invoke(log_group, witness)
+    assert refused.exit_code == 1 and "log_consistency_failed" in refused.output
+    # A tile altered in the database is named.
+    with receiver.app.state.engine.begin() as conn:
+        conn.execute(
+            sa.update(tables.LogTileHash)
+            .where(tables.LogTileHash.level == 1)
+            .values(hash=b"\x03" * 32)
+        )
+    tampered = runner.invoke(log_group, verify[:-2])
+    assert tampered.exit_code == 1 and "FAIL log_tile_mismatch" in tampered.output
+
+
+def test_a_receipt_whose_server_is_killed_before_sequencing_is_still_logged(
+    database_url: str, tmp_path: Path
+) -> None:
+    """kill -9 between the receipt and sequencing: the pending entry committed with the
+    receipt, and the sequencer of the restarted server appends it."""
+    key = SigningKey.generate()
+    settings = Settings(database_url=database_url, receiver_id="receiver.test",
+                        signing_key_file=tmp_path / "receiver.pem")  # fmt: skip
+    engine = make_engine(database_url)
+    migrate(engine)
+    with make_sessionmaker(engine)() as session, session.begin():
+        admin.register_asw(session, asw_id=ASW, name=ASW, public_key=key.public_key, actor=SETUP)
+    engine.dispose()
+    env = dict(
+        os.environ,
+        STRIVE_RECEIVER_ID="receiver.test",
+        STRIVE_SIGNING_KEY_FILE=str(tmp_path / "receiver.pem"),
+        STRIVE_LOG_SEQUENCE_INTERVAL_SECONDS="60",
+    )
+    command = [STRIVE, "serve", "--db", database_url]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [*command, "--port", str(port)], cwd=tmp_path, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_ready(url, server)
+        with StriveClient(url, asw_id=ASW, key=key, sleep=lambda _s: None) as client:
+            receipt = client.submit_referral(fresh_referral(asw_id=ASW)).receipt_envelope
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=20)
+    engine = make_engine(database_url)
+    with engine.connect() as conn:  # committed with the receipt, not sequenced
+        pending = conn.scalars(
+            sa.select(tables.LogEntry.kind).where(tables.LogEntry.leaf_index.is_(None))
+        ).all()
+    engine.dispose()
+    assert "receipt" in pending
+    env["STRIVE_LOG_SEQUENCE_INTERVAL_SECONDS"] = "0.2"
+    serve = strive_serve(["--db", database_url], env=env, cwd=tmp_path, log=tmp_path / "log")
+    with serve as restarted, StriveClient(restarted, asw_id=ASW, key=key) as client:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                proof = client.verify_inclusion(receipt)
+                break
+            except LogError as exc:
+                if exc.code is not LogCode.ENTRY_UNKNOWN:
+                    raise
+                assert time.monotonic() < deadline, "the entry was never sequenced"
+                time.sleep(0.2)
+    assert proof.leaf_index is not None
+    assert settings.log_signer.name == proof.checkpoint.origin
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, "strive serve exited"
+        time.sleep(0.1)
+    pytest.fail("strive serve did not start")
