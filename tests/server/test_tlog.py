@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -31,6 +32,7 @@ from strive_schema.note import (
     parse_note,
     sign_note,
 )
+from strive_schema.tlog import leaf_hash, receipt_entry
 from strive_server.cli import admin_group
 from strive_server.core.config import Settings
 from strive_server.db import tables
@@ -392,3 +394,49 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
         assert process.poll() is None, "strive serve exited"
         time.sleep(0.1)
     pytest.fail("strive serve did not start")
+
+
+def test_log_readers_are_exactly_those_of_the_spec(receiver: Receiver) -> None:
+    """Every log route against every kind of caller: any role and any registered ASW read;
+    no token, Basic, a garbage, revoked or expired token, an unregistered ASW do not."""
+    receiver.register_asw(ASW)
+    receipt = submit(receiver)[0]
+    sequence(receiver)
+    leaf = leaf_hash(receipt_entry(receipt)).hex()
+    paths = ["/v1/log/checkpoint", "/v1/log/tile/0/000.p/1", "/v1/log/tile/entries/000.p/1",
+             f"/v1/log/lookup/{leaf}"]  # fmt: skip
+    with receiver.session() as session, session.begin():
+        revoked_id, revoked, _ = admin.create_token(
+            session, name="leaver", role="auditor", lifetime=timedelta(days=1), actor=SETUP
+        )
+        admin.revoke_token(session, token_id=revoked_id, actor=SETUP)
+        _, expired, _ = admin.create_token(
+            session, name="expired", role="auditor", lifetime=timedelta(days=1), actor=SETUP
+        )
+        session.execute(
+            sa.update(tables.Token)
+            .where(tables.Token.name == "expired")
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    refused = {
+        "no_token": ({}, "authentication_required"),
+        "basic_auth": ({"Authorization": "Basic dXNlcjpwYXNz"}, "authentication_required"),
+        "garbage_token": ({"Authorization": "Bearer strv_garbage"}, "token_invalid"),
+        "revoked_token": ({"Authorization": f"Bearer {revoked}"}, "token_invalid"),
+        "expired_token": ({"Authorization": f"Bearer {expired}"}, "token_invalid"),
+    }
+    with httpx.Client(timeout=30) as http:
+        for path in paths:
+            url = receiver.url + path
+            for caller, (headers, code) in refused.items():
+                response = http.get(url, headers=headers)
+                assert (response.status_code, response.json()["code"]) == (401, code), caller
+            unregistered = {"Strive-Asw-Id": "nobody"}
+            unregistered.update(sign_request("GET", url, unregistered, b"", SigningKey.generate()))
+            assert http.get(url, headers=unregistered).status_code == 401
+            for role in ("analyst", "supervisor", "auditor", "admin"):
+                allowed = http.get(url, headers={"Authorization": f"Bearer {receiver.token(role)}"})
+                assert allowed.status_code == 200, (path, role)
+            signed = {"Strive-Asw-Id": ASW}
+            signed.update(sign_request("GET", url, signed, b"", receiver.keys[ASW]))
+            assert http.get(url, headers=signed).status_code == 200, path
