@@ -9,7 +9,7 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from strive_server.db.tables import AuditEvent
-from strive_server.services.tlog import log_row
+from strive_server.services.tlog import log_row, orm_values
 
 __all__ = ["Actor", "record_event"]
 
@@ -50,4 +50,4 @@ def record_event(
     )
     session.add(row)
     session.flush()
-    log_row(session.connection(), "audit_events", row.id)
+    log_row(session.connection(), "audit_events", row.id, values=orm_values(row))

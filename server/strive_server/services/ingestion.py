@@ -273,7 +273,7 @@ def _store(
     )
     session.add(row)
     session.flush()
-    tlog.log_submission(session.connection(), referral_pk=row.id)  # TLOG HOOK: receipt entry
+    tlog.log_submission(session.connection(), row.id, receipt_envelope)  # TLOG HOOK: receipt entry
     # Core bulk inserts: one statement per table, not one ORM round trip per row.
     session.execute(
         sa.insert(tables.ReferralIndicator),

@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -81,6 +81,8 @@ _TILE_HASHES = _TABLES["log_tile_hashes"]
 _CHECKPOINTS = _TABLES["log_checkpoints"]
 _COSIGNATURES = _TABLES["log_cosignatures"]
 _STATE = _TABLES["log_state"]
+_INSERT_ENTRY = sa.insert(_ENTRIES)
+"""Built once: constructing the statement per entry costs more than executing it."""
 _SALT_BYTES = 16
 _SEQUENCE_BATCH = 10_000
 
@@ -96,10 +98,9 @@ def append_entry(conn: sa.Connection, kind: str, content: bytes, *, ref: str | N
     salt = b"" if kind == "receipt" else os.urandom(_SALT_BYTES)
     data = entry_data(kind, hashlib.sha256(salt + content).digest())
     result = conn.execute(
-        sa.insert(_ENTRIES).values(
-            kind=kind, ref=ref, salt=salt, data=data, leaf_hash=leaf_hash(data),
-            leaf_index=None, created_at=datetime.now(UTC),
-        )
+        _INSERT_ENTRY,
+        {"kind": kind, "ref": ref, "salt": salt, "data": data, "leaf_hash": leaf_hash(data),
+         "leaf_index": None, "created_at": datetime.now(UTC)},
     )  # fmt: skip
     key = result.inserted_primary_key
     assert key is not None
@@ -114,7 +115,7 @@ def _canonical_value(value: Any) -> Any:
     return value
 
 
-def canonical_row(table: sa.Table, row: sa.RowMapping) -> bytes:
+def canonical_row(table: sa.Table, row: Mapping[Any, Any]) -> bytes:
     """What an entry commits to for a row: compact JSON, sorted keys, of
     ``{"table": name, "row": {column: value}}`` with times as RFC 3339 UTC whole seconds and
     bytes as base64; for ``referrals`` the receipt envelope's exact bytes instead."""
@@ -132,20 +133,42 @@ def _pk_column(table: sa.Table) -> sa.Column[Any]:
     return column
 
 
-def log_row(conn: sa.Connection, table_name: str, pk: object) -> int:
-    """Add the pending entry of one row of a logged table (a name in :data:`LOGGED_TABLES`),
-    read back through ``conn`` so the commitment is what the database holds; return the
-    entry's id. Core callers call this after their insert, in the same transaction."""
+def log_row(
+    conn: sa.Connection,
+    table_name: str,
+    pk: object,
+    *,
+    values: Mapping[Any, Any] | None = None,
+) -> int:
+    """Add the pending entry of one row of a logged table (a name in :data:`LOGGED_TABLES`)
+    in the caller's transaction; return the entry's id. ``values`` are the row's column
+    values as just written (every column); without them the row is read back through
+    ``conn``. Core callers call this after their insert."""
     table = tables.Base.metadata.tables[table_name]
-    row = conn.execute(sa.select(table).where(_pk_column(table) == pk)).mappings().one()
+    row = values
+    if row is None:
+        columns = [table.c.receipt_envelope] if table_name == "referrals" else [table]
+        query = sa.select(*columns).where(_pk_column(table) == pk)
+        row = conn.execute(query).mappings().one()
     return append_entry(
-        conn, LOGGED_TABLES[table.name], canonical_row(table, row), ref=f"{table.name}:{pk}"
+        conn, LOGGED_TABLES[table_name], canonical_row(table, row), ref=f"{table_name}:{pk}"
     )
 
 
-def log_submission(conn: sa.Connection, *, referral_pk: int) -> int:
-    """The entry of the receipt issued for a stored referral (ingestion's one hook)."""
-    return log_row(conn, "referrals", referral_pk)
+def log_submission(
+    conn: sa.Connection, referral_pk: int, receipt_envelope: bytes | None = None
+) -> int:
+    """The entry of the receipt issued for a stored referral (ingestion's one hook); pass the
+    receipt envelope's bytes to spare reading them back."""
+    values = None if receipt_envelope is None else {"receipt_envelope": receipt_envelope}
+    return log_row(conn, "referrals", referral_pk, values=values)
+
+
+def orm_values(obj: tables.Base) -> dict[str, Any]:
+    """A just-flushed ORM row's column values, by column name."""
+    mapper = sa.inspect(type(obj))
+    return {column.name: getattr(obj, attr.key) for attr in mapper.column_attrs
+            for column in attr.columns}  # fmt: skip
 
 
 _ORM_LOGGED = (tables.StateTransition, tables.OutcomeEvent, tables.Dissemination)
@@ -161,7 +184,7 @@ def _log_flushed_rows(session: Session, _context: object) -> None:
         return
     conn = session.connection()
     for obj in sorted(new, key=lambda o: (type(o).__name__, str(o.id))):
-        log_row(conn, obj.__tablename__, obj.id)
+        log_row(conn, obj.__tablename__, obj.id, values=orm_values(obj))
 
 
 # --- Reading the tree ---------------------------------------------------------------------------
