@@ -173,6 +173,10 @@ class LogCode(StrEnum):
     """The log holds no entry with this leaf hash (yet)."""
     CHECKPOINT_UNKNOWN = "log_checkpoint_unknown"
     """A cosignature for a checkpoint this log never signed."""
+    PROMISE_INVALID = "log_promise_invalid"
+    """An inclusion promise that is malformed, not signed by the log, or for another entry."""
+    PROMISE_BROKEN = "log_promise_broken"
+    """The entry is not in the log after the time the log's signed promise named."""
 
 
 class LogError(StriveError):

@@ -36,6 +36,7 @@ from strive_schema.errors import LogCode, LogError
 __all__ = [
     "ALG_COSIGNATURE_V1",
     "ALG_ED25519",
+    "PROMISE_HEADER",
     "Checkpoint",
     "Note",
     "NoteSignature",
@@ -46,7 +47,9 @@ __all__ = [
     "open_note",
     "parse_checkpoint",
     "parse_note",
+    "promise_text",
     "sign_note",
+    "verify_promise",
 ]
 
 ALG_ED25519 = 0x01
@@ -354,3 +357,37 @@ def parse_checkpoint(text: str) -> Checkpoint:
     if len(digest) != 32:
         raise _malformed("the root hash is not 32 bytes")
     return Checkpoint(origin, int(size), digest)
+
+
+PROMISE_HEADER = "strive-log-promise/v1"
+"""The first line of an inclusion promise (spec/transparency-log.md, "Maximum merge
+delay"): never an origin, so a promise can never be read as a checkpoint."""
+
+
+def promise_text(origin: str, leaf: bytes, include_by: int) -> str:
+    """A promise's note text: the header, the log's origin, the entry's leaf hash (base64)
+    and the POSIX time by which the entry is in a signed checkpoint."""
+    if len(leaf) != 32 or include_by < 0:
+        raise ValueError("a promise names a 32-byte leaf hash and a time")
+    return f"{PROMISE_HEADER}\n{origin}\n{base64.b64encode(leaf).decode()}\n{include_by}\n"
+
+
+def verify_promise(note: str | bytes, log_key: NoteVerifier, leaf: bytes) -> int:
+    """Verify an inclusion promise signed by the log's key for ``leaf``; return its
+    ``include_by`` time.
+
+    Raises:
+        LogError: ``log_promise_invalid`` - malformed, not signed by the log's key, or for
+            another log or entry.
+    """
+    code = LogCode.PROMISE_INVALID
+    try:
+        opened = open_note(note, [log_key], code=code)
+    except LogError as exc:
+        raise LogError(code, exc.detail) from None
+    lines = opened.text.split("\n")
+    if len(lines) != 5 or lines[0] != PROMISE_HEADER or not lines[3].isdigit():
+        raise LogError(code, "not an inclusion promise")
+    if lines[1] != log_key.name or lines[2] != base64.b64encode(leaf).decode():
+        raise LogError(code, "the promise is for another log or another entry")
+    return int(lines[3])

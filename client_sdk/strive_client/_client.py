@@ -68,6 +68,7 @@ from strive_schema.envelope import (
 from strive_schema.errors import KeyFormatError, LogCode, LogError
 from strive_schema.keys import PublicKey, SigningKey
 from strive_schema.normalise import DEFAULT_REGION, normalise_phone
+from strive_schema.note import verify_promise
 from strive_schema.receipts import envelope_sha256, verify_receipt
 from strive_schema.semantics import Finding
 from strive_schema.validator import DocumentReadError, load_json, validate_document
@@ -331,7 +332,13 @@ class _Core:
                 raise VerificationError(
                     "receipt_mismatch", "the replay receipt is for different referral content"
                 )
-        return SubmissionResult(receipt=receipt, receipt_envelope=raw, replayed=replayed)
+        promise = body.get("log_promise")
+        return SubmissionResult(
+            receipt=receipt,
+            receipt_envelope=raw,
+            replayed=replayed,
+            log_promise=promise if isinstance(promise, str) else None,
+        )
 
     def batch_results(
         self, body: Mapping[str, Any], submissions: list[_Submission], sent: list[bytes]
@@ -414,6 +421,22 @@ class _Core:
         if response.status_code >= 400:
             raise self.problem_of(response)
         return response.content
+
+    def check_promise(
+        self, receipt: SubmissionResult | bytes | str, trust: LogTrust, error: LogError
+    ) -> LogError:
+        """For an entry not in the log yet: ``log_promise_broken`` when the receipt came with
+        the log's signed promise and its time has passed, else ``error`` unchanged."""
+        if not isinstance(receipt, SubmissionResult) or receipt.log_promise is None:
+            return error
+        leaf = receipt_leaf_hash(receipt.receipt_envelope)
+        include_by = verify_promise(receipt.log_promise, trust.log_key, leaf)
+        if self.clock().timestamp() > include_by:
+            return LogError(
+                LogCode.PROMISE_BROKEN,
+                f"the log promised to include this receipt by {include_by} (POSIX time)",
+            )
+        return error
 
     @staticmethod
     def receipt_bytes(receipt: SubmissionResult | bytes | str) -> bytes:
@@ -699,13 +722,20 @@ class StriveClient:
 
         Raises:
             LogError: ``log_entry_unknown`` (not sequenced yet: retry within the log's
-                maximum merge delay), ``log_checkpoint_signature_invalid``,
+                maximum merge delay), ``log_promise_broken`` (not sequenced, and the time
+                the log's signed promise named has passed), ``log_promise_invalid``,
+                ``log_checkpoint_signature_invalid``,
                 ``log_cosigner_unknown``, ``log_cosignature_invalid``, ``log_rollback``,
                 ``log_consistency_failed`` (a fork), ``log_tile_mismatch``,
                 ``log_inclusion_proof_invalid``.
             APIError, TransportError: as for every call.
         """
-        return self._log_check(receipt_leaf_hash(self._core.receipt_bytes(receipt)))
+        try:
+            return self._log_check(receipt_leaf_hash(self._core.receipt_bytes(receipt)))
+        except LogError as exc:
+            if exc.code is not LogCode.ENTRY_UNKNOWN:
+                raise
+            raise self._core.check_promise(receipt, self._core.log_trust(), exc) from None
 
     def verify_log(self) -> InclusionProof:
         """Verify the newest checkpoint and its consistency with the last one seen (as
@@ -899,7 +929,12 @@ class AsyncStriveClient:
 
     async def verify_inclusion(self, receipt: SubmissionResult | bytes | str) -> InclusionProof:
         """See :meth:`StriveClient.verify_inclusion`."""
-        return await self._log_check(receipt_leaf_hash(self._core.receipt_bytes(receipt)))
+        try:
+            return await self._log_check(receipt_leaf_hash(self._core.receipt_bytes(receipt)))
+        except LogError as exc:
+            if exc.code is not LogCode.ENTRY_UNKNOWN:
+                raise
+            raise self._core.check_promise(receipt, self._core.log_trust(), exc) from None
 
     async def verify_log(self) -> InclusionProof:
         """See :meth:`StriveClient.verify_log`."""

@@ -92,6 +92,9 @@ class SubmissionResult(_Response):
     replayed: bool
     """``True`` when the receiver already had this referral and returned the original
     receipt (a retry or a re-send); nothing was stored twice."""
+    log_promise: str | None = None
+    """The transparency log's signed promise to include the receipt by a stated time
+    (``verify_inclusion`` checks it); keep it with the receipt."""
 
 
 class BatchItemResult(_Response):

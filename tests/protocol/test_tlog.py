@@ -29,7 +29,9 @@ from strive_schema.note import (
     NoteVerifier,
     open_note,
     parse_checkpoint,
+    promise_text,
     sign_note,
+    verify_promise,
 )
 from strive_schema.tlog import (
     EMPTY_ROOT,
@@ -300,7 +302,7 @@ def test_checkpoint_with_cosignature() -> None:
     cosigned = open_note(note, [witness.verifier])
     signature = cosigned.verified[0][1].signature
     assert len(signature) == 72
-    assert witness.verifier.vkey.split("+")[2].startswith("BA")  # type 0x04
+    assert base64.b64decode(witness.verifier.vkey.split("+", 2)[2])[0] == 0x04
     flipped = bytearray(signature)
     flipped[3] ^= 1  # the timestamp is signed too
     assert not witness.verifier.verify(checkpoint.text(), bytes(flipped))
@@ -316,3 +318,18 @@ def test_malformed_checkpoints(text: str) -> None:
     with pytest.raises(LogError) as caught:
         parse_checkpoint(text)
     assert caught.value.code is LogCode.CHECKPOINT_MALFORMED
+
+
+def test_promises_are_bound_to_their_log_and_entry() -> None:
+    log = NoteSigner.generate("receiver.example/log")
+    leaf = bytes(range(32))
+    note = sign_note(promise_text(log.name, leaf, 1_700_000_000), [log])
+    assert verify_promise(note, log.verifier, leaf) == 1_700_000_000
+    other = NoteSigner.generate("receiver.example/log")  # same name, another key
+    for key, entry in ((other.verifier, leaf), (log.verifier, bytes(32))):
+        with pytest.raises(LogError) as caught:
+            verify_promise(note, key, entry)
+        assert caught.value.code is LogCode.PROMISE_INVALID
+    with pytest.raises(LogError) as caught:
+        verify_promise(sign_note(Checkpoint(log.name, 1, leaf).text(), [log]), log.verifier, leaf)
+    assert caught.value.code is LogCode.PROMISE_INVALID

@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from strive_client import AsyncStriveClient, FileCheckpointStore, LogCode, LogError, StriveClient
 from strive_client._cli.log import log_group
+from strive_client._tlog import LogTrust, verified_checkpoint
 from strive_schema.envelope import parse_envelope
 from strive_schema.httpsig import sign_request
 from strive_schema.keys import SigningKey
@@ -31,6 +32,7 @@ from strive_schema.note import (
     NoteSigner,
     parse_note,
     sign_note,
+    verify_promise,
 )
 from strive_schema.tlog import leaf_hash, receipt_entry
 from strive_server.cli import admin_group
@@ -440,3 +442,37 @@ def test_log_readers_are_exactly_those_of_the_spec(receiver: Receiver) -> None:
             signed = {"Strive-Asw-Id": ASW}
             signed.update(sign_request("GET", url, signed, b"", receiver.keys[ASW]))
             assert http.get(url, headers=signed).status_code == 200, path
+
+
+def test_the_acknowledgement_carries_a_signed_promise_that_the_sdk_holds_the_log_to(
+    receiver: Receiver,
+) -> None:
+    receiver.register_asw(ASW)
+    with receiver.client(ASW) as client:
+        result = client.submit_referral(fresh_referral(asw_id=ASW))
+        batch = client.submit_batch([fresh_referral(asw_id=ASW)])
+    assert result.log_promise is not None
+    assert batch[0].result is not None and batch[0].result.log_promise is not None
+    signer = receiver.settings.log_signer
+    leaf = leaf_hash(receipt_entry(result.receipt_envelope))
+    include_by = verify_promise(result.log_promise, signer.verifier, leaf)
+    received = result.receipt.received_at.timestamp()
+    assert include_by == int(received) + receiver.settings.log_max_merge_delay_seconds
+    with pytest.raises(LogError) as caught:  # another entry's promise
+        verify_promise(result.log_promise, signer.verifier, b"\x00" * 32)
+    assert caught.value.code is LogCode.PROMISE_INVALID
+    with pytest.raises(LogError):  # a promise is never a checkpoint
+        verified_checkpoint(result.log_promise, LogTrust(signer.verifier))
+    # Within the delay: not yet. After it (a clock past include_by): the promise is broken.
+    with receiver.client(ASW) as client:
+        with pytest.raises(LogError) as caught:
+            client.verify_inclusion(result)
+        assert caught.value.code is LogCode.ENTRY_UNKNOWN
+    late = datetime.fromtimestamp(include_by + 1, UTC)
+    with receiver.client(ASW, clock=lambda: late) as client:
+        with pytest.raises(LogError) as caught:
+            client.verify_inclusion(result)
+        assert caught.value.code is LogCode.PROMISE_BROKEN
+    sequence(receiver)
+    with receiver.client(ASW, clock=lambda: late) as client:
+        assert client.verify_inclusion(result).leaf_index is not None

@@ -183,12 +183,19 @@ _RECEIPT_ENVELOPE = (
 )
 
 
+_LOG_PROMISE = (
+    "The transparency log's signed promise (a signed note by the log's key) to include the "
+    "receipt's entry within the maximum merge delay (spec/transparency-log.md)."
+)
+
+
 class SubmissionResponse(BaseModel):
     """An acknowledged referral: its receipt, readable, and the signed receipt envelope."""
 
     receipt: dict[str, Any]
     receipt_envelope: str = Field(description=_RECEIPT_ENVELOPE)
     replayed: bool = Field(description="True when the referral was already held.")
+    log_promise: str | None = Field(None, description=_LOG_PROMISE)
 
 
 class BatchItem(BaseModel):
@@ -199,6 +206,7 @@ class BatchItem(BaseModel):
     receipt_envelope: str | None = Field(None, description=_RECEIPT_ENVELOPE)
     replayed: bool | None = None
     problem: dict[str, Any] | None = None
+    log_promise: str | None = Field(None, description=_LOG_PROMISE)
 
 
 class BatchResponse(BaseModel):
