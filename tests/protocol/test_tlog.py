@@ -7,7 +7,8 @@ Known-answer data (taken as data, with their sources):
 * The RFC 6962 leaf inputs and roots of transparency-dev/merkle ``testonly/constants.go``.
 * The signed note of c2sp.org/signed-note ("Example") and the key and signature of
   golang.org/x/mod ``sumdb/note/note_test.go`` (``TestSign``).
-* The tile paths of c2sp.org/tlog-tiles and golang.org/x/mod ``sumdb/tlog/tile_test.go``.
+* The tile paths of c2sp.org/tlog-tiles and golang.org/x/mod ``sumdb/tlog/tile_test.go``, and
+  the tree note of ``sumdb/tlog/note_test.go`` (``TestFormatTree``).
 """
 
 from __future__ import annotations
@@ -333,3 +334,11 @@ def test_promises_are_bound_to_their_log_and_entry() -> None:
     with pytest.raises(LogError) as caught:
         verify_promise(sign_note(Checkpoint(log.name, 1, leaf).text(), [log]), log.verifier, leaf)
     assert caught.value.code is LogCode.PROMISE_INVALID
+
+
+def test_go_tree_note_vector() -> None:
+    """golang.org/x/mod sumdb/tlog note_test.go, TestFormatTree: the same three lines."""
+    golden = "go.sum database tree\n123456789012\nTszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40HmuwBb0=\n"
+    checkpoint = Checkpoint("go.sum database tree", 123456789012, leaf_hash(b"hello world"))
+    assert checkpoint.text() == golden
+    assert parse_checkpoint(golden) == checkpoint
