@@ -39,10 +39,12 @@ from strive_server.cli import admin_group
 from strive_server.core.config import Settings
 from strive_server.db import tables
 from strive_server.db.engine import make_engine, make_sessionmaker, migrate
-from strive_server.services import admin, tlog
+from strive_server.services import admin, retention, tlog
+from strive_server.services.retention import DEFAULT_REVIEW_DAYS
 
 from ..conftest import STRIVE, strive_serve
 from .conftest import SETUP, Receiver, fresh_referral
+from .test_roles import _prepare_dissemination
 
 ASW = "example-adverts"
 WITNESS = NoteSigner.generate("witness.test/w1", ALG_COSIGNATURE_V1)
@@ -475,4 +477,41 @@ def test_the_acknowledgement_carries_a_signed_promise_that_the_sdk_holds_the_log
         assert caught.value.code is LogCode.PROMISE_BROKEN
     sequence(receiver)
     with receiver.client(ASW, clock=lambda: late) as client:
+        assert client.verify_inclusion(result).leaf_index is not None
+
+
+def test_dissemination_outcomes_and_erasure_keep_the_database_and_the_log_in_agreement(
+    receiver: Receiver,
+) -> None:
+    """Every kind of entry, then a retention erasure: the check still finds nothing wrong,
+    and the erased referral's receipt is still provably in the log."""
+    receiver.register_asw(ASW)
+    with receiver.client(ASW) as client:
+        result = client.submit_referral(fresh_referral("op-strive-1-london.json", asw_id=ASW))
+    with receiver.session() as session:
+        row = session.scalars(
+            sa.select(tables.Referral).where(
+                tables.Referral.referral_id == result.receipt.referral_id
+            )
+        ).one()
+        cluster_id = row.cluster_id
+    assert cluster_id is not None
+    _prepare_dissemination(receiver, cluster_id)
+    with receiver.http("supervisor") as http:
+        closed = http.post(
+            f"/v1/referrals/{result.receipt.referral_id}/transitions",
+            json={"to_state": "closed", "outcome": "arrest", "reason": "charged"},
+        )
+        assert closed.status_code < 300, closed.text
+    with receiver.session() as session, session.begin():
+        row = session.get(tables.Referral, row.id)
+        assert row is not None
+        retention.erase_referral(session, row, reason="review", actor=SETUP,
+                                 overrides=dict.fromkeys(DEFAULT_REVIEW_DAYS, 0))  # fmt: skip
+    sequence(receiver)
+    with receiver.app.state.engine.connect() as conn:
+        assert tlog.check_database(conn) == []
+        kinds = set(conn.scalars(sa.select(tables.LogEntry.kind)).all())
+    assert kinds == {"receipt", "audit", "transition", "outcome", "dissemination"}
+    with receiver.client(ASW) as client:
         assert client.verify_inclusion(result).leaf_index is not None
