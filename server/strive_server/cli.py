@@ -703,6 +703,8 @@ def serve_command(database_url: str | None, host: str, port: int, workers: int, 
         f"(database {settings.database_url.split('@')[-1]}, {workers} worker(s))",
         err=True,
     )
+    log_key = settings.log_signer.verifier
+    click.echo(f"  transparency log {log_key.name}, verifier key {log_key.vkey}", err=True)
     uvicorn.run(
         "strive_server.api.app:create_app_from_environment",
         factory=True,

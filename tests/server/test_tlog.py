@@ -515,3 +515,15 @@ def test_dissemination_outcomes_and_erasure_keep_the_database_and_the_log_in_agr
     assert kinds == {"receipt", "audit", "transition", "outcome", "dissemination"}
     with receiver.client(ASW) as client:
         assert client.verify_inclusion(result).leaf_index is not None
+
+
+def test_deleting_sequenced_entries_is_reported(receiver: Receiver) -> None:
+    receiver.register_asw(ASW)
+    submit(receiver)
+    sequence(receiver)
+    engine = receiver.app.state.engine
+    with engine.begin() as conn:
+        conn.execute(sa.delete(tables.LogEntry).where(tables.LogEntry.kind == "receipt"))
+    with engine.connect() as conn:
+        problems = {m.problem for m in tlog.check_database(conn)}
+    assert {"row_not_logged", "entry_deleted"} <= problems
