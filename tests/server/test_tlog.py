@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +35,7 @@ from strive_schema.note import (
     sign_note,
     verify_promise,
 )
-from strive_schema.tlog import leaf_hash, receipt_entry
+from strive_schema.tlog import MemoryHashes, leaf_hash, receipt_entry, tree_hash
 from strive_server.cli import admin_group
 from strive_server.core.config import Settings
 from strive_server.db import tables
@@ -527,3 +528,36 @@ def test_deleting_sequenced_entries_is_reported(receiver: Receiver) -> None:
     with engine.connect() as conn:
         problems = {m.problem for m in tlog.check_database(conn)}
     assert {"row_not_logged", "entry_deleted"} <= problems
+
+
+def test_concurrent_sequencers_give_each_entry_exactly_one_index(receiver: Receiver) -> None:
+    """Several sequencers at once (workers, `strive admin log sequence`): every entry gets one
+    index, no index is skipped or reused, and every checkpoint signed is the tree's head."""
+    engine = receiver.app.state.engine
+    signer = receiver.settings.log_signer
+
+    def add_and_sequence(worker: int) -> None:
+        for batch in range(5):
+            with engine.begin() as conn:
+                for i in range(40):
+                    tlog.append_entry(conn, "audit", f"{worker}/{batch}/{i}".encode())
+            tlog.sequence_all(engine, signer)
+
+    threads = [threading.Thread(target=add_and_sequence, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    tlog.sequence_all(engine, signer)
+    with engine.connect() as conn:
+        indices = sorted(conn.scalars(sa.select(tables.LogEntry.leaf_index)).all())
+        assert indices == list(range(800))
+        checkpoints = conn.execute(
+            sa.select(tables.LogCheckpoint.size, tables.LogCheckpoint.root)
+        ).all()
+        hashes = MemoryHashes(
+            [bytes(h) for h in conn.scalars(
+                sa.select(tables.LogEntry.leaf_hash).order_by(tables.LogEntry.leaf_index))]
+        )  # fmt: skip
+    for size, root in checkpoints:
+        assert tree_hash(size, hashes) == bytes(root), size
