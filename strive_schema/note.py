@@ -259,13 +259,15 @@ def parse_note(data: str | bytes) -> Note:
         raise _malformed("a note is text, a blank line and signature lines")
     text, block = data[: cut + 1], data[cut + 2 :]
     signatures: list[NoteSignature] = []
-    for line in block.splitlines():
+    # Split on "\n" only, as Go's note package does: str.splitlines() would also split on
+    # U+2028, U+0085 and the like, so two parsers would see different signature lines.
+    for line in block[:-1].split("\n"):
         if not line.startswith(_DASH):
             raise _malformed("a signature line starts with an em dash and a space")
         name, _, encoded = line[len(_DASH) :].partition(" ")
         try:
             raw = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a non-ASCII character
             raise _malformed("a signature is not base64") from None
         if not _valid_name(name) or len(raw) < 5 or " " in encoded:
             raise _malformed("a signature line is name, space, base64(key id || signature)")

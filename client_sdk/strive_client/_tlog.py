@@ -146,9 +146,16 @@ def verified_checkpoint(note: str | bytes, trust: LogTrust) -> Checkpoint:
     if checkpoint.origin != trust.origin:
         raise LogError(LogCode.ORIGIN_MISMATCH, "the checkpoint names another log")
     known = {(w.name, w.key_id): w for w in trust.witnesses}
-    cosigned = 0
+    seen: set[tuple[str, int]] = set()
+    cosigned: set[tuple[str, int]] = set()
     for signature in opened.note.signatures:
-        if (signature.name, signature.key_id) == (trust.log_key.name, trust.log_key.key_id):
+        signer = (signature.name, signature.key_id)
+        if signer in seen:
+            # Two lines for one key (the same line twice, or two timestamps) would let one
+            # witness count twice toward the quorum; c2sp.org/signed-note allows refusing.
+            raise LogError(LogCode.CHECKPOINT_MALFORMED, f"{signature.name} signed twice")
+        seen.add(signer)
+        if signer == (trust.log_key.name, trust.log_key.key_id):
             continue
         witness = known.get((signature.name, signature.key_id))
         if witness is None:
@@ -157,10 +164,11 @@ def verified_checkpoint(note: str | bytes, trust: LogTrust) -> Checkpoint:
             continue
         if not witness.verify(opened.text, signature.signature):
             raise LogError(LogCode.COSIGNATURE_INVALID, f"{signature.name}'s cosignature fails")
-        cosigned += 1
-    if cosigned < trust.quorum:
+        cosigned.add(signer)
+    if len(cosigned) < trust.quorum:
         raise LogError(
-            LogCode.COSIGNATURE_INVALID, f"{cosigned} of the {trust.quorum} cosignatures needed"
+            LogCode.COSIGNATURE_INVALID,
+            f"{len(cosigned)} of the {trust.quorum} distinct witnesses needed",
         )
     return checkpoint
 

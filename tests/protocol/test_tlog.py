@@ -342,3 +342,39 @@ def test_go_tree_note_vector() -> None:
     checkpoint = Checkpoint("go.sum database tree", 123456789012, leaf_hash(b"hello world"))
     assert checkpoint.text() == golden
     assert parse_checkpoint(golden) == checkpoint
+
+
+def _witnessed_note() -> tuple[str, NoteSigner, NoteSigner, NoteSigner, str]:
+    log = NoteSigner.generate("receiver.example/log")
+    w1 = NoteSigner.generate("witness.example/w1", ALG_COSIGNATURE_V1)
+    w2 = NoteSigner.generate("witness.example/w2", ALG_COSIGNATURE_V1)
+    text = Checkpoint("receiver.example/log", 5, bytes(range(32))).text()
+    return sign_note(text, [log, w1]), log, w1, w2, text
+
+
+def test_one_witness_twice_does_not_make_a_quorum_of_two() -> None:
+    from strive_client._tlog import LogTrust, verified_checkpoint
+
+    note, log, w1, w2, text = _witnessed_note()
+    trust = LogTrust(log.verifier, (w1.verifier, w2.verifier), quorum=2)
+    raw = w1.sign(text, timestamp=12345)
+    other_timestamp = f"— {w1.name} {base64.b64encode(raw).decode()}\n"
+    for forged in (note + note.splitlines(keepends=True)[-1], note + other_timestamp):
+        with pytest.raises(LogError) as caught:
+            verified_checkpoint(forged, trust)
+        assert caught.value.code is LogCode.CHECKPOINT_MALFORMED
+    with pytest.raises(LogError) as short:
+        verified_checkpoint(note, trust)
+    assert short.value.code is LogCode.COSIGNATURE_INVALID
+    both = sign_note(text, [log, w1, w2])
+    assert verified_checkpoint(both, trust).size == 5
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085", "\x1c"])
+def test_only_newline_ends_a_signature_line(separator: str) -> None:
+    note, log, *_ = _witnessed_note()
+    lines = note.splitlines(keepends=True)
+    glued = "".join(lines[:-2]) + lines[-2][:-1] + separator + lines[-1]
+    with pytest.raises(LogError) as caught:
+        open_note(glued, [log.verifier])
+    assert caught.value.code is LogCode.CHECKPOINT_MALFORMED
