@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from strive_client import AsyncStriveClient, FileCheckpointStore, LogCode, LogError, StriveClient
+from strive_client._auth import RequestSigner
 from strive_client._cli.log import log_group
 from strive_client._tlog import LogTrust, verified_checkpoint
 from strive_schema.envelope import parse_envelope
@@ -36,6 +38,7 @@ from strive_schema.note import (
     verify_promise,
 )
 from strive_schema.tlog import MemoryHashes, leaf_hash, receipt_entry, tree_hash
+from strive_server.api.app import create_app
 from strive_server.cli import admin_group
 from strive_server.core.config import Settings
 from strive_server.db import tables
@@ -44,7 +47,7 @@ from strive_server.services import admin, retention, tlog
 from strive_server.services.retention import DEFAULT_REVIEW_DAYS
 
 from ..conftest import STRIVE, strive_serve
-from .conftest import SETUP, Receiver, fresh_referral
+from .conftest import SETUP, Receiver, fresh_referral, run_server
 from .test_roles import _prepare_dissemination
 
 ASW = "example-adverts"
@@ -138,9 +141,21 @@ def test_only_asws_law_enforcement_and_witnesses_read_the_log(receiver: Receiver
             assert http.get("/v1/log/lookup/zz").status_code == 422
 
 
+def witness_http(receiver: Receiver, witness: NoteSigner = WITNESS) -> httpx.Client:
+    """An HTTP client whose requests are signed by ``witness``'s cosigner key."""
+    auth = RequestSigner(SigningKey(witness.private_key), witness.name, header="Strive-Witness-Id")
+    return httpx.Client(base_url=receiver.url, auth=auth, timeout=30)
+
+
+def cosign(note: str, witness: NoteSigner, timestamp: int | None = None) -> str:
+    """``note`` with ``witness``'s cosignature line appended."""
+    raw = witness.sign(parse_note(note).text, timestamp=timestamp)
+    return note + f"\u2014 {witness.name} {base64.b64encode(raw).decode()}\n"
+
+
 def test_a_witness_cosigns_successive_checkpoints(receiver: Receiver) -> None:
     receiver.register_asw(ASW)
-    with receiver.http("auditor") as http:
+    with witness_http(receiver) as http:
         for round_ in range(2):
             submit(receiver)
             sequence(receiver)
@@ -561,3 +576,63 @@ def test_concurrent_sequencers_give_each_entry_exactly_one_index(receiver: Recei
         )  # fmt: skip
     for size, root in checkpoints:
         assert tree_hash(size, hashes) == bytes(root), size
+
+
+@pytest.fixture
+def two_witness_receiver(receiver_settings: Settings) -> Iterator[Receiver]:
+    settings = receiver_settings.model_copy(
+        update={"log_witnesses": [WITNESS.verifier.vkey, OTHER_WITNESS.verifier.vkey]}
+    )
+    app = create_app(settings, migrate_database=True)
+    try:
+        for url in run_server(app):
+            yield Receiver(url, settings, app)
+    finally:
+        app.state.engine.dispose()
+
+
+def test_cosignatures_need_the_witness_signature_and_a_newer_time(
+    two_witness_receiver: Receiver,
+) -> None:
+    receiver = two_witness_receiver
+    receiver.register_asw(ASW)
+    submit(receiver)
+    sequence(receiver)
+    with receiver.http("auditor") as http:
+        note = http.get("/v1/log/checkpoint").text
+        now = int(time.time())
+        # A bearer token, or no authentication at all: 401, nothing stored.
+        token = http.post("/v1/log/cosignature", content=cosign(note, WITNESS))
+        assert token.status_code == 401 and token.json()["code"] == "authentication_required"
+    with httpx.Client(base_url=receiver.url) as anonymous:
+        bare = anonymous.post("/v1/log/cosignature", content=cosign(note, WITNESS))
+        assert bare.status_code == 401
+    # One witness may not send another's line.
+    with witness_http(receiver, OTHER_WITNESS) as other:
+        sent = other.post("/v1/log/cosignature", content=cosign(note, WITNESS))
+        assert sent.status_code == 403 and sent.json()["code"] == "log_cosigner_unknown"
+    with witness_http(receiver) as http:
+        assert len(parse_note(http.get("/v1/log/checkpoint").text).signatures) == 1
+        # Outside the skew either way: refused.
+        for far in (now - 3600, now + 3600):
+            late = http.post("/v1/log/cosignature", content=cosign(note, WITNESS, far))
+            assert late.status_code == 422, far
+            assert late.json()["code"] == "log_cosignature_invalid"
+        twice = cosign(cosign(note, WITNESS, now - 1), WITNESS, now)
+        assert http.post("/v1/log/cosignature", content=twice).status_code == 400
+        newer = cosign(note, WITNESS, now)
+        assert http.post("/v1/log/cosignature", content=newer).status_code == 200
+        # An older line does not roll the newer one back.
+        older = cosign(note, WITNESS, now - 60)
+        assert http.post("/v1/log/cosignature", content=older).status_code == 200
+        served = http.get("/v1/log/checkpoint").text
+        assert served == newer
+
+
+def test_duplicate_witness_names_are_refused(receiver_settings: Settings) -> None:
+    twin = NoteSigner.generate(WITNESS.name, ALG_COSIGNATURE_V1)
+    with pytest.raises(ValueError, match="unique"):
+        Settings(
+            database_url=receiver_settings.database_url,
+            log_witnesses=[WITNESS.verifier.vkey, twin.verifier.vkey],
+        )

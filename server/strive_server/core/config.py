@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from strive_schema.keys import PublicKey, SigningKey
@@ -99,6 +99,17 @@ class Settings(BaseSettings):
     log_witnesses: list[str] = Field(default_factory=list)
     """Verifier keys (c2sp.org/signed-note vkeys, cosignature type 0x04) of the witnesses
     whose cosignatures the receiver accepts and serves; JSON in ``STRIVE_LOG_WITNESSES``."""
+
+    @field_validator("log_witnesses")
+    @classmethod
+    def _unique_witness_names(cls, vkeys: list[str]) -> list[str]:
+        """A witness is named in Strive-Witness-Id and in its lines: two keys under one name
+        would let either stand in for the other, so names are unique."""
+        names = [vkey.split("+", 1)[0] for vkey in vkeys]
+        if len(set(names)) != len(names):
+            raise ValueError("witness names in STRIVE_LOG_WITNESSES are unique")
+        return vkeys
+
     log_sequence_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     """How often ``strive serve`` appends pending entries to the log and signs a checkpoint."""
     log_max_merge_delay_seconds: int = Field(default=60, ge=1)

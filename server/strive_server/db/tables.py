@@ -623,13 +623,14 @@ class LogCosignature(Base):
     """A configured witness's cosignature on a checkpoint (its signature line as sent)."""
 
     __tablename__ = "log_cosignatures"
-    __table_args__ = (sa.UniqueConstraint("checkpoint_size", "witness"),)
+    __table_args__ = (sa.UniqueConstraint("checkpoint_size", "witness", "key_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     checkpoint_size: Mapped[int] = mapped_column(
         sa.BigInteger, sa.ForeignKey("log_checkpoints.size"), index=True
     )
     witness: Mapped[str] = mapped_column(sa.String(200))
+    key_id: Mapped[int] = mapped_column(sa.BigInteger)
     signed_at: Mapped[int] = mapped_column(sa.BigInteger)
     line: Mapped[str] = mapped_column(sa.Text)
     received_at: Mapped[datetime]

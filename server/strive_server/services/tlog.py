@@ -402,17 +402,31 @@ class SequencerThread(threading.Thread):
 # --- Cosignatures -------------------------------------------------------------------------------
 
 
+COSIGNATURE_SKEW_SECONDS = 600
+"""How far a cosignature's timestamp may be from the receiver's clock (either way)."""
+
+
 def add_cosignature(
-    conn: sa.Connection, note: str | bytes, witnesses: Sequence[NoteVerifier], log: NoteVerifier
+    conn: sa.Connection,
+    note: str | bytes,
+    witnesses: Sequence[NoteVerifier],
+    log: NoteVerifier,
+    *,
+    sender: str,
+    now: datetime | None = None,
 ) -> list[str]:
-    """Accept a cosigned checkpoint: the note's text must be a checkpoint this log signed,
-    and every signature line not the log's own must be a configured witness's valid
-    ``cosignature/v1``. Returns the names of the witnesses whose lines were stored.
+    """Accept a cosigned checkpoint from the authenticated witness ``sender``: the note's
+    text must be a checkpoint this log signed, and every signature line not the log's own
+    must be ``sender``'s valid ``cosignature/v1`` with a timestamp within
+    :data:`COSIGNATURE_SKEW_SECONDS` of ``now``. A stored line of that witness and key is
+    replaced only by a newer one, so an old line cannot roll a newer one back. Returns the
+    names of the witnesses whose lines were stored.
 
     Raises:
         LogError: ``log_checkpoint_malformed``; ``log_checkpoint_unknown`` (not a checkpoint
-            this log signed); ``log_cosigner_unknown`` (a line from an unconfigured key);
-            ``log_cosignature_invalid`` (a witness line that does not verify, or none).
+            this log signed); ``log_cosigner_unknown`` (a line from an unconfigured key, or
+            another witness's); ``log_cosignature_invalid`` (a witness line that does not
+            verify, out of the skew, or none).
     """
     parsed = parse_note(note)
     checkpoint = parse_checkpoint(parsed.text)
@@ -421,36 +435,47 @@ def add_cosignature(
     )
     if stored is None or parse_note(stored).text != parsed.text:
         raise LogError(LogCode.CHECKPOINT_UNKNOWN, "this log never signed that checkpoint")
+    current = int((now or datetime.now(UTC)).timestamp())
     known = {(w.name, w.key_id): w for w in witnesses}
-    accepted: list[tuple[NoteVerifier, int, str]] = []
+    accepted: dict[tuple[str, int], tuple[int, str]] = {}
     for signature in parsed.signatures:
-        if (signature.name, signature.key_id) == (log.name, log.key_id):
+        signer = (signature.name, signature.key_id)
+        if signer == (log.name, log.key_id):
             continue
-        witness = known.get((signature.name, signature.key_id))
-        if witness is None:
-            raise LogError(LogCode.COSIGNER_UNKNOWN, f"{signature.name} is not a witness here")
+        witness = known.get(signer)
+        if witness is None or witness.name != sender:
+            raise LogError(LogCode.COSIGNER_UNKNOWN, f"{signature.name} may not cosign here")
+        if signer in accepted:
+            raise LogError(LogCode.CHECKPOINT_MALFORMED, f"{signature.name} signed twice")
         if witness.alg != ALG_COSIGNATURE_V1 or not witness.verify(
             parsed.text, signature.signature
         ):
             raise LogError(LogCode.COSIGNATURE_INVALID, f"{signature.name}'s line does not verify")
-        accepted.append((witness, int.from_bytes(signature.signature[:8], "big"), signature.line))
+        signed_at = int.from_bytes(signature.signature[:8], "big")
+        if abs(signed_at - current) > COSIGNATURE_SKEW_SECONDS:
+            detail = f"the cosignature's time is not within {COSIGNATURE_SKEW_SECONDS} s of now"
+            raise LogError(LogCode.COSIGNATURE_INVALID, detail)
+        accepted[signer] = (signed_at, signature.line)
     if not accepted:
         raise LogError(LogCode.COSIGNATURE_INVALID, "no cosignature in the note")
     cosignature = _COSIGNATURES
-    for witness, signed_at, line in accepted:
-        conn.execute(
-            sa.delete(cosignature).where(
-                cosignature.c.checkpoint_size == checkpoint.size,
-                cosignature.c.witness == witness.name,
-            )
+    for (name, key), (signed_at, line) in accepted.items():
+        same = (
+            (cosignature.c.checkpoint_size == checkpoint.size)
+            & (cosignature.c.witness == name)
+            & (cosignature.c.key_id == key)
         )
+        previous = conn.scalar(sa.select(cosignature.c.signed_at).where(same))
+        if previous is not None and previous >= signed_at:
+            continue  # the stored line is as new or newer: keep it
+        conn.execute(sa.delete(cosignature).where(same))
         conn.execute(
             sa.insert(cosignature).values(
-                checkpoint_size=checkpoint.size, witness=witness.name, signed_at=signed_at,
-                line=line, received_at=datetime.now(UTC),
+                checkpoint_size=checkpoint.size, witness=name, key_id=key,
+                signed_at=signed_at, line=line, received_at=datetime.now(UTC),
             )
         )  # fmt: skip
-    return [w.name for w, _, _ in accepted]
+    return [name for name, _ in accepted]
 
 
 # --- Checking the database against the log ------------------------------------------------------

@@ -29,7 +29,6 @@ from strive_server.api.deps import (
     _verify_signed_request,
     authenticated_asw,
     bearer_user,
-    read_body,
 )
 from strive_server.core.config import Settings
 from strive_server.problems import Problem
@@ -205,14 +204,25 @@ _COSIGNATURE_STATUS = {
 async def add_cosignature(
     request: Request, settings: SettingsDep, sessions: SessionsDep
 ) -> CosignatureAccepted:
-    body = await read_body(request, MAX_COSIGNED_NOTE_BYTES)
+    if not request.headers.get("strive-witness-id"):
+        raise Problem(
+            401,
+            ProblemCode.AUTHENTICATION_REQUIRED,
+            "a cosignature is sent by a configured witness, signed (Strive-Witness-Id)",
+        )
+    signer = _Signer("Strive-Witness-Id", "the witness", _witness_keys(settings), _no_quota)
+    verified = await _verify_signed_request(request, settings, sessions, signer)
+    if len(verified.body) > MAX_COSIGNED_NOTE_BYTES:
+        detail = f"the body may be at most {MAX_COSIGNED_NOTE_BYTES} bytes"
+        raise Problem(413, ProblemCode.BODY_TOO_LARGE, detail)
     try:
         with sessions() as session, session.begin():
             accepted = tlog.add_cosignature(
                 session.connection(),
-                body,
+                verified.body,
                 settings.log_witness_keys,
                 settings.log_signer.verifier,
+                sender=verified.signer_id,
             )
     except LogError as exc:
         raise Problem(_COSIGNATURE_STATUS.get(exc.code, 422), exc.code, exc.detail) from None

@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("checkpoint_size", sa.BigInteger(), nullable=False),
         sa.Column("witness", sa.String(length=200), nullable=False),
+        sa.Column("key_id", sa.BigInteger(), nullable=False),
         sa.Column("signed_at", sa.BigInteger(), nullable=False),
         sa.Column("line", sa.Text(), nullable=False),
         sa.Column("received_at", _TIME, nullable=False),
@@ -68,7 +69,10 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_log_cosignatures")),
         sa.UniqueConstraint(
-            "checkpoint_size", "witness", name=op.f("uq_log_cosignatures_checkpoint_size")
+            "checkpoint_size",
+            "witness",
+            "key_id",
+            name=op.f("uq_log_cosignatures_checkpoint_size"),
         ),
     )
     op.create_index(
