@@ -177,6 +177,8 @@ class LogCode(StrEnum):
     """An inclusion promise that is malformed, not signed by the log, or for another entry."""
     PROMISE_BROKEN = "log_promise_broken"
     """The entry is not in the log after the time the log's signed promise named."""
+    KEY_CHANGED = "log_key_changed"
+    """The receiver's log key or origin differs from the one pinned for it on first use."""
 
 
 class LogError(StriveError):

@@ -52,6 +52,7 @@ from strive_client._tlog import (
     CheckpointStore,
     FileCheckpointStore,
     InclusionProof,
+    LogPin,
     MemoryCheckpointStore,
 )
 from strive_schema.errors import LogCode, LogError
@@ -75,6 +76,7 @@ __all__ = [
     "InformationRequestPage",
     "LogCode",
     "LogError",
+    "LogPin",
     "MemoryCheckpointStore",
     "NotFound",
     "PayloadTooLarge",

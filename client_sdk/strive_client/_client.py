@@ -47,9 +47,9 @@ from strive_client._models import (
 from strive_client._retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 from strive_client._tlog import (
     CheckpointStore,
+    FileCheckpointStore,
     InclusionProof,
     LogTrust,
-    MemoryCheckpointStore,
     NeedResource,
     receipt_leaf_hash,
     run_check,
@@ -151,7 +151,12 @@ class _Core:
         self.log_key = log_key
         self.witness_keys = list(witness_keys) if witness_keys is not None else None
         self.witness_quorum = witness_quorum
-        self.checkpoint_store: CheckpointStore = checkpoint_store or MemoryCheckpointStore()
+        if witness_quorum and witness_keys is None:
+            # Keys taken from the receiver's own discovery document would let a dishonest
+            # operator name witnesses it controls: a quorum means nothing without the
+            # caller's own list.
+            raise ValueError("witness_quorum needs witness_keys obtained out of band")
+        self.checkpoint_store: CheckpointStore = checkpoint_store or FileCheckpointStore()
         self.asw_id = asw_id
         self.key = key
         self.sandbox = sandbox
@@ -517,16 +522,21 @@ class StriveClient:
             a man in the middle could replace).
         allow_insecure: permit a plain ``http://`` URL that is not on loopback.
         log_key: the transparency log's verifier key (c2sp.org/signed-note), obtained out of
-            band; by default the discovery document's.
-        witness_keys: the witnesses' verifier keys; by default the discovery document's. A
-            cosignature by any other key is refused (``log_cosigner_unknown``).
-        witness_quorum: how many witness cosignatures a checkpoint needs (default 0).
-        checkpoint_store: where the newest verified checkpoint is kept, so every later one
-            is checked for consistency with it (default: in memory; ``FileCheckpointStore``
-            keeps it across runs).
+            band; by default the discovery document's, pinned on first use.
+        witness_keys: the witnesses' verifier keys, obtained out of band; by default the
+            discovery document's (checked, never counted towards a quorum). A cosignature by
+            any other key is refused (``log_cosigner_unknown``).
+        witness_quorum: how many distinct witnesses must have cosigned a checkpoint
+            (default 0); needs ``witness_keys`` (``ValueError`` otherwise).
+        checkpoint_store: where the log key, origin and newest verified checkpoint are
+            pinned per receiver URL, so a key change (``log_key_changed``), rollback or
+            fork is refused (default: ``FileCheckpointStore()``, a file under
+            ``$STRIVE_STATE_DIR``, else ``$XDG_STATE_HOME/strive`` or
+            ``~/.local/state/strive``; ``MemoryCheckpointStore()`` for tests only).
 
     Raises:
-        ValueError: the URL is plain ``http://`` off loopback without ``allow_insecure``.
+        ValueError: the URL is plain ``http://`` off loopback without ``allow_insecure``;
+            ``witness_quorum`` without ``witness_keys``.
 
     Example::
 
@@ -705,10 +715,13 @@ class StriveClient:
     def _log_check(self, leaf: bytes | None) -> InclusionProof:
         self.get_configuration()
         trust: LogTrust = self._core.log_trust()
+        receiver = str(self._http.base_url).rstrip("/")
         fetched: dict[str, bytes] = {}
         while True:
             try:
-                return run_check(fetched, trust, self._core.checkpoint_store, leaf=leaf)
+                return run_check(
+                    fetched, trust, self._core.checkpoint_store, receiver=receiver, leaf=leaf
+                )
             except NeedResource as need:
                 response = self._send("GET", f"/v1/log/{need.path}", signed=True)
                 fetched[need.path] = self._core.log_resource(response)
@@ -919,10 +932,13 @@ class AsyncStriveClient:
     async def _log_check(self, leaf: bytes | None) -> InclusionProof:
         await self.get_configuration()
         trust: LogTrust = self._core.log_trust()
+        receiver = str(self._http.base_url).rstrip("/")
         fetched: dict[str, bytes] = {}
         while True:
             try:
-                return run_check(fetched, trust, self._core.checkpoint_store, leaf=leaf)
+                return run_check(
+                    fetched, trust, self._core.checkpoint_store, receiver=receiver, leaf=leaf
+                )
             except NeedResource as need:
                 response = await self._send("GET", f"/v1/log/{need.path}", signed=True)
                 fetched[need.path] = self._core.log_resource(response)

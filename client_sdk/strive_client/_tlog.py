@@ -8,6 +8,7 @@ cheap next to a round trip, and the tiles needed are few (two per tile level at 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -45,9 +46,11 @@ __all__ = [
     "CheckpointStore",
     "FileCheckpointStore",
     "InclusionProof",
+    "LogPin",
     "LogTrust",
     "MemoryCheckpointStore",
     "NeedResource",
+    "default_state_dir",
     "drive",
     "receipt_leaf_hash",
     "recompute_from_tiles",
@@ -68,53 +71,85 @@ class NeedResource(Exception):
         self.path = path
 
 
-class CheckpointStore(Protocol):
-    """Where a client keeps the newest checkpoint it has verified, per log origin."""
+@dataclass(frozen=True, slots=True)
+class LogPin:
+    """What a client pinned for one receiver on first use: the log's verifier key, its
+    origin and the newest checkpoint verified (a signed note; ``None`` before the first)."""
 
-    def load(self, origin: str) -> str | None:
-        """The stored signed note, or ``None``."""
+    vkey: str
+    origin: str
+    checkpoint: str | None = None
+
+
+class CheckpointStore(Protocol):
+    """Where a client keeps, per receiver URL, the pinned log key and origin and the newest
+    checkpoint it has verified. Keyed by the receiver, not by the origin the receiver
+    names, so a receiver cannot escape its pin by naming a new log."""
+
+    def load(self, receiver: str) -> LogPin | None:
+        """The pin of ``receiver``, or ``None`` (first use)."""
         ...
 
-    def save(self, origin: str, note: str) -> None:
-        """Keep ``note`` as the newest verified checkpoint of ``origin``."""
+    def save(self, receiver: str, pin: LogPin) -> None:
+        """Keep ``pin`` for ``receiver``."""
         ...
 
 
 class MemoryCheckpointStore:
-    """Keeps checkpoints for the life of the client (the default)."""
+    """Keeps pins for the life of the object: for tests and one-off checks only, since a
+    rollback, fork or key change is then noticed within one run only."""
 
     def __init__(self) -> None:
-        self._notes: dict[str, str] = {}
+        self._pins: dict[str, LogPin] = {}
 
-    def load(self, origin: str) -> str | None:
-        return self._notes.get(origin)
+    def load(self, receiver: str) -> LogPin | None:
+        return self._pins.get(receiver)
 
-    def save(self, origin: str, note: str) -> None:
-        self._notes[origin] = note
+    def save(self, receiver: str, pin: LogPin) -> None:
+        self._pins[receiver] = pin
+
+
+STATE_DIR_ENV = "STRIVE_STATE_DIR"
+
+
+def default_state_dir() -> Path:
+    """Where the SDK keeps state across runs: ``$STRIVE_STATE_DIR``, else
+    ``$XDG_STATE_HOME/strive``, else ``~/.local/state/strive`` (the XDG default)."""
+    if override := os.environ.get(STATE_DIR_ENV):
+        return Path(override)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "strive"
 
 
 class FileCheckpointStore:
-    """Keeps checkpoints in a JSON file (``{origin: note}``), replaced atomically, so a
-    rollback or fork is noticed across runs."""
+    """Keeps pins in a JSON file (``{receiver: {vkey, origin, checkpoint}}``), replaced
+    atomically, so a key change, rollback or fork is noticed across runs. The default
+    store: ``checkpoints.json`` under :func:`default_state_dir`."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else default_state_dir() / "checkpoints.json"
 
-    def _read(self) -> dict[str, str]:
+    def _read(self) -> dict[str, LogPin]:
         if not self.path.exists():
             return {}
         data = json.loads(self.path.read_text(encoding="utf-8"))
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            return {}
+        return {
+            str(receiver): LogPin(str(pin["vkey"]), str(pin["origin"]), pin.get("checkpoint"))
+            for receiver, pin in data.items()
+            if isinstance(pin, dict) and "vkey" in pin and "origin" in pin
+        }
 
-    def load(self, origin: str) -> str | None:
-        return self._read().get(origin)
+    def load(self, receiver: str) -> LogPin | None:
+        return self._read().get(receiver)
 
-    def save(self, origin: str, note: str) -> None:
-        notes = self._read()
-        notes[origin] = note
+    def save(self, receiver: str, pin: LogPin) -> None:
+        pins = {name: dataclasses.asdict(value) for name, value in self._read().items()}
+        pins[receiver] = dataclasses.asdict(pin)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(notes, indent=1, sort_keys=True), encoding="utf-8")
+        temporary.write_text(json.dumps(pins, indent=1, sort_keys=True), encoding="utf-8")
         temporary.replace(self.path)
 
 
@@ -201,11 +236,24 @@ def _tiles(size: int, fetched: dict[str, bytes]) -> TileHashes:
     return TileHashes(size, fetch)
 
 
+def _pinned(store: CheckpointStore, receiver: str, trust: LogTrust) -> LogPin | None:
+    """The receiver's pin, refusing a log key or origin other than the pinned one."""
+    pin = store.load(receiver)
+    if pin is not None and (pin.vkey != trust.log_key.vkey or pin.origin != trust.origin):
+        raise LogError(
+            LogCode.KEY_CHANGED,
+            f"{receiver} was pinned to log {pin.origin} key {pin.vkey}; it now shows "
+            f"{trust.origin} key {trust.log_key.vkey}",
+        )
+    return pin
+
+
 def run_check(
     fetched: dict[str, bytes],
     trust: LogTrust,
     store: CheckpointStore,
     *,
+    receiver: str,
     leaf: bytes | None = None,
 ) -> InclusionProof:
     """Verify the newest checkpoint (signature, cosignatures, that its tiles hash to its
@@ -214,10 +262,12 @@ def run_check(
 
     Raises:
         NeedResource: fetch this path into ``fetched`` and call again.
-        LogError: with the stable code of the first check that failed; ``log_rollback``
+        LogError: with the stable code of the first check that failed; ``log_key_changed``
+            when ``trust`` is not the log key and origin pinned for ``receiver``; ``log_rollback``
             when the log is smaller than the stored checkpoint; ``log_consistency_failed``
             on a fork; ``log_tile_mismatch`` when tiles do not hash to the checkpoint.
     """
+    pin = _pinned(store, receiver, trust)
     index: int | None = None
     if leaf is not None:
         lookup_path = f"lookup/{leaf.hex()}"
@@ -232,7 +282,7 @@ def run_check(
     if checkpoint.size and tree_hash(checkpoint.size, tiles) != checkpoint.root:
         raise LogError(LogCode.TILE_MISMATCH, "the tiles do not hash to the checkpoint's root")
     previous_size = None
-    stored = store.load(checkpoint.origin)
+    stored = pin.checkpoint if pin is not None else None
     if stored is not None:
         previous = parse_checkpoint(parse_note(stored).text)
         previous_size = previous.size
@@ -250,7 +300,7 @@ def run_check(
         path = inclusion_proof(index, checkpoint.size, tiles)
         verify_inclusion(index, checkpoint.size, leaf, path, checkpoint.root)
     if stored is None or previous_size is None or checkpoint.size >= previous_size:
-        store.save(checkpoint.origin, note)
+        store.save(receiver, LogPin(trust.log_key.vkey, trust.origin, note))
     return InclusionProof(checkpoint, note, index, tuple(path), previous_size)
 
 
@@ -259,13 +309,14 @@ def drive(
     trust: LogTrust,
     store: CheckpointStore,
     *,
+    receiver: str,
     leaf: bytes | None = None,
 ) -> InclusionProof:
     """Run :func:`run_check`, fetching what it asks for with ``fetch(path)``."""
     fetched: dict[str, bytes] = {}
     while True:
         try:
-            return run_check(fetched, trust, store, leaf=leaf)
+            return run_check(fetched, trust, store, receiver=receiver, leaf=leaf)
         except NeedResource as need:
             fetched[need.path] = fetch(need.path)
 

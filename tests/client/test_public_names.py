@@ -17,7 +17,7 @@ OTHERS = {
     "InformationRequestPage", "PublicKey", "Receipt", "ReferralStatus", "RetryPolicy",
     "SigningKey", "StriveClient", "SubmissionResult", "sign_referral", "verify_envelope",
     "verify_receipt", "CheckpointStore", "FileCheckpointStore", "InclusionProof", "LogCode",
-    "LogError", "MemoryCheckpointStore",
+    "LogError", "MemoryCheckpointStore", "LogPin",
 }  # fmt: skip
 
 

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from strive_client import AsyncStriveClient, FileCheckpointStore, LogCode, LogError, StriveClient
 from strive_client._auth import RequestSigner
 from strive_client._cli.log import log_group
-from strive_client._tlog import LogTrust, verified_checkpoint
+from strive_client._tlog import LogPin, LogTrust, MemoryCheckpointStore, verified_checkpoint
 from strive_schema.envelope import parse_envelope
 from strive_schema.httpsig import sign_request
 from strive_schema.keys import SigningKey
@@ -53,6 +53,13 @@ from .test_roles import _prepare_dissemination
 ASW = "example-adverts"
 WITNESS = NoteSigner.generate("witness.test/w1", ALG_COSIGNATURE_V1)
 OTHER_WITNESS = NoteSigner.generate("witness.test/w2", ALG_COSIGNATURE_V1)
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The SDK's default pin store lives under the test's own folder."""
+    monkeypatch.setenv("STRIVE_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "state"
 
 
 @pytest.fixture
@@ -201,13 +208,21 @@ def test_a_fork_a_rollback_and_a_bad_tile_are_refused_by_the_sdk(
     sequence(receiver)
     signer = receiver.settings.log_signer
     store = FileCheckpointStore(tmp_path / "seen.json")
+
     # The log's own key signed a different tree of size 2: a split view.
-    store.save(signer.name, sign_note(Checkpoint(signer.name, 2, b"\x01" * 32).text(), [signer]))
+    def pin(note: str) -> LogPin:
+        return LogPin(signer.verifier.vkey, signer.name, note)
+
+    store.save(
+        receiver.url, pin(sign_note(Checkpoint(signer.name, 2, b"\x01" * 32).text(), [signer]))
+    )
     with receiver.client(ASW, checkpoint_store=store) as client:
         with pytest.raises(LogError) as caught:
             client.verify_inclusion(receipts[0])
         assert caught.value.code is LogCode.CONSISTENCY_FAILED
-    store.save(signer.name, sign_note(Checkpoint(signer.name, 99, b"\x01" * 32).text(), [signer]))
+    store.save(
+        receiver.url, pin(sign_note(Checkpoint(signer.name, 99, b"\x01" * 32).text(), [signer]))
+    )
     with receiver.client(ASW, checkpoint_store=store) as client:
         with pytest.raises(LogError) as caught:
             client.verify_inclusion(receipts[0])
@@ -320,17 +335,19 @@ def test_strive_log_witness_cosigns_twice_and_verify_recomputes_the_tree(
     assert f"consistent with {first_size}" in second.output
     seen = tmp_path / "verify.json"
     verify = ["verify", "--url", receiver.url, "--token", receiver.token("auditor"),
-              "--quorum", "1", "--state", str(seen)]  # fmt: skip
+              "--witness", WITNESS.verifier.vkey, "--quorum", "1",
+              "--state", str(seen)]  # fmt: skip
     checked = runner.invoke(log_group, verify)
     assert checked.exit_code == 0, checked.output
     assert "ok " in checked.output and "1 cosignature(s) verified" in checked.output
     # A split view: the log's key signed another tree of a size already seen.
     signer = receiver.settings.log_signer
     forked = sign_note(Checkpoint(signer.name, first_size, b"\x05" * 32).text(), [signer])
-    FileCheckpointStore(seen).save(signer.name, forked)
+    pin = LogPin(signer.verifier.vkey, signer.name, forked)
+    FileCheckpointStore(seen).save(receiver.url, pin)
     fork = runner.invoke(log_group, verify)
     assert fork.exit_code == 1 and "FAIL log_consistency_failed" in fork.output
-    FileCheckpointStore(state / "checkpoints.json").save(signer.name, forked)
+    FileCheckpointStore(state / "checkpoints.json").save(receiver.url, pin)
     refused = runner.invoke(log_group, witness)
     assert refused.exit_code == 1 and "log_consistency_failed" in refused.output
     # A tile altered in the database is named.
@@ -636,3 +653,44 @@ def test_duplicate_witness_names_are_refused(receiver_settings: Settings) -> Non
             database_url=receiver_settings.database_url,
             log_witnesses=[WITNESS.verifier.vkey, twin.verifier.vkey],
         )
+
+
+def test_the_sdk_pins_the_log_key_per_receiver_by_default(
+    receiver: Receiver, state_dir: Path
+) -> None:
+    receiver.register_asw(ASW)
+    receipts = submit(receiver)
+    sequence(receiver)
+    with receiver.client(ASW) as client:  # first use: the discovery document's key is pinned
+        client.verify_inclusion(receipts[0])
+    assert (state_dir / "checkpoints.json").exists()
+    pinned = FileCheckpointStore().load(receiver.url)
+    assert pinned is not None and pinned.vkey == receiver.settings.log_signer.verifier.vkey
+    # The operator swaps the log key (and signs a fresh log with it): a later run refuses.
+    impostor = NoteSigner.generate(receiver.settings.log_signer.name)
+    with receiver.client(ASW, log_key=impostor.verifier.vkey) as client:
+        with pytest.raises(LogError) as caught:
+            client.verify_log()
+        assert caught.value.code is LogCode.KEY_CHANGED
+    other_origin = NoteSigner.generate("another.example/log")
+    with receiver.client(ASW, log_key=other_origin.verifier.vkey) as client:
+        with pytest.raises(LogError) as renamed:
+            client.verify_log()
+        assert renamed.value.code is LogCode.KEY_CHANGED
+    # An explicit in-memory store starts afresh (tests only), and a quorum needs the
+    # caller's own witness keys, never the receiver's list.
+    with receiver.client(ASW, checkpoint_store=MemoryCheckpointStore()) as client:
+        assert client.verify_log().previous_size is None
+    with pytest.raises(ValueError, match="witness_keys"):
+        receiver.client(ASW, witness_quorum=1)
+    runner = CliRunner()
+    verify = [
+        "verify",
+        "--url",
+        receiver.url,
+        "--token",
+        receiver.token("auditor"),
+        "--quorum",
+        "1",
+    ]
+    assert runner.invoke(log_group, verify).exit_code == 2

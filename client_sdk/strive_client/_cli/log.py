@@ -114,7 +114,7 @@ def witness_command(url: str, state: Path, name: str | None, log_key: str | None
         trust = trust_from(vkey)
         store = FileCheckpointStore(state / _CHECKPOINTS)
         try:
-            result = drive(_fetcher(http), trust, store)
+            result = drive(_fetcher(http), trust, store, receiver=url.rstrip("/"))
         except LogError as exc:
             raise click.ClickException(f"{exc.code.value}: {exc.detail}") from None
         text = parse_note(result.note).text
@@ -158,6 +158,10 @@ def verify_command(
     witness_state: Path | None,
 ) -> None:
     """Recompute the tree from the tiles; check the checkpoint, cosignatures and history."""
+    if quorum and not witnesses:
+        # The receiver's discovery document names witnesses the operator chose: a quorum
+        # of those proves nothing against the operator.
+        raise click.UsageError("--quorum needs --witness keys obtained out of band")
     auth: httpx.Auth | None = None
     headers: dict[str, str] = {}
     if token:
@@ -177,7 +181,7 @@ def verify_command(
         store = FileCheckpointStore(state) if state else MemoryCheckpointStore()
         fetch = _fetcher(http)
         try:
-            result = drive(fetch, trust, store)
+            result = drive(fetch, trust, store, receiver=url.rstrip("/"))
             checked = recompute_from_tiles(result.checkpoint, fetch)
             known = {(w.name, w.key_id) for w in trust.witnesses}
             cosigned = sum(
