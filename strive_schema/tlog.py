@@ -35,6 +35,7 @@ __all__ = [
     "EMPTY_ROOT",
     "ENTRY_KINDS",
     "HASH_SIZE",
+    "RECORD_KINDS",
     "TILE_HEIGHT",
     "TILE_WIDTH",
     "HashReader",
@@ -50,6 +51,7 @@ __all__ = [
     "parse_entry_bundle",
     "parse_tile_path",
     "receipt_entry",
+    "record_digest",
     "root_of_complete",
     "tile_for_node",
     "tile_path",
@@ -409,9 +411,20 @@ def parse_entry_bundle(data: bytes) -> list[bytes]:
 
 # --- Strive entries (spec/transparency-log.md, "Entries") ---------------------------------------
 
-ENTRY_KINDS = ("receipt", "audit", "transition", "outcome", "dissemination")
-"""What an entry commits to: a receipt issued, an audit event, a lifecycle change, an
-outcome, a dissemination."""
+ENTRY_KINDS = ("receipt", "record")
+"""The public kinds: a receipt issued (computable by its holder), and any other record."""
+
+RECORD_KINDS = ("audit", "transition", "outcome", "dissemination")
+"""What a ``record`` entry commits to (an audit event, a lifecycle change, an outcome, a
+dissemination): committed inside its salted digest, never shown, so readers learn neither
+the kind nor its timing."""
+
+
+def record_digest(kind: str, salt: bytes, content: bytes) -> bytes:
+    """The digest of a ``record`` entry: ``SHA-256(salt || kind || 0x0A || content)``."""
+    if kind not in RECORD_KINDS:
+        raise ValueError(f"a record is one of {RECORD_KINDS}")
+    return hashlib.sha256(salt + kind.encode("ascii") + b"\n" + content).digest()
 
 
 def entry_data(kind: str, digest: bytes) -> bytes:

@@ -37,7 +37,15 @@ from strive_schema.note import (
     sign_note,
     verify_promise,
 )
-from strive_schema.tlog import MemoryHashes, leaf_hash, receipt_entry, tree_hash
+from strive_schema.tlog import (
+    MemoryHashes,
+    entry_data,
+    leaf_hash,
+    parse_entry_bundle,
+    receipt_entry,
+    record_digest,
+    tree_hash,
+)
 from strive_server.api.app import create_app
 from strive_server.cli import admin_group
 from strive_server.core.config import Settings
@@ -476,7 +484,14 @@ def test_log_readers_are_exactly_those_of_the_spec(receiver: Receiver) -> None:
                 assert allowed.status_code == 200, (path, role)
             signed = {"Strive-Asw-Id": ASW}
             signed.update(sign_request("GET", url, signed, b"", receiver.keys[ASW]))
-            assert http.get(url, headers=signed).status_code == 200, path
+            as_asw = http.get(url, headers=signed)
+            if "/entries/" in path:  # entries (and their timing) are not an ASW's to read
+                assert as_asw.status_code == 403 and as_asw.json()["code"] == "forbidden"
+            else:
+                assert as_asw.status_code == 200, path
+            witness = {"Strive-Witness-Id": WITNESS.name}
+            witness.update(sign_request("GET", url, witness, b"", SigningKey(WITNESS.private_key)))
+            assert http.get(url, headers=witness).status_code == 200, path
 
 
 def test_the_acknowledgement_carries_a_signed_promise_that_the_sdk_holds_the_log_to(
@@ -694,3 +709,30 @@ def test_the_sdk_pins_the_log_key_per_receiver_by_default(
         "1",
     ]
     assert runner.invoke(log_group, verify).exit_code == 2
+
+
+def test_entries_show_one_public_kind_but_receipts(receiver: Receiver) -> None:
+    receiver.register_asw(ASW)
+    receipt = submit(receiver)[0]
+    with receiver.app.state.engine.begin() as conn:
+        tlog.append_entry(conn, "audit", b"someone read something")
+        tlog.append_entry(conn, "transition", b"a referral moved on")
+    sequence(receiver)
+    with receiver.http("auditor") as http:
+        size = int(http.get("/v1/log/checkpoint").text.split("\n")[1])
+        bundle = http.get(f"/v1/log/tile/entries/000.p/{size}").content
+    entries = parse_entry_bundle(bundle)
+    kinds = {entry.split(b"\n", 1)[0] for entry in entries}
+    assert kinds == {b"receipt", b"record"}, kinds
+    assert receipt_entry(receipt) in entries  # the holder still computes its receipt's entry
+    # The real kind is committed inside the digest: the check recomputes it with the kind.
+    with receiver.app.state.engine.connect() as conn:
+        assert tlog.check_database(conn) == []
+        salt, data = conn.execute(
+            sa.select(tables.LogEntry.salt, tables.LogEntry.data).where(
+                tables.LogEntry.kind == "audit", tables.LogEntry.ref.is_(None)
+            )
+        ).one()
+    content = b"someone read something"
+    assert data == entry_data("record", record_digest("audit", salt, content))
+    assert data != entry_data("record", record_digest("transition", salt, content))

@@ -44,6 +44,7 @@ from strive_schema.tlog import (
     entry_bundle,
     entry_data,
     leaf_hash,
+    record_digest,
     root_of_complete,
     tree_hash,
 )
@@ -95,8 +96,11 @@ def append_entry(conn: sa.Connection, kind: str, content: bytes, *, ref: str | N
     id. A receipt commits to ``SHA-256(receipt envelope)`` so the holder can recompute it;
     every other kind to ``SHA-256(salt || content)`` with a fresh 16-byte salt kept here, so
     a guessable row (who read which referral when) cannot be confirmed from the entry."""
-    salt = b"" if kind == "receipt" else os.urandom(_SALT_BYTES)
-    data = entry_data(kind, hashlib.sha256(salt + content).digest())
+    if kind == "receipt":
+        salt, data = b"", entry_data(kind, hashlib.sha256(content).digest())
+    else:  # the kind is committed inside the digest; the public kind is "record"
+        salt = os.urandom(_SALT_BYTES)
+        data = entry_data("record", record_digest(kind, salt, content))
     result = conn.execute(
         _INSERT_ENTRY,
         {"kind": kind, "ref": ref, "salt": salt, "data": data, "leaf_hash": leaf_hash(data),
@@ -528,7 +532,10 @@ def check_database(conn: sa.Connection) -> list[Mismatch]:
                 mismatches.append(Mismatch("row_deleted", ref, index))
                 continue
             content = canonical_row(table, row)
-            expected = entry_data(kind, hashlib.sha256(bytes(salt) + content).digest())
+            if kind == "receipt":
+                expected = entry_data(kind, hashlib.sha256(content).digest())
+            else:
+                expected = entry_data("record", record_digest(kind, bytes(salt), content))
             if expected != bytes(data):
                 mismatches.append(Mismatch("row_altered", ref, index))
         for pk_value in conn.scalars(sa.select(pk_column).order_by(pk_column)):

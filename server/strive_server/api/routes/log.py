@@ -123,7 +123,13 @@ def get_checkpoint(_reader: ReaderDep, sessions: SessionsDep) -> Response:
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def get_entry_bundle(path: str, _reader: ReaderDep, sessions: SessionsDep) -> Response:
+def get_entry_bundle(path: str, reader: ReaderDep, sessions: SessionsDep) -> Response:
+    if reader.startswith("asw:"):
+        # An ASW proves inclusion with hash tiles and the lookup; the entries themselves
+        # (and when each was added) are for law enforcement and witnesses only.
+        raise Problem(
+            403, ProblemCode.FORBIDDEN, "entry bundles are served to law enforcement and witnesses"
+        )
     try:
         tile = parse_tile_path(f"tile/entries/{path}")
     except ValueError:
