@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from strive_schema.errors import KeyFormatError
 from strive_schema.keys import PublicKey, SigningKey
+from strive_schema.note import NoteVerifier
 from strive_server.core.config import Settings
 from strive_server.core.logging import configure_logging
 from strive_server.core.security import hash_token
@@ -473,15 +474,20 @@ def log_sequence(database_url: str | None) -> None:
 
 @admin_log_group.command("check")
 @_DB
-def log_check(database_url: str | None) -> None:
+@click.option("--log-key", default=None,
+              help="The log's verifier key (default: the one of STRIVE_LOG_KEY_FILE).")  # fmt: skip
+def log_check(database_url: str | None, log_key: str | None) -> None:
     """Check that every receipt, audit event, lifecycle change, outcome and dissemination in
-    the database has its log entry, and every entry's row is there, unaltered. Exits 1 and
-    names each mismatch (with its leaf index) when any is found."""
+    the database has its log entry, and every entry's row is there, unaltered; that every
+    stored checkpoint is signed by the log's key, consistent with the one before, and the
+    newest one's root is what the tiles give. Exits 1 and names each mismatch (with its leaf
+    index or checkpoint size) when any is found."""
     settings = _settings(database_url)
+    verifier = NoteVerifier.from_vkey(log_key) if log_key else settings.log_signer.verifier
     engine = make_engine(settings.database_url)
     try:
         with engine.connect() as conn:
-            mismatches = tlog.check_database(conn)
+            mismatches = tlog.check_database(conn, verifier)
             size = tlog.latest_size(conn)
     finally:
         engine.dispose()

@@ -275,7 +275,8 @@ def test_admin_log_check_finds_deleted_and_altered_rows(receiver: Receiver) -> N
     sequence(receiver)
     url = receiver.settings.database_url
     runner = CliRunner()
-    clean = runner.invoke(admin_group, ["log", "check", "--db", url])
+    vkey = receiver.settings.log_signer.verifier.vkey
+    clean = runner.invoke(admin_group, ["log", "check", "--db", url, "--log-key", vkey])
     assert clean.exit_code == 0, clean.output
     assert "agree" in clean.output
     engine = receiver.app.state.engine
@@ -303,7 +304,7 @@ def test_admin_log_check_finds_deleted_and_altered_rows(receiver: Receiver) -> N
     assert found[("row_deleted", f"audit_events:{audit_id}")] == logged[f"audit_events:{audit_id}"]
     assert found[("row_deleted", f"referrals:{victim}")] == logged[f"referrals:{victim}"]
     assert ("row_altered", f"audit_events:{audit_id - 1}") in found
-    dirty = runner.invoke(admin_group, ["log", "check", "--db", url])
+    dirty = runner.invoke(admin_group, ["log", "check", "--db", url, "--log-key", vkey])
     assert dirty.exit_code == 1
     assert f"row_deleted: referrals:{victim} (leaf {logged[f'referrals:{victim}']})" in dirty.output
 
@@ -736,3 +737,53 @@ def test_entries_show_one_public_kind_but_receipts(receiver: Receiver) -> None:
     content = b"someone read something"
     assert data == entry_data("record", record_digest("audit", salt, content))
     assert data != entry_data("record", record_digest("transition", salt, content))
+
+
+def test_the_check_verifies_every_stored_checkpoint(receiver: Receiver) -> None:
+    receiver.register_asw(ASW)
+    signer = receiver.settings.log_signer
+    for _ in range(3):  # three checkpoints
+        submit(receiver)
+        sequence(receiver)
+    engine = receiver.app.state.engine
+    with engine.connect() as conn:
+        assert tlog.check_database(conn, signer.verifier) == []
+        sizes = list(conn.scalars(sa.select(tables.LogCheckpoint.size).order_by("size")))
+    assert len(sizes) >= 3
+    middle, newest = sizes[-2], sizes[-1]
+    runner = CliRunner()
+    vkey = signer.verifier.vkey
+    check = ["log", "check", "--db", receiver.settings.database_url, "--log-key", vkey]
+    # A fork: the log's own key signed another tree of the middle size (rows left alone).
+    forked_root = b"\x09" * 32
+    forked = sign_note(Checkpoint(signer.name, middle, forked_root).text(), [signer])
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(tables.LogCheckpoint)
+            .where(tables.LogCheckpoint.size == middle)
+            .values(note=forked, root=forked_root)
+        )
+    with engine.connect() as conn:
+        found = {(m.problem, m.leaf_index) for m in tlog.check_database(conn, signer.verifier)}
+    assert ("checkpoint_inconsistent", middle) in found or (
+        "checkpoint_inconsistent",
+        newest,
+    ) in found
+    # The newest checkpoint signed by another key.
+    impostor = NoteSigner.generate(signer.name)
+    with engine.begin() as conn:
+        text = parse_note(
+            conn.scalar(
+                sa.select(tables.LogCheckpoint.note).where(tables.LogCheckpoint.size == newest)
+            )
+        ).text
+        conn.execute(
+            sa.update(tables.LogCheckpoint)
+            .where(tables.LogCheckpoint.size == newest)
+            .values(note=sign_note(text, [impostor]))
+        )
+    with engine.connect() as conn:
+        found = {(m.problem, m.leaf_index) for m in tlog.check_database(conn, signer.verifier)}
+    assert ("checkpoint_invalid", newest) in found
+    dirty = runner.invoke(admin_group, check)
+    assert dirty.exit_code == 1 and "checkpoint_invalid" in dirty.output

@@ -33,6 +33,7 @@ from strive_schema.note import (
     Checkpoint,
     NoteSigner,
     NoteVerifier,
+    open_note,
     parse_checkpoint,
     parse_note,
     sign_note,
@@ -41,12 +42,14 @@ from strive_schema.tlog import (
     TILE_HEIGHT,
     TILE_WIDTH,
     Tile,
+    consistency_proof,
     entry_bundle,
     entry_data,
     leaf_hash,
     record_digest,
     root_of_complete,
     tree_hash,
+    verify_consistency,
 )
 from strive_server.db import tables
 
@@ -493,7 +496,10 @@ class Mismatch:
     """``row_deleted`` (an entry's row is gone), ``row_altered`` (its row no longer hashes
     to the entry), ``row_not_logged`` (a row has no entry), ``entry_altered`` (an entry's
     leaf hash is not the hash of its bytes), ``tile_altered`` (stored hashes do not give
-    the signed root)."""
+    the signed root), ``entry_deleted``, ``checkpoint_invalid`` (a stored checkpoint not
+    signed by the log's key, or the state not the newest checkpoint) and
+    ``checkpoint_inconsistent`` (a checkpoint the one before does not extend); for the
+    last two ``leaf_index`` is the checkpoint's size."""
     ref: str
     leaf_index: int | None
 
@@ -502,10 +508,55 @@ class Mismatch:
         return f"{self.problem}: {self.ref} ({where})"
 
 
-def check_database(conn: sa.Connection) -> list[Mismatch]:
+def _check_checkpoints(conn: sa.Connection, log_key: NoteVerifier) -> list[Mismatch]:
+    """Every stored checkpoint is signed by ``log_key`` for its origin and names the root
+    stored beside it; each successive pair is consistent (a consistency proof from the
+    stored hashes verifies); the newest is the log's state (whose root the caller checks
+    against the tiles)."""
+    mismatches: list[Mismatch] = []
+    hashes = DbHashes(conn)
+    previous: Checkpoint | None = None
+    rows = conn.execute(
+        sa.select(
+            tables.LogCheckpoint.size, tables.LogCheckpoint.root, tables.LogCheckpoint.note
+        ).order_by(tables.LogCheckpoint.size)
+    )
+    for size, root, note in rows:
+        try:
+            checkpoint = parse_checkpoint(open_note(note, [log_key]).text)
+        except LogError:
+            mismatches.append(Mismatch("checkpoint_invalid", "checkpoint", int(size)))
+            continue
+        if (checkpoint.origin, checkpoint.size, checkpoint.root) != (
+            log_key.name,
+            int(size),
+            bytes(root),
+        ):
+            mismatches.append(Mismatch("checkpoint_invalid", "checkpoint", int(size)))
+            continue
+        if previous is not None and previous.size:
+            try:
+                proof = consistency_proof(previous.size, checkpoint.size, hashes)
+                verify_consistency(
+                    previous.size, checkpoint.size, previous.root, checkpoint.root, proof
+                )
+            except (LogError, RuntimeError):
+                mismatches.append(Mismatch("checkpoint_inconsistent", "checkpoint", int(size)))
+        previous = checkpoint
+    # The tiles are checked against log_state by the caller (tile_altered); the state must
+    # be the newest signed checkpoint, so that check covers the newest checkpoint's root.
+    state_size, state_root = _state(conn, lock=False)
+    newest = None if previous is None else (previous.size, previous.root)
+    if state_size and newest != (state_size, state_root):
+        mismatches.append(Mismatch("checkpoint_invalid", "log_state", state_size))
+    return mismatches
+
+
+def check_database(conn: sa.Connection, log_key: NoteVerifier | None = None) -> list[Mismatch]:
     """Every row of a logged table has an entry and every entry's row is there and still
-    hashes to it; the stored hashes give the newest checkpoint's root. Rows are read in
-    pages, so the check runs in bounded memory for the entries' salts and references."""
+    hashes to it; the stored hashes give the newest checkpoint's root. With ``log_key``,
+    also every stored checkpoint (see :func:`_check_checkpoints`). Rows are read in pages,
+    so the check runs in bounded memory for the entries' salts and references."""
     mismatches: list[Mismatch] = []
     entry = tables.LogEntry
     seen: dict[str, set[str]] = {name: set() for name in LOGGED_TABLES}
@@ -547,6 +598,8 @@ def check_database(conn: sa.Connection) -> list[Mismatch]:
             mismatches.append(Mismatch("tile_altered", "log", size))
     except RuntimeError:  # sequenced entries or tile hashes deleted from the log's tables
         mismatches.append(Mismatch("entry_deleted", "log", size))
+    if log_key is not None:
+        mismatches.extend(_check_checkpoints(conn, log_key))
     return mismatches
 
 
