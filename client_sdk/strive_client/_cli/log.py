@@ -139,9 +139,11 @@ def witness_command(url: str, state: Path, name: str | None, log_key: str | None
               help="A file keeping the newest checkpoint verified (forks, rollbacks).")  # fmt: skip
 @click.option("--log-key", default=None, help="The log's verifier key (default: discovery).")
 @click.option("--witness", "witnesses", multiple=True, help="A witness's verifier key (repeat).")
-@click.option("--quorum", default=0, show_default=True, type=click.IntRange(0, 64))
+@click.option("--quorum", default=0, show_default=True, type=click.IntRange(0, 64),
+              help="Distinct witnesses that must have cosigned (needs --witness).")  # fmt: skip
 @click.option("--token", default=None, envvar="STRIVE_TOKEN", help="A bearer token.")
-@click.option("--asw-id", default=None, help="Read as this ASW (with --key).")
+@click.option("--asw-id", default=None,
+              help="Read as this ASW (with --key); ASWs are not served entry bundles.")  # fmt: skip
 @click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="The ASW's private key (PEM).")  # fmt: skip
 @click.option("--witness-state", type=click.Path(file_okay=False, path_type=Path),
