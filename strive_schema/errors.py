@@ -6,8 +6,10 @@ The tree::
     ├── KeyFormatError           a key could not be read or is not an Ed25519 key
     ├── VerificationError        a signed envelope, receipt or request did not verify;
     │                            carries .code (a ProtocolCode) and .detail
-    └── SealedPackageError       a sealed package could not be opened; carries .code (a
-                                 SealedCode) and .detail
+    ├── SealedPackageError       a sealed package could not be opened; carries .code (a
+    │                            SealedCode) and .detail
+    └── LogError                 a transparency-log checkpoint, proof, tile or cosignature
+                                 was refused; carries .code (a LogCode) and .detail
 
 Codes are stable strings: clients, servers and the specification (``spec/protocol.md``,
 "Error codes") refer to them by value, so a member is never renamed or reused.
@@ -19,6 +21,8 @@ from enum import StrEnum, unique
 
 __all__ = [
     "KeyFormatError",
+    "LogCode",
+    "LogError",
     "ProtocolCode",
     "SealedCode",
     "SealedPackageError",
@@ -140,3 +144,61 @@ class SealedPackageError(StriveError):
 
     def __repr__(self) -> str:
         return f"SealedPackageError(code={self.code.value!r}, detail={self.detail!r})"
+
+
+@unique
+class LogCode(StrEnum):
+    """Stable codes for refusing what a transparency log serves (``spec/transparency-log.md``,
+    "Errors"); the SDK, the ``strive log`` commands and the receiver use the same values."""
+
+    CHECKPOINT_MALFORMED = "log_checkpoint_malformed"
+    """Not a signed note holding a checkpoint (origin, size, base64 root hash)."""
+    CHECKPOINT_SIGNATURE_INVALID = "log_checkpoint_signature_invalid"
+    """No valid signature by the log's key, or a signature by a known key fails."""
+    ORIGIN_MISMATCH = "log_origin_mismatch"
+    """The checkpoint names another log."""
+    INCLUSION_PROOF_INVALID = "log_inclusion_proof_invalid"
+    """The inclusion proof does not lead from the entry to the checkpoint's root."""
+    CONSISTENCY_FAILED = "log_consistency_failed"
+    """The newer checkpoint does not extend the older one: the log forked."""
+    ROLLBACK = "log_rollback"
+    """The log served a checkpoint smaller than one already seen."""
+    TILE_MISMATCH = "log_tile_mismatch"
+    """A tile or entry bundle has the wrong size or does not hash to the checkpoint."""
+    COSIGNER_UNKNOWN = "log_cosigner_unknown"
+    """A cosignature from a witness this party does not know."""
+    COSIGNATURE_INVALID = "log_cosignature_invalid"
+    """A cosignature from a known witness that does not verify, or too few cosignatures."""
+    ENTRY_UNKNOWN = "log_entry_unknown"
+    """The log holds no entry with this leaf hash (yet)."""
+    CHECKPOINT_UNKNOWN = "log_checkpoint_unknown"
+    """A cosignature for a checkpoint this log never signed."""
+    PROMISE_INVALID = "log_promise_invalid"
+    """An inclusion promise that is malformed, not signed by the log, or for another entry."""
+    PROMISE_BROKEN = "log_promise_broken"
+    """The entry is not in the log after the time the log's signed promise named."""
+    KEY_CHANGED = "log_key_changed"
+    """The receiver's log key or origin differs from the one pinned for it on first use."""
+
+
+class LogError(StriveError):
+    """A transparency-log checkpoint, proof, tile or cosignature was refused.
+
+    Attributes:
+        code: the stable :class:`LogCode`.
+        detail: a short explanation; never entry content.
+    """
+
+    code: LogCode
+    detail: str
+
+    def __init__(self, code: LogCode, detail: str) -> None:
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.code.value}: {self.detail}"
+
+    def __repr__(self) -> str:
+        return f"LogError(code={self.code.value!r}, detail={self.detail!r})"

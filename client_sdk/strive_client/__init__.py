@@ -48,6 +48,14 @@ from strive_client._models import (
 )
 from strive_client._offline import sign_referral, verify_envelope, verify_receipt
 from strive_client._retry import RetryPolicy
+from strive_client._tlog import (
+    CheckpointStore,
+    FileCheckpointStore,
+    InclusionProof,
+    LogPin,
+    MemoryCheckpointStore,
+)
+from strive_schema.errors import LogCode, LogError
 from strive_schema.keys import PublicKey, SigningKey
 from strive_schema.receipts import Receipt
 
@@ -57,12 +65,19 @@ __all__ = [
     "AuthenticationFailed",
     "BadRequest",
     "BatchItemResult",
+    "CheckpointStore",
     "ConnectionFailed",
     "Discovery",
     "DiscoveryInvalid",
     "Feedback",
+    "FileCheckpointStore",
+    "InclusionProof",
     "InformationRequest",
     "InformationRequestPage",
+    "LogCode",
+    "LogError",
+    "LogPin",
+    "MemoryCheckpointStore",
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",

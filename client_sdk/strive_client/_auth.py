@@ -21,12 +21,13 @@ class RequestSigner(httpx.Auth):
 
     requires_request_body = True
 
-    def __init__(self, key: SigningKey, asw_id: str) -> None:
+    def __init__(self, key: SigningKey, asw_id: str, *, header: str = "Strive-Asw-Id") -> None:
         self._key = key
         self._asw_id = asw_id
+        self._header = header  # Strive-Witness-Id for a witness reading the log
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Strive-Asw-Id"] = self._asw_id
+        request.headers[self._header] = self._asw_id
         added = sign_request(
             request.method, str(request.url), dict(request.headers), request.content, self._key
         )

@@ -45,6 +45,16 @@ from strive_client._models import (
     SubmissionResult,
 )
 from strive_client._retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from strive_client._tlog import (
+    CheckpointStore,
+    FileCheckpointStore,
+    InclusionProof,
+    LogTrust,
+    NeedResource,
+    receipt_leaf_hash,
+    run_check,
+    trust_from,
+)
 from strive_schema import Referral
 from strive_schema import errors as schema_errors
 from strive_schema.envelope import (
@@ -55,9 +65,10 @@ from strive_schema.envelope import (
     parse_submission,
     sign_envelope,
 )
-from strive_schema.errors import KeyFormatError
+from strive_schema.errors import KeyFormatError, LogCode, LogError
 from strive_schema.keys import PublicKey, SigningKey
 from strive_schema.normalise import DEFAULT_REGION, normalise_phone
+from strive_schema.note import verify_promise
 from strive_schema.receipts import envelope_sha256, verify_receipt
 from strive_schema.semantics import Finding
 from strive_schema.validator import DocumentReadError, load_json, validate_document
@@ -131,8 +142,21 @@ class _Core:
         clock: Callable[[], datetime],
         rng: random.Random,
         pinned_keys: Sequence[PublicKey] | None,
+        log_key: str | None = None,
+        witness_keys: Sequence[str] | None = None,
+        witness_quorum: int = 0,
+        checkpoint_store: CheckpointStore | None = None,
     ) -> None:
         self.pinned_keys = list(pinned_keys) if pinned_keys is not None else None
+        self.log_key = log_key
+        self.witness_keys = list(witness_keys) if witness_keys is not None else None
+        self.witness_quorum = witness_quorum
+        if witness_quorum and witness_keys is None:
+            # Keys taken from the receiver's own discovery document would let a dishonest
+            # operator name witnesses it controls: a quorum means nothing without the
+            # caller's own list.
+            raise ValueError("witness_quorum needs witness_keys obtained out of band")
+        self.checkpoint_store: CheckpointStore = checkpoint_store or FileCheckpointStore()
         self.asw_id = asw_id
         self.key = key
         self.sandbox = sandbox
@@ -313,7 +337,13 @@ class _Core:
                 raise VerificationError(
                     "receipt_mismatch", "the replay receipt is for different referral content"
                 )
-        return SubmissionResult(receipt=receipt, receipt_envelope=raw, replayed=replayed)
+        promise = body.get("log_promise")
+        return SubmissionResult(
+            receipt=receipt,
+            receipt_envelope=raw,
+            replayed=replayed,
+            log_promise=promise if isinstance(promise, str) else None,
+        )
 
     def batch_results(
         self, body: Mapping[str, Any], submissions: list[_Submission], sent: list[bytes]
@@ -372,6 +402,52 @@ class _Core:
         ]
         self.discovery = discovery
         return discovery
+
+    # -- the transparency log ----------------------------------------------------------------
+
+    def log_trust(self) -> LogTrust:
+        """The log key and witnesses: pinned ones when given, else the discovery document's."""
+        published = self.known_discovery().log
+        log_key = self.log_key or (published.vkey if published else None)
+        if log_key is None:
+            raise StriveClientError("the receiver publishes no transparency log; pass log_key")
+        witnesses = self.witness_keys
+        if witnesses is None:
+            witnesses = published.witnesses if published else []
+        return trust_from(log_key, witnesses, self.witness_quorum)
+
+    def log_resource(self, response: httpx.Response) -> bytes:
+        """A log resource's bytes; ``log_entry_unknown`` (not sequenced yet) as a LogError."""
+        if response.status_code == 404:
+            error = self.problem_of(response)
+            if error.code == LogCode.ENTRY_UNKNOWN:
+                raise LogError(LogCode.ENTRY_UNKNOWN, "the entry is not in the log yet")
+            raise error
+        if response.status_code >= 400:
+            raise self.problem_of(response)
+        return response.content
+
+    def check_promise(
+        self, receipt: SubmissionResult | bytes | str, trust: LogTrust, error: LogError
+    ) -> LogError:
+        """For an entry not in the log yet: ``log_promise_broken`` when the receipt came with
+        the log's signed promise and its time has passed, else ``error`` unchanged."""
+        if not isinstance(receipt, SubmissionResult) or receipt.log_promise is None:
+            return error
+        leaf = receipt_leaf_hash(receipt.receipt_envelope)
+        include_by = verify_promise(receipt.log_promise, trust.log_key, leaf)
+        if self.clock().timestamp() > include_by:
+            return LogError(
+                LogCode.PROMISE_BROKEN,
+                f"the log promised to include this receipt by {include_by} (POSIX time)",
+            )
+        return error
+
+    @staticmethod
+    def receipt_bytes(receipt: SubmissionResult | bytes | str) -> bytes:
+        if isinstance(receipt, SubmissionResult):
+            return receipt.receipt_envelope
+        return receipt.encode("utf-8") if isinstance(receipt, str) else receipt
 
     @staticmethod
     def answer(
@@ -445,9 +521,22 @@ class StriveClient:
             are verified against these only, never against keys the server publishes (which
             a man in the middle could replace).
         allow_insecure: permit a plain ``http://`` URL that is not on loopback.
+        log_key: the transparency log's verifier key (c2sp.org/signed-note), obtained out of
+            band; by default the discovery document's, pinned on first use.
+        witness_keys: the witnesses' verifier keys, obtained out of band; by default the
+            discovery document's (checked, never counted towards a quorum). A cosignature by
+            any other key is refused (``log_cosigner_unknown``).
+        witness_quorum: how many distinct witnesses must have cosigned a checkpoint
+            (default 0); needs ``witness_keys`` (``ValueError`` otherwise).
+        checkpoint_store: where the log key, origin and newest verified checkpoint are
+            pinned per receiver URL, so a key change (``log_key_changed``), rollback or
+            fork is refused (default: ``FileCheckpointStore()``, a file under
+            ``$STRIVE_STATE_DIR``, else ``$XDG_STATE_HOME/strive`` or
+            ``~/.local/state/strive``; ``MemoryCheckpointStore()`` for tests only).
 
     Raises:
-        ValueError: the URL is plain ``http://`` off loopback without ``allow_insecure``.
+        ValueError: the URL is plain ``http://`` off loopback without ``allow_insecure``;
+            ``witness_quorum`` without ``witness_keys``.
 
     Example::
 
@@ -475,6 +564,10 @@ class StriveClient:
         rng: random.Random | None = None,
         receiver_keys: Sequence[PublicKey] | None = None,
         allow_insecure: bool = False,
+        log_key: str | None = None,
+        witness_keys: Sequence[str] | None = None,
+        witness_quorum: int = 0,
+        checkpoint_store: CheckpointStore | None = None,
     ) -> None:
         _check_url(base_url, allow_insecure=allow_insecure)
         self._core = _Core(
@@ -487,6 +580,10 @@ class StriveClient:
             clock=clock or (lambda: datetime.now(UTC)),
             rng=rng or random.Random(),  # noqa: S311 - jitter only
             pinned_keys=receiver_keys,
+            log_key=log_key,
+            witness_keys=witness_keys,
+            witness_quorum=witness_quorum,
+            checkpoint_store=checkpoint_store,
         )
         self._sleep = sleep
         self._http = httpx.Client(
@@ -615,6 +712,49 @@ class StriveClient:
         response = self._send("GET", f"/v1/referrals/{referral_id}/status", signed=True)
         return ReferralStatus.model_validate(self._core.json_of(response))
 
+    def _log_check(self, leaf: bytes | None) -> InclusionProof:
+        self.get_configuration()
+        trust: LogTrust = self._core.log_trust()
+        receiver = str(self._http.base_url).rstrip("/")
+        fetched: dict[str, bytes] = {}
+        while True:
+            try:
+                return run_check(
+                    fetched, trust, self._core.checkpoint_store, receiver=receiver, leaf=leaf
+                )
+            except NeedResource as need:
+                response = self._send("GET", f"/v1/log/{need.path}", signed=True)
+                fetched[need.path] = self._core.log_resource(response)
+
+    def verify_inclusion(self, receipt: SubmissionResult | bytes | str) -> InclusionProof:
+        """Prove that the receiver logged a receipt: fetch the newest checkpoint and the
+        tiles it needs, verify the log's signature and the witnesses' cosignatures, that the
+        tiles hash to its root, its consistency with the newest checkpoint seen before (kept
+        in ``checkpoint_store``), and the receipt's inclusion. ``receipt`` is a
+        ``SubmissionResult`` or the receipt envelope's exact bytes.
+
+        Raises:
+            LogError: ``log_entry_unknown`` (not sequenced yet: retry within the log's
+                maximum merge delay), ``log_promise_broken`` (not sequenced, and the time
+                the log's signed promise named has passed), ``log_promise_invalid``,
+                ``log_checkpoint_signature_invalid``,
+                ``log_cosigner_unknown``, ``log_cosignature_invalid``, ``log_rollback``,
+                ``log_consistency_failed`` (a fork), ``log_tile_mismatch``,
+                ``log_inclusion_proof_invalid``.
+            APIError, TransportError: as for every call.
+        """
+        try:
+            return self._log_check(receipt_leaf_hash(self._core.receipt_bytes(receipt)))
+        except LogError as exc:
+            if exc.code is not LogCode.ENTRY_UNKNOWN:
+                raise
+            raise self._core.check_promise(receipt, self._core.log_trust(), exc) from None
+
+    def verify_log(self) -> InclusionProof:
+        """Verify the newest checkpoint and its consistency with the last one seen (as
+        :meth:`verify_inclusion`, without an entry)."""
+        return self._log_check(None)
+
     def list_information_requests(
         self, *, state: str | None = "open", cursor: str | None = None
     ) -> InformationRequestPage:
@@ -661,6 +801,10 @@ class AsyncStriveClient:
         rng: random.Random | None = None,
         receiver_keys: Sequence[PublicKey] | None = None,
         allow_insecure: bool = False,
+        log_key: str | None = None,
+        witness_keys: Sequence[str] | None = None,
+        witness_quorum: int = 0,
+        checkpoint_store: CheckpointStore | None = None,
     ) -> None:
         _check_url(base_url, allow_insecure=allow_insecure)
         self._core = _Core(
@@ -673,6 +817,10 @@ class AsyncStriveClient:
             clock=clock or (lambda: datetime.now(UTC)),
             rng=rng or random.Random(),  # noqa: S311 - jitter only
             pinned_keys=receiver_keys,
+            log_key=log_key,
+            witness_keys=witness_keys,
+            witness_quorum=witness_quorum,
+            checkpoint_store=checkpoint_store,
         )
         self._sleep = sleep
         self._http = httpx.AsyncClient(
@@ -780,6 +928,33 @@ class AsyncStriveClient:
         """See :meth:`StriveClient.get_referral_status`."""
         response = await self._send("GET", f"/v1/referrals/{referral_id}/status", signed=True)
         return ReferralStatus.model_validate(self._core.json_of(response))
+
+    async def _log_check(self, leaf: bytes | None) -> InclusionProof:
+        await self.get_configuration()
+        trust: LogTrust = self._core.log_trust()
+        receiver = str(self._http.base_url).rstrip("/")
+        fetched: dict[str, bytes] = {}
+        while True:
+            try:
+                return run_check(
+                    fetched, trust, self._core.checkpoint_store, receiver=receiver, leaf=leaf
+                )
+            except NeedResource as need:
+                response = await self._send("GET", f"/v1/log/{need.path}", signed=True)
+                fetched[need.path] = self._core.log_resource(response)
+
+    async def verify_inclusion(self, receipt: SubmissionResult | bytes | str) -> InclusionProof:
+        """See :meth:`StriveClient.verify_inclusion`."""
+        try:
+            return await self._log_check(receipt_leaf_hash(self._core.receipt_bytes(receipt)))
+        except LogError as exc:
+            if exc.code is not LogCode.ENTRY_UNKNOWN:
+                raise
+            raise self._core.check_promise(receipt, self._core.log_trust(), exc) from None
+
+    async def verify_log(self) -> InclusionProof:
+        """See :meth:`StriveClient.verify_log`."""
+        return await self._log_check(None)
 
     async def list_information_requests(
         self, *, state: str | None = "open", cursor: str | None = None

@@ -50,6 +50,16 @@ class JwkSet(_Response):
     keys: list[dict[str, Any]]
 
 
+class DiscoveryLog(_Response):
+    """The receiver's transparency log: its origin, checkpoint key and witnesses."""
+
+    origin: str
+    vkey: str
+    prefix: str = "/v1/log"
+    max_merge_delay_seconds: int | None = None
+    witnesses: list[str] = Field(default_factory=list)
+
+
 class Discovery(_Response):
     """The receiver's discovery document, ``/.well-known/strive-configuration``."""
 
@@ -65,6 +75,8 @@ class Discovery(_Response):
     """Informative: the paths are fixed by the specification, and the client uses those."""
     jwks: JwkSet
     """The receiver's public signing keys (receipts), as a JWK Set."""
+    log: DiscoveryLog | None = None
+    """The transparency log, when the receiver runs one."""
 
 
 class SubmissionResult(_Response):
@@ -80,6 +92,9 @@ class SubmissionResult(_Response):
     replayed: bool
     """``True`` when the receiver already had this referral and returned the original
     receipt (a retry or a re-send); nothing was stored twice."""
+    log_promise: str | None = None
+    """The transparency log's signed promise to include the receipt by a stated time
+    (``verify_inclusion`` checks it); keep it with the receipt."""
 
 
 class BatchItemResult(_Response):

@@ -23,13 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from strive_schema.errors import KeyFormatError
 from strive_schema.keys import PublicKey, SigningKey
+from strive_schema.note import NoteVerifier
 from strive_server.core.config import Settings
 from strive_server.core.logging import configure_logging
 from strive_server.core.security import hash_token
 from strive_server.db import tables
 from strive_server.db.engine import make_engine, make_sessionmaker, migrate
 from strive_server.problems import Problem
-from strive_server.services import admin
+from strive_server.services import admin, tlog
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.linkworker import LinkingWorker, backlog, drain
 
@@ -452,6 +453,55 @@ def list_asws(database_url: str | None) -> None:
 DEMO_ROLES = ("analyst", "supervisor", "auditor")
 
 
+@admin_group.group("log")
+def admin_log_group() -> None:
+    """The receiver's transparency log (spec/transparency-log.md)."""
+
+
+@admin_log_group.command("sequence")
+@_DB
+def log_sequence(database_url: str | None) -> None:
+    """Append every pending entry to the log and sign a checkpoint (``strive serve`` does this
+    every second by itself)."""
+    settings = _settings(database_url)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    try:
+        appended = tlog.sequence_all(engine, settings.log_signer)
+        with engine.connect() as conn:
+            size = tlog.latest_size(conn)
+    finally:
+        engine.dispose()
+    click.echo(f"appended {appended} entries; the log holds {size}")
+
+
+@admin_log_group.command("check")
+@_DB
+@click.option("--log-key", default=None,
+              help="The log's verifier key (default: the one of STRIVE_LOG_KEY_FILE).")  # fmt: skip
+def log_check(database_url: str | None, log_key: str | None) -> None:
+    """Check that every receipt, audit event, lifecycle change, outcome and dissemination in
+    the database has its log entry, and every entry's row is there, unaltered; that every
+    stored checkpoint is signed by the log's key, consistent with the one before, and the
+    newest one's root is what the tiles give. Exits 1 and names each mismatch (with its leaf
+    index or checkpoint size) when any is found."""
+    settings = _settings(database_url)
+    verifier = NoteVerifier.from_vkey(log_key) if log_key else settings.log_signer.verifier
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            mismatches = tlog.check_database(conn, verifier)
+            size = tlog.latest_size(conn)
+    finally:
+        engine.dispose()
+    for mismatch in mismatches:
+        click.echo(str(mismatch))
+    if mismatches:
+        count = len(mismatches)
+        raise click.ClickException(f"{count} mismatch(es) between the database and the log")
+    click.echo(f"the database and the log agree ({size} entries sequenced)")
+
+
 def _demo_tokens_current(tokens_file: Path, sessions: sessionmaker[Session]) -> bool:
     """Whether the demo tokens file holds tokens this database knows, unrevoked, with a day or
     more to run (the database may be newer than the file)."""
@@ -651,6 +701,7 @@ def serve_command(database_url: str | None, host: str, port: int, workers: int, 
     configure_logging(settings.log_level)
     sessions = _database(settings.database_url)
     settings.signing_key  # noqa: B018 - create the receipt key once, before the workers start
+    settings.log_signer  # noqa: B018 - and the transparency log's checkpoint key
     url = f"http://{host}:{port}"
     if demo:
         _demo(sessions, url, timedelta(days=settings.token_lifetime_days))
@@ -661,6 +712,8 @@ def serve_command(database_url: str | None, host: str, port: int, workers: int, 
         f"(database {settings.database_url.split('@')[-1]}, {workers} worker(s))",
         err=True,
     )
+    log_key = settings.log_signer.verifier
+    click.echo(f"  transparency log {log_key.name}, verifier key {log_key.vkey}", err=True)
     linker = _linking_worker(settings) if settings.linking_in_process else None
     try:
         uvicorn.run(

@@ -16,7 +16,8 @@ OTHERS = {
     "AsyncStriveClient", "BatchItemResult", "Discovery", "Feedback", "InformationRequest",
     "InformationRequestPage", "PublicKey", "Receipt", "ReferralStatus", "RetryPolicy",
     "SigningKey", "StriveClient", "SubmissionResult", "sign_referral", "verify_envelope",
-    "verify_receipt",
+    "verify_receipt", "CheckpointStore", "FileCheckpointStore", "InclusionProof", "LogCode",
+    "LogError", "MemoryCheckpointStore", "LogPin",
 }  # fmt: skip
 
 

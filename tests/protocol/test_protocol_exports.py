@@ -9,6 +9,8 @@ from strive_schema import envelope, errors, httpsig, keys, receipts
 EXPORTS = {
     errors: {
         "KeyFormatError",
+        "LogCode",
+        "LogError",
         "ProtocolCode",
         "SealedCode",
         "SealedPackageError",

@@ -261,6 +261,8 @@ PUBLIC = {
     ("GET", "/.well-known/strive-configuration"), ("GET", "/healthz"), ("GET", "/readyz"),
     # Signed envelopes authenticate these (tests/server/test_ingestion.py).
     ("POST", "/v1/referrals"), ("POST", "/v1/referrals/batch"),
+    # A configured witness's cosignature authenticates it (tests/server/test_tlog.py).
+    ("POST", "/v1/log/cosignature"),
 }  # fmt: skip
 
 
@@ -294,6 +296,12 @@ def test_the_table_names_every_route(tmp_path: Path) -> None:
         ("POST", "/v1/admin/approval-requests/{request_id}/approve"),
         ("POST", "/v1/admin/approval-requests/{request_id}/reject"),
         ("POST", "/v1/admin/approval-requests/{request_id}/collect"),
+        # Every role, every ASW and configured witnesses; from the attacker's side in
+        # tests/server/test_tlog.py (test_log_readers_are_exactly_those_of_the_spec).
+        ("GET", "/v1/log/checkpoint"),
+        ("GET", "/v1/log/tile/{level}/{path}"),
+        ("GET", "/v1/log/tile/entries/{path}"),
+        ("GET", "/v1/log/lookup/{leaf_hash}"),
     }
     tabled -= {
         ("DELETE", "{revocable_key}"), ("DELETE", "{revocable_token}"),

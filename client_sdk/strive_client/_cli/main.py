@@ -17,6 +17,7 @@ from strive_client._cli.disseminate import disseminate_group, package_group
 from strive_client._cli.envelope import sign_command, verify_command
 from strive_client._cli.export import export_group
 from strive_client._cli.keys import keys_group
+from strive_client._cli.log import log_group
 from strive_client._cli.submit import submit_command
 from strive_client._cli.validate import validate_command
 
@@ -60,6 +61,7 @@ cli.add_command(export_group)
 cli.add_command(disseminate_group)
 cli.add_command(package_group)
 cli.add_command(conformance_group)
+cli.add_command(log_group)
 
 
 def _unavailable(name: str, missing: str) -> click.Command:

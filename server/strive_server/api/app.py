@@ -20,6 +20,7 @@ from strive_server.api.routes import (
     dissemination,
     health,
     intelligence,
+    log,
     submissions,
 )
 from strive_server.api.schemas import use_api_timestamps
@@ -27,6 +28,7 @@ from strive_server.console import install_console
 from strive_server.core.config import Settings
 from strive_server.db.engine import make_engine, make_sessionmaker, migrate
 from strive_server.problems import install_problem_handlers
+from strive_server.services.tlog import SequencerThread
 
 __all__ = ["create_app", "create_app_from_environment"]
 
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None, *, migrate_database: bool = Fal
         accountability,
         admin,
         health,
+        log,
     ):
         app.include_router(module.router)
     # Inside ``observe`` (added later, so outside), which records the guard's refusals too.
@@ -143,5 +146,13 @@ def _record(request: Request, status: int, elapsed: float) -> None:
 
 
 def create_app_from_environment() -> FastAPI:
-    """The factory uvicorn workers call (``strive serve``); settings come from STRIVE_*."""
-    return create_app(Settings())
+    """The factory uvicorn workers call (``strive serve``); settings come from STRIVE_*. Each
+    worker also runs the log's sequencer (spec/transparency-log.md); they take turns."""
+    app = create_app(Settings())
+    settings: Settings = app.state.settings
+    sequencer = SequencerThread(
+        app.state.engine, settings.log_signer, settings.log_sequence_interval_seconds
+    )
+    sequencer.start()
+    app.state.sequencer = sequencer
+    return app

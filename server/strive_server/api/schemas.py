@@ -146,6 +146,20 @@ class JwkSet(BaseModel):
     keys: list[dict[str, str]]
 
 
+class DiscoveryLog(BaseModel):
+    """The transparency log (spec/transparency-log.md): how to verify its checkpoints."""
+
+    origin: str = Field(description="The checkpoints' origin line and the log key's name.")
+    vkey: str = Field(description="The log's Ed25519 note verifier key (c2sp.org/signed-note).")
+    prefix: Literal["/v1/log"] = Field(description="The c2sp.org/tlog-tiles URL prefix.")
+    max_merge_delay_seconds: int = Field(
+        description="Every entry is in a signed checkpoint within this long of its record."
+    )
+    witnesses: list[str] = Field(
+        description="The verifier keys of the witnesses whose cosignatures are served."
+    )
+
+
 class Discovery(BaseModel):
     """``/.well-known/strive-configuration``: what an ASW needs to talk to this receiver
     (spec/api.md, "Discovery")."""
@@ -160,11 +174,18 @@ class Discovery(BaseModel):
     limits: DiscoveryLimits
     endpoints: DiscoveryEndpoints
     jwks: JwkSet = Field(description="The keys that sign receipts, current first.")
+    log: DiscoveryLog | None = None
 
 
 _RECEIPT_ENVELOPE = (
     "The signed receipt envelope as a string holding its exact JSON text: the UTF-8 bytes of "
     "this string are what the receipt's signature and digest cover; keep them unchanged."
+)
+
+
+_LOG_PROMISE = (
+    "The transparency log's signed promise (a signed note by the log's key) to include the "
+    "receipt's entry within the maximum merge delay (spec/transparency-log.md)."
 )
 
 
@@ -174,6 +195,7 @@ class SubmissionResponse(BaseModel):
     receipt: dict[str, Any]
     receipt_envelope: str = Field(description=_RECEIPT_ENVELOPE)
     replayed: bool = Field(description="True when the referral was already held.")
+    log_promise: str | None = Field(None, description=_LOG_PROMISE)
 
 
 class BatchItem(BaseModel):
@@ -184,6 +206,7 @@ class BatchItem(BaseModel):
     receipt_envelope: str | None = Field(None, description=_RECEIPT_ENVELOPE)
     replayed: bool | None = None
     problem: dict[str, Any] | None = None
+    log_promise: str | None = Field(None, description=_LOG_PROMISE)
 
 
 class BatchResponse(BaseModel):

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from strive_schema.keys import PublicKey, SigningKey
+from strive_schema.note import ALG_COSIGNATURE_V1, NoteSigner, NoteVerifier
 
 __all__ = ["Settings"]
 
@@ -100,6 +101,30 @@ class Settings(BaseSettings):
     linking_degraded_after_seconds: int = Field(default=60, ge=1)
     """Readiness reports ``degraded`` when the oldest referral waiting to be linked has waited
     longer than this (spec/linking.md)."""
+    log_key_file: Path | None = None
+    """The transparency log's Ed25519 note key (its 32-byte seed) that signs checkpoints;
+    created on first use (mode 0600); by default ``log_key`` beside ``signing_key_file``.
+    See spec/transparency-log.md."""
+    log_origin: str | None = None
+    """The log's checkpoint origin and key name; by default ``<receiver_id>/log``."""
+    log_witnesses: list[str] = Field(default_factory=list)
+    """Verifier keys (c2sp.org/signed-note vkeys, cosignature type 0x04) of the witnesses
+    whose cosignatures the receiver accepts and serves; JSON in ``STRIVE_LOG_WITNESSES``."""
+
+    @field_validator("log_witnesses")
+    @classmethod
+    def _unique_witness_names(cls, vkeys: list[str]) -> list[str]:
+        """A witness is named in Strive-Witness-Id and in its lines: two keys under one name
+        would let either stand in for the other, so names are unique."""
+        names = [vkey.split("+", 1)[0] for vkey in vkeys]
+        if len(set(names)) != len(names):
+            raise ValueError("witness names in STRIVE_LOG_WITNESSES are unique")
+        return vkeys
+
+    log_sequence_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    """How often ``strive serve`` appends pending entries to the log and signs a checkpoint."""
+    log_max_merge_delay_seconds: int = Field(default=60, ge=1)
+    """The log's promise: every entry is in a signed checkpoint within this long."""
 
     @cached_property
     def audit_hmac_key(self) -> bytes:
@@ -113,6 +138,21 @@ class Settings(BaseSettings):
         """Load the receipt-signing key, creating it (mode 0600) on first use."""
         _create_once(self.signing_key_file, lambda: SigningKey.generate().to_pem())
         return SigningKey.from_file(self.signing_key_file)
+
+    @cached_property
+    def log_signer(self) -> NoteSigner:
+        """The log's checkpoint key, named by the origin; created (mode 0600) on first use."""
+        path = self.log_key_file or self.signing_key_file.with_name("log_key")
+        seed = _create_once(path, lambda: secrets.token_bytes(32))
+        return NoteSigner(self.log_origin or f"{self.receiver_id}/log", seed)
+
+    @cached_property
+    def log_witness_keys(self) -> list[NoteVerifier]:
+        """The configured witnesses' cosigner keys."""
+        keys = [NoteVerifier.from_vkey(vkey) for vkey in self.log_witnesses]
+        if any(key.alg != ALG_COSIGNATURE_V1 for key in keys):
+            raise ValueError("witness keys are cosignature (type 0x04) verifier keys")
+        return keys
 
     @cached_property
     def published_keys(self) -> list[PublicKey]:

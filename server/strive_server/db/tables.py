@@ -32,6 +32,11 @@ __all__ = [
     "Feedback",
     "InformationRequest",
     "LinkingQueue",
+    "LogCheckpoint",
+    "LogCosignature",
+    "LogEntry",
+    "LogState",
+    "LogTileHash",
     "OutcomeEvent",
     "QuotaWindow",
     "RateWindow",
@@ -597,3 +602,73 @@ class CacheVersion(Base):
 
     name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     version: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+# --- The transparency log (spec/transparency-log.md) --------------------------------------------
+
+
+class LogEntry(Base):
+    """One log entry, committed in the transaction of the row it commits to and pending
+    (``leaf_index`` null) until the sequencer appends it to the tree. ``ref`` names that row
+    (``table:primary key``); ``salt`` (never published) blinds low-entropy rows."""
+
+    __tablename__ = "log_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    ref: Mapped[str | None] = mapped_column(sa.String(80), index=True)
+    salt: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    leaf_hash: Mapped[bytes] = mapped_column(sa.LargeBinary, index=True)
+    leaf_index: Mapped[int | None] = mapped_column(sa.BigInteger, unique=True)
+    created_at: Mapped[datetime]
+
+
+class LogTileHash(Base):
+    """The hash of each full tile: the node hash at tree level ``8 * level``, index ``idx``
+    (tile level ``level`` >= 1). Level-0 hashes are the entries' leaf hashes."""
+
+    __tablename__ = "log_tile_hashes"
+
+    level: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class LogCheckpoint(Base):
+    """Every checkpoint the log signed: one per tree size."""
+
+    __tablename__ = "log_checkpoints"
+
+    size: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    note: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime]
+
+
+class LogCosignature(Base):
+    """A configured witness's cosignature on a checkpoint (its signature line as sent)."""
+
+    __tablename__ = "log_cosignatures"
+    __table_args__ = (sa.UniqueConstraint("checkpoint_size", "witness", "key_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    checkpoint_size: Mapped[int] = mapped_column(
+        sa.BigInteger, sa.ForeignKey("log_checkpoints.size"), index=True
+    )
+    witness: Mapped[str] = mapped_column(sa.String(200))
+    key_id: Mapped[int] = mapped_column(sa.BigInteger)
+    signed_at: Mapped[int] = mapped_column(sa.BigInteger)
+    line: Mapped[str] = mapped_column(sa.Text)
+    received_at: Mapped[datetime]
+
+
+class LogState(Base):
+    """The log's one row: its size and root. The sequencer locks it, so one sequencer runs at
+    a time however many processes try."""
+
+    __tablename__ = "log_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    root: Mapped[bytes] = mapped_column(sa.LargeBinary)

@@ -45,6 +45,7 @@ from strive_server.core.config import Settings
 from strive_server.db import tables
 from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
+from strive_server.services import tlog
 from strive_server.services.audit import Actor, record_event_core
 from strive_server.services.keycache import KeySnapshot, current_version, snapshot
 from strive_server.services.ratelimit import consume_submission_quota, refund_refused_submission
@@ -416,6 +417,8 @@ def store_referral(
     ).inserted_primary_key
     assert inserted is not None
     pk = inserted[0]
+    # The receipt's transparency-log entry, pending, in the receipt's own transaction.
+    tlog.log_submission(connection, pk, prepared.receipt_envelope)
     connection.execute(_INSERT_INDICATORS, [{**i, "referral_pk": pk} for i in prepared.indicators])
     if prepared.selectors:
         connection.execute(
@@ -427,11 +430,20 @@ def store_referral(
         # linked later. Sandbox referrals never link, never count towards over-correlation
         # and never move a live referral's priority: they are kept apart (spec/linking.md).
         connection.execute(_INSERT_QUEUE, {"referral_pk": pk, "enqueued_at": at})
-    connection.execute(
-        _INSERT_TRANSITION,
-        {"referral_pk": pk, "from_state": None, "to_state": "received", "outcome": None,
-         "actor": f"asw:{prepared.asw_id}", "reason": None, "at": at},
-    )  # fmt: skip
+    transition = {
+        "referral_pk": pk,
+        "from_state": None,
+        "to_state": "received",
+        "outcome": None,
+        "actor": f"asw:{prepared.asw_id}",
+        "reason": None,
+        "at": at,
+    }
+    inserted = connection.execute(_INSERT_TRANSITION, transition).inserted_primary_key
+    assert inserted is not None
+    tlog.log_row(
+        connection, "state_transitions", inserted[0], values={**transition, "id": inserted[0]}
+    )
     if request_id is not None:
         connection.execute(
             _ANSWER_REQUEST, {"request_id": request_id, "answered_at": at, "answer_pk": pk}

@@ -18,6 +18,7 @@ from strive_server.api.schemas import (
     Discovery,
     DiscoveryEndpoints,
     DiscoveryLimits,
+    DiscoveryLog,
     JwkSet,
     PayloadTypes,
 )
@@ -61,4 +62,11 @@ def get_configuration(request: Request, settings: SettingsDep) -> Discovery:
             recipient_outcomes="/v1/recipient/outcomes",
         ),
         jwks=JwkSet(keys=[key.to_jwk() for key in settings.published_keys]),
+        log=DiscoveryLog(
+            origin=settings.log_signer.name,
+            vkey=settings.log_signer.verifier.vkey,
+            prefix="/v1/log",
+            max_merge_delay_seconds=settings.log_max_merge_delay_seconds,
+            witnesses=[w.vkey for w in settings.log_witness_keys],
+        ),
     )

@@ -9,9 +9,13 @@ from typing import Any, Final
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from strive_schema._internal import timestamps
 from strive_schema.codes import ProblemCode
+from strive_schema.note import promise_text, sign_note
+from strive_schema.tlog import leaf_hash, receipt_entry
 from strive_server.api.deps import SessionsDep, SettingsDep, read_body
 from strive_server.api.schemas import BatchResponse, SubmissionResponse
+from strive_server.core.config import Settings
 from strive_server.problems import PROBLEM_MEDIA_TYPE, Problem
 from strive_server.services.ingestion import ingest_batch, ingest_envelope
 
@@ -70,6 +74,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def with_log_promise(body: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Add the log's signed promise to include the receipt's entry within the maximum merge
+    delay of its receipt time (spec/transparency-log.md): deterministic, so a replay gets the
+    same promise."""
+    envelope, receipt = body.get("receipt_envelope"), body.get("receipt")
+    if isinstance(envelope, str) and isinstance(receipt, dict):
+        received = timestamps.parse_utc(str(receipt["received_at"]))
+        include_by = int(received.timestamp()) + settings.log_max_merge_delay_seconds
+        leaf = leaf_hash(receipt_entry(envelope.encode("utf-8")))
+        signer = settings.log_signer
+        body["log_promise"] = sign_note(promise_text(signer.name, leaf, include_by), [signer])
+    return body
+
+
 @router.post(
     "/v1/referrals",
     operation_id="submitReferral",
@@ -101,7 +119,8 @@ async def submit_referral(
         now=_now(),
     )
     request.app.state.metrics.submissions.labels(result.status).inc()
-    return JSONResponse(result.body, status_code=result.http_status)
+    body = with_log_promise(dict(result.body), settings)
+    return JSONResponse(body, status_code=result.http_status)
 
 
 @router.post(
@@ -144,4 +163,5 @@ async def submit_batch(
     )
     for item in results:
         request.app.state.metrics.submissions.labels(item["status"]).inc()
+    results = [with_log_promise(item, settings) for item in results]
     return BatchResponse.model_validate({"results": results})
