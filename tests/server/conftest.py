@@ -169,11 +169,16 @@ class LinkBeforeRequests:
 
 @pytest.fixture
 def receiver(receiver_settings: Settings) -> Iterator[Receiver]:
-    app = create_app(receiver_settings, migrate_database=True)
+    yield from running_receiver(receiver_settings)
+
+
+def running_receiver(settings: Settings) -> Iterator[Receiver]:
+    """The reference app on a free loopback port, until the generator is closed."""
+    app = create_app(settings, migrate_database=True)
     wrapped = LinkBeforeRequests(app)
     try:
         for url in run_server(wrapped):
-            wrapped.receiver = Receiver(url, receiver_settings, app)
+            wrapped.receiver = Receiver(url, settings, app)
             yield wrapped.receiver
     finally:
         app.state.engine.dispose()
