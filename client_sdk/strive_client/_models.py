@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from strive_schema.receipts import Receipt
 
 __all__ = [
+    "AttachmentUpload",
     "BatchItemResult",
     "Discovery",
     "DiscoveryLimits",
@@ -133,3 +134,16 @@ class InformationRequestPage(_Response):
 
     items: list[InformationRequest]
     next_cursor: str | None = None
+
+
+class AttachmentUpload(_Response):
+    """An evidence file the receiver holds, verified against the referral's declaration."""
+
+    referral_id: str
+    attachment_id: str
+    sha256: str
+    size_bytes: int
+    media_type: str
+    received_at: datetime
+    replayed: bool
+    """``True`` when the receiver already had this file (a retry or a re-send)."""

@@ -15,6 +15,7 @@ from strive_server.api.routes import (
     accountability,
     admin,
     asw,
+    attachments,
     casework,
     discovery,
     dissemination,
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, *, migrate_database: bool = Fal
         accountability,
         admin,
         health,
+        attachments,
     ):
         app.include_router(module.router)
     # Inside ``observe`` (added later, so outside), which records the guard's refusals too.

@@ -18,6 +18,8 @@ __all__ = [
     "AssignmentCreate",
     "AswCreate",
     "AswKeyCreate",
+    "AttachmentReceipt",
+    "AttachmentSummary",
     "Discovery",
     "DiscoveryEndpoints",
     "DiscoveryLimits",
@@ -358,3 +360,36 @@ class ReferralView(_Priority):
     envelope_sha256: str
     referral_digest: str
     document: dict[str, Any] = Field(description="The referral as the ASW signed it.")
+    attachments: list[AttachmentSummary] = Field(
+        default_factory=list,
+        description="The files the referral declared, and which have arrived "
+        "(spec/evidence-files.md).",
+    )
+
+
+class AttachmentReceipt(BaseModel):
+    """The answer to an upload: the file as received, verified against the declaration."""
+
+    referral_id: str
+    attachment_id: str
+    sha256: str
+    size_bytes: int
+    media_type: str
+    received_at: ApiTimestamp
+    replayed: bool = Field(description="True when the file had already been received.")
+
+
+class AttachmentSummary(BaseModel):
+    """A declared file and whether it has arrived (spec/evidence-files.md)."""
+
+    attachment_id: str
+    sha256: str
+    size_bytes: int
+    media_type: str
+    received: bool
+    received_at: ApiTimestamp | None
+    pdq: str | None = Field(description="The PDQ hash the receiver computed (images).")
+    pdq_quality: int | None
+
+
+ReferralView.model_rebuild()

@@ -31,11 +31,13 @@ __all__ = [
     "Feedback",
     "InformationRequest",
     "OutcomeEvent",
+    "PdqChunk",
     "QuotaWindow",
     "RateWindow",
     "Recipient",
     "RecipientKey",
     "Referral",
+    "ReferralAttachment",
     "ReferralErasure",
     "ReferralIndicator",
     "RequestNonce",
@@ -570,3 +572,44 @@ class ConsoleSignIn(Base):
     nonce: Mapped[str] = mapped_column(sa.String(64))
     code_verifier: Mapped[str] = mapped_column(sa.String(128))
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ReferralAttachment(Base):
+    """An evidence file received for a referral that declared it (spec/evidence-files.md).
+    The bytes are in the evidence store under ``sha256``, encrypted; this row is the record
+    that they arrived, verified against the signed declaration."""
+
+    __tablename__ = "referral_attachments"
+    __table_args__ = (sa.UniqueConstraint("referral_pk", "attachment_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"))
+    attachment_id: Mapped[str] = mapped_column(sa.String(64))
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    media_type: Mapped[str] = mapped_column(sa.String(255))
+    detected_type: Mapped[str | None] = mapped_column(sa.String(255))
+    received_at: Mapped[datetime]
+    key_id: Mapped[str] = mapped_column(sa.String(128))
+    """The ASW key whose signed request carried the file."""
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    pdq: Mapped[str | None] = mapped_column(sa.String(64))
+    pdq_quality: Mapped[int | None]
+
+
+class PdqChunk(Base):
+    """The multi-index of PDQ hashes (services/image_linking.py): each PDQ selector's 256 bits
+    as 16 chunks of 16 bits, ``chunk_key = chunk number * 65536 + chunk value``. Two hashes at
+    most 31 bits apart agree within one bit on at least one chunk (pigeonhole), so a look-up
+    probes 16 x 17 keys and checks the few candidates exactly."""
+
+    __tablename__ = "pdq_chunks"
+    __table_args__ = (sa.Index("ix_pdq_chunks_key", "chunk_key", "selector_id"),)
+
+    selector_id: Mapped[int] = mapped_column(sa.ForeignKey("selectors.id"), primary_key=True)
+    chunk_no: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
+    chunk_key: Mapped[int]
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"))
+    pdq: Mapped[str] = mapped_column(sa.String(64))
+    quality: Mapped[int | None]

@@ -23,6 +23,7 @@ from strive_schema.receipts import envelope_sha256
 from strive_schema.semantics import Finding
 from strive_server.db import tables
 from strive_server.problems import Problem
+from strive_server.services.attachments import attachment_summaries
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.dissemination import record_outcome_event
 from strive_server.services.lifecycle import OUTCOMES, STATES, is_allowed, needs_supervisor
@@ -151,6 +152,7 @@ def analyst_view(
         "document": row.document,
         "cluster_id": row.cluster_id,
         "cluster_referrals": cluster.referral_count if cluster is not None else 1,
+        "attachments": attachment_summaries(session, row),
         **describe(row, cluster),
     }
 

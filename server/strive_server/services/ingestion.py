@@ -40,6 +40,7 @@ from strive_server.db import tables
 from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
 from strive_server.services.audit import Actor, record_event
+from strive_server.services.image_linking import link_images
 from strive_server.services.linking import StoredSelector, link_referral
 from strive_server.services.ratelimit import consume_submission_quota, refund_refused_submission
 from strive_server.services.selectors import extract_selectors
@@ -308,6 +309,9 @@ def _store(
             now=received_at,
             threshold=settings.over_correlation_threshold,
         )
+        # Evidence files: PDQ hashes also link when near, not only equal (image_linking.py).
+        link_images(session, referral=row, selectors=stored_selectors, settings=settings,
+                    now=received_at)  # fmt: skip
     session.add(
         tables.StateTransition(
             referral_pk=row.id,

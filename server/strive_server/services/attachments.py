@@ -1,0 +1,480 @@
+"""Evidence files: receiving, checking, storing and serving the files referrals declare.
+
+An ASW uploads each file its signed referral declared (``attachments[]``: id, SHA-256, size,
+media type) with a signed request whose ``Content-Digest`` the signature covers
+(spec/evidence-files.md). The checks, in order, each refusal with a stable code and nothing
+stored:
+
+before a byte of the body is read
+    the referral is the signing ASW's (404 ``not_found`` otherwise, like one that does not
+    exist); the attachment id is declared (``attachment_not_declared``); the signed digest is
+    the declared one (``attachment_digest_mismatch``); already received: 200, the same answer
+    (idempotent); an image for a referral that suspects a child (``child_image_refused``); the
+    declared size within ``STRIVE_MAX_ATTACHMENT_BYTES`` (413 ``body_too_large``) and, for a
+    sandbox referral, its limits (``sandbox_limit_exceeded``); ``Content-Length`` and
+    ``Content-Type`` (when sent) agree with the declaration (``attachment_size_mismatch``,
+    ``attachment_type_mismatch``);
+while the body streams to a temporary file, hashed as it goes
+    no more than the declared size (``attachment_size_mismatch``); the client stays to the
+    end (``attachment_incomplete``);
+after the body
+    size and SHA-256 are the declared ones; the magic bytes do not contradict the declared
+    media type (``attachment_type_mismatch``); an image decodes within
+    ``STRIVE_MAX_IMAGE_PIXELS`` (``image_too_large``: a decompression bomb is refused from its
+    header, undecoded); then the file is encrypted into the store, and its row, its hashes as
+    selectors and their links are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Final
+
+import filetype
+import sqlalchemy as sa
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from strive_schema.codes import ProblemCode
+from strive_schema.semantics import Finding
+from strive_server.core.config import Settings
+from strive_server.db import tables
+from strive_server.db.engine import write_guard
+from strive_server.problems import Problem, parameter_pointer
+from strive_server.services.audit import Actor, record_event
+from strive_server.services.evidence_store import (
+    EvidenceStore,
+    decrypt_stream,
+    encrypt_file,
+    store_for,
+)
+from strive_server.services.image_linking import count_values, link_images
+from strive_server.services.linking import StoredSelector
+from strive_server.services.pdq import pdq_hash
+
+__all__ = [
+    "Declared",
+    "Inspection",
+    "UploadTarget",
+    "attachment_summaries",
+    "check_before_body",
+    "check_received",
+    "inspect_file",
+    "open_content",
+    "record_upload",
+    "staging_file",
+]
+
+_PEEK: Final = 8192
+_ALIASES: Final = {
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "image/x-png": "image/png",
+}
+_DECODED_IMAGES: Final = frozenset(
+    {"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff"}
+)
+"""Image types the receiver decodes (pixel limit, PDQ). Other ``image/*`` types are stored and
+type-checked only."""
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """An attachment as the signed referral declared it."""
+
+    id: str
+    sha256: str
+    size_bytes: int
+    media_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTarget:
+    """What an upload is checked against, read before its body."""
+
+    referral_pk: int
+    referral_id: str
+    asw_id: str
+    declared: Declared
+    replay: dict[str, Any] | None
+    """The earlier answer, when this file was already received."""
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    detected_type: str | None
+    width: int | None = None
+    height: int | None = None
+    pdq: str | None = None
+    pdq_quality: int | None = None
+
+
+def _media_type(value: str) -> str:
+    bare = value.split(";", 1)[0].strip().lower()
+    return _ALIASES.get(bare, bare)
+
+
+def declared_attachments(document: dict[str, Any]) -> list[Declared]:
+    return [
+        Declared(a["id"], a["sha256"], int(a["size_bytes"]), _media_type(a["media_type"]))
+        for a in document.get("attachments", [])
+    ]
+
+
+def _refuse(status: int, code: ProblemCode, detail: str, pointer: str | None = None) -> Problem:
+    errors = [Finding(pointer, code, detail)] if pointer else []
+    return Problem(status, code, detail, errors=errors)
+
+
+def _answer(row: tables.ReferralAttachment, referral_id: str, *, replayed: bool) -> dict[str, Any]:
+    return {
+        "referral_id": referral_id,
+        "attachment_id": row.attachment_id,
+        "sha256": row.sha256,
+        "size_bytes": row.size_bytes,
+        "media_type": row.media_type,
+        "received_at": row.received_at,
+        "replayed": replayed,
+    }
+
+
+def check_before_body(
+    session: Session,
+    *,
+    asw_id: str,
+    referral_id: str,
+    attachment_id: str,
+    signed_sha256: bytes,
+    content_length: str | None,
+    content_type: str | None,
+    settings: Settings,
+) -> UploadTarget:
+    """Every check that needs no body (see the module docstring), in order."""
+    referral = session.scalars(
+        sa.select(tables.Referral).where(
+            tables.Referral.asw_id == asw_id, tables.Referral.referral_id == referral_id
+        )
+    ).one_or_none()
+    if referral is None:
+        raise Problem(404, ProblemCode.NOT_FOUND, "no such referral")
+    declared = {a.id: a for a in declared_attachments(referral.document)}.get(attachment_id)
+    if declared is None:
+        raise _refuse(
+            422, ProblemCode.ATTACHMENT_NOT_DECLARED,
+            "the referral declares no attachment with this id",
+            parameter_pointer("path", "attachment_id"),
+        )  # fmt: skip
+    index = list(declared_attachments(referral.document)).index(declared)
+    if signed_sha256.hex() != declared.sha256:
+        raise _refuse(
+            422, ProblemCode.ATTACHMENT_DIGEST_MISMATCH,
+            "the signed Content-Digest is not the SHA-256 the referral declared",
+            parameter_pointer("header", "Content-Digest"),
+        )  # fmt: skip
+    existing = session.scalars(
+        sa.select(tables.ReferralAttachment).where(
+            tables.ReferralAttachment.referral_pk == referral.id,
+            tables.ReferralAttachment.attachment_id == attachment_id,
+        )
+    ).one_or_none()
+    target = UploadTarget(referral.id, referral.referral_id, asw_id, declared, None)
+    if existing is not None:
+        return UploadTarget(
+            referral.id, referral.referral_id, asw_id, declared,
+            _answer(existing, referral.referral_id, replayed=True),
+        )  # fmt: skip
+    if referral.under_18 and declared.media_type.startswith(("image/", "video/")):
+        raise _refuse(
+            422, ProblemCode.CHILD_IMAGE_REFUSED,
+            "a referral that suspects a child carries image hashes only, never the image "
+            "(spec/evidence-files.md, 'Children')",
+            f"/attachments/{index}/media_type",
+        )  # fmt: skip
+    if declared.size_bytes > settings.max_attachment_bytes:
+        raise Problem(
+            413, ProblemCode.BODY_TOO_LARGE,
+            f"a file may be at most {settings.max_attachment_bytes} bytes",
+        )  # fmt: skip
+    if referral.is_test:
+        _check_sandbox(session, referral.id, declared, settings)
+    if content_length is not None and content_length.strip() != str(declared.size_bytes):
+        raise _refuse(
+            422, ProblemCode.ATTACHMENT_SIZE_MISMATCH,
+            f"the referral declared {declared.size_bytes} bytes",
+            parameter_pointer("header", "Content-Length"),
+        )  # fmt: skip
+    if content_type is not None and _media_type(content_type) not in (
+        declared.media_type, "application/octet-stream"
+    ):  # fmt: skip
+        raise _refuse(
+            422, ProblemCode.ATTACHMENT_TYPE_MISMATCH,
+            f"the referral declared {declared.media_type}",
+            parameter_pointer("header", "Content-Type"),
+        )  # fmt: skip
+    return target
+
+
+def _check_sandbox(session: Session, referral_pk: int, declared: Declared, s: Settings) -> None:
+    held = session.scalar(
+        sa.select(sa.func.count()).where(tables.ReferralAttachment.referral_pk == referral_pk)
+    )
+    if declared.size_bytes > s.sandbox_max_attachment_bytes or (held or 0) >= (
+        s.sandbox_max_attachments
+    ):
+        raise Problem(
+            422, ProblemCode.SANDBOX_LIMIT_EXCEEDED,
+            f"a sandbox referral carries at most {s.sandbox_max_attachments} files of at most "
+            f"{s.sandbox_max_attachment_bytes} bytes each",
+        )  # fmt: skip
+
+
+def staging_file(settings: Settings) -> tuple[IO[bytes], Path]:
+    """A private temporary file for an incoming body (beside the filesystem store, so the
+    encrypted copy is linked into place on the same filesystem)."""
+    directory: Path | None = None
+    if settings.evidence_store == "filesystem":
+        directory = settings.evidence_dir / ".incoming"
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, name = tempfile.mkstemp(dir=directory, prefix="upload-")
+    return os.fdopen(fd, "wb"), Path(name)
+
+
+def check_received(target: UploadTarget, *, size: int, sha256: str) -> None:
+    """The body's size and SHA-256 against the declaration."""
+    if size != target.declared.size_bytes:
+        raise Problem(
+            422, ProblemCode.ATTACHMENT_SIZE_MISMATCH,
+            f"received {size} bytes; the referral declared {target.declared.size_bytes}",
+        )  # fmt: skip
+    if sha256 != target.declared.sha256:
+        raise Problem(
+            422, ProblemCode.ATTACHMENT_DIGEST_MISMATCH,
+            "the file's SHA-256 is not the one the referral declared and the request signed",
+        )  # fmt: skip
+
+
+def _type_mismatch(detail: str) -> Problem:
+    return Problem(422, ProblemCode.ATTACHMENT_TYPE_MISMATCH, detail)
+
+
+def inspect_file(path: Path, declared: Declared, settings: Settings) -> Inspection:
+    """Magic bytes against the declared type; for an image, its size in pixels (refused over
+    the limit from the header alone) and its PDQ hash."""
+    with path.open("rb") as stream:
+        head = stream.read(_PEEK)
+    kind = filetype.guess(head)
+    detected = _media_type(kind.mime) if kind is not None else None
+    if detected is not None and detected != declared.media_type:
+        raise _type_mismatch(f"the file is {detected}; the referral declared {declared.media_type}")
+    if detected is None and filetype.get_type(mime=declared.media_type) is not None:
+        raise _type_mismatch(f"the file is not recognisable as {declared.media_type}")
+    if declared.media_type not in _DECODED_IMAGES:
+        return Inspection(detected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > settings.max_image_pixels:
+                    raise Problem(
+                        422, ProblemCode.IMAGE_TOO_LARGE,
+                        f"{width} x {height} pixels; at most {settings.max_image_pixels}",
+                    )  # fmt: skip
+                image.load()
+                computed = pdq_hash(image)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise Problem(
+                422, ProblemCode.IMAGE_TOO_LARGE,
+                f"the image has more than {settings.max_image_pixels} pixels",
+            ) from None  # fmt: skip
+        except (OSError, SyntaxError, ValueError, UnidentifiedImageError):
+            raise _type_mismatch(f"the file does not decode as {declared.media_type}") from None
+    return Inspection(detected, width, height, computed.hex, computed.quality)
+
+
+def store_encrypted(store: EvidenceStore, path: Path, sha256: str, settings: Settings) -> bool:
+    """Encrypt the received file and store it under its SHA-256; ``True`` when this call
+    stored it (``False``: the store held it already, written once)."""
+    if store.exists(sha256):
+        return False
+    cipher = path.with_name(path.name + ".enc")
+    try:
+        encrypt_file(path, cipher, key=settings.evidence_key, sha256=sha256)
+        return store.put(sha256, cipher)
+    finally:
+        cipher.unlink(missing_ok=True)
+
+
+def record_upload(
+    sessions: sessionmaker[Session],
+    *,
+    target: UploadTarget,
+    inspection: Inspection,
+    key_id: str,
+    settings: Settings,
+    now: datetime,
+) -> tuple[int, dict[str, Any]]:
+    """Write the attachment's row, its hashes as selectors and their links, in one
+    transaction: (201, answer), or (200, the first answer) when another request stored the
+    same file first."""
+    declared = target.declared
+    received_at = now.replace(microsecond=0)
+    try:
+        with write_guard(sessions), sessions() as session, session.begin():
+            referral = session.get_one(tables.Referral, target.referral_pk, with_for_update=True)
+            row = tables.ReferralAttachment(
+                referral_pk=referral.id, attachment_id=declared.id, sha256=declared.sha256,
+                size_bytes=declared.size_bytes, media_type=declared.media_type,
+                detected_type=inspection.detected_type, received_at=received_at, key_id=key_id,
+                width=inspection.width, height=inspection.height, pdq=inspection.pdq,
+                pdq_quality=inspection.pdq_quality,
+            )  # fmt: skip
+            session.add(row)
+            session.flush()
+            if declared.media_type.startswith("image/"):
+                _add_image_selectors(session, referral, declared, inspection, settings, now)
+            record_event(
+                session, actor=Actor("asw", target.asw_id), action="attachment.received",
+                referral_pk=referral.id,
+                detail={"referral_id": referral.referral_id, "attachment_id": declared.id,
+                        "sha256": declared.sha256, "size_bytes": declared.size_bytes,
+                        "key_id": key_id},
+                at=received_at,
+            )  # fmt: skip
+            return 201, _answer(row, referral.referral_id, replayed=False)
+    except IntegrityError:
+        with sessions() as session:
+            existing = session.scalars(
+                sa.select(tables.ReferralAttachment).where(
+                    tables.ReferralAttachment.referral_pk == target.referral_pk,
+                    tables.ReferralAttachment.attachment_id == declared.id,
+                )
+            ).one_or_none()
+            if existing is None:
+                raise
+            return 200, _answer(existing, target.referral_id, replayed=True)
+
+
+def _add_image_selectors(
+    session: Session,
+    referral: tables.Referral,
+    declared: Declared,
+    inspection: Inspection,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """The file's SHA-256 and PDQ hash as ``image_hash`` selectors of the referral (unless it
+    carries them already), then image linking (services/image_linking.py)."""
+    values = [f"sha256:{declared.sha256}"]
+    if inspection.pdq is not None:
+        values.append(f"pdq:{inspection.pdq}")
+    held = set(
+        session.scalars(
+            sa.select(tables.Selector.value).where(
+                tables.Selector.referral_pk == referral.id,
+                tables.Selector.kind == "image_hash",
+                tables.Selector.value.in_(values),
+            )
+        )
+    )
+    new = [v for v in values if v not in held]
+    if not new:
+        return
+    rows = session.execute(
+        sa.insert(tables.Selector).returning(
+            tables.Selector.id, tables.Selector.value, sort_by_parameter_order=True
+        ),
+        [{"referral_pk": referral.id, "kind": "image_hash", "value": v, "raw": v,
+          "normalised": True, "entity_ref": declared.id} for v in new],
+    ).all()  # fmt: skip
+    stored = [StoredSelector(int(i), "image_hash", str(v)) for i, v in rows]
+    if referral.is_test:
+        return
+    count_values(session, new, settings.over_correlation_threshold)
+    link_images(
+        session, referral=referral, selectors=stored, settings=settings, now=now,
+        qualities={s.id: inspection.pdq_quality for s in stored if s.value.startswith("pdq:")},
+        exact=True,
+    )  # fmt: skip
+
+
+def attachment_summaries(session: Session, referral: tables.Referral) -> list[dict[str, Any]]:
+    """Each declared attachment and whether (and when) it arrived: the referral view's list."""
+    received = {
+        row.attachment_id: row
+        for row in session.scalars(
+            sa.select(tables.ReferralAttachment).where(
+                tables.ReferralAttachment.referral_pk == referral.id
+            )
+        )
+    }
+    summaries: list[dict[str, Any]] = []
+    for declared in declared_attachments(referral.document):
+        row = received.get(declared.id)
+        summaries.append(
+            {
+                "attachment_id": declared.id,
+                "sha256": declared.sha256,
+                "size_bytes": declared.size_bytes,
+                "media_type": declared.media_type,
+                "received": row is not None,
+                "received_at": row.received_at if row is not None else None,
+                "pdq": row.pdq if row is not None else None,
+                "pdq_quality": row.pdq_quality if row is not None else None,
+            }
+        )
+    return summaries
+
+
+def open_content(
+    session: Session,
+    referral: tables.Referral,
+    attachment_id: str,
+    *,
+    actor: Actor,
+    reason: str,
+    settings: Settings,
+) -> tuple[tables.ReferralAttachment, Iterator[bytes]]:
+    """An audited read of a received file: its row and its decrypted bytes, authenticated
+    segment by segment as they are sent."""
+    declared = {a.id for a in declared_attachments(referral.document)}
+    if attachment_id not in declared:
+        raise _refuse(
+            404, ProblemCode.ATTACHMENT_NOT_DECLARED,
+            "the referral declares no attachment with this id",
+            parameter_pointer("path", "attachment_id"),
+        )  # fmt: skip
+    row = session.scalars(
+        sa.select(tables.ReferralAttachment).where(
+            tables.ReferralAttachment.referral_pk == referral.id,
+            tables.ReferralAttachment.attachment_id == attachment_id,
+        )
+    ).one_or_none()
+    if row is None:
+        raise Problem(404, ProblemCode.ATTACHMENT_NOT_RECEIVED, "the ASW has not sent this file")
+    record_event(
+        session, actor=actor, action="attachment.read", referral_pk=referral.id, reason=reason,
+        detail={"referral_id": referral.referral_id, "attachment_id": attachment_id,
+                "sha256": row.sha256},
+    )  # fmt: skip
+    store = store_for(settings)
+    stream = store.open(row.sha256)
+
+    def chunks() -> Iterator[bytes]:
+        digest = hashlib.sha256()
+        try:
+            for chunk in decrypt_stream(stream, key=settings.evidence_key, sha256=row.sha256):
+                digest.update(chunk)
+                yield chunk
+        finally:
+            stream.close()
+
+    return row, chunks()
