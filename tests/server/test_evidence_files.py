@@ -20,6 +20,7 @@ from PIL import Image
 
 from strive_schema.httpsig import sign_request
 from strive_schema.keys import SigningKey
+from strive_server.console.web import HERE
 from strive_server.core.config import Settings
 from strive_server.db import tables
 from strive_server.services.evidence_store import MAGIC
@@ -260,3 +261,33 @@ def test_only_content_roles_read_files(receiver: Receiver) -> None:
     assert httpx.get(receiver.url + path, headers=signed).status_code == 401
     with receiver.http("supervisor") as http:
         assert http.get(path, headers=reason).content == photo
+
+
+def test_the_console_lists_files_and_blurs_images_until_revealed(receiver: Receiver) -> None:
+    from .test_console_pages import browser, sign_in
+
+    photo = picture(6)
+    document = live_referral(
+        "asw-a", {"photo": (photo, "image/png"), "doc": (PDF, "application/pdf")}
+    )
+    referral_id = submit(receiver, document)
+    assert upload(receiver, "asw-a", referral_id, "photo", photo).status_code == 201
+    with browser(receiver) as client:
+        assert sign_in(client, receiver.token("analyst")).status_code == 303
+        page = client.get(f"/console/referrals/{referral_id}")
+        assert page.status_code == 200
+        table = page.text.split('id="attachments"')[1].split("</table>")[0]
+        assert "received" in table and "not yet sent" in table
+        assert 'class="strive-thumb strive-blurred"' in table
+        assert 'data-strive-reveal="thumb-1"' in table
+        image = client.get(f"/console/referrals/{referral_id}/attachments/photo?view=thumbnail")
+        assert image.status_code == 200 and image.content == photo
+        assert image.headers["content-security-policy"] == "sandbox; default-src 'none'"
+        assert image.headers["x-content-type-options"] == "nosniff"
+    script = (HERE / "static" / "console.js").read_text()
+    assert "data-strive-reveal" in script and "strive-blurred" in script
+    with receiver.session() as session:
+        reads = session.scalars(
+            sa.select(tables.AuditEvent.reason).where(tables.AuditEvent.action == "attachment.read")
+        ).all()
+    assert reads == ["console referral page: blurred thumbnail"]

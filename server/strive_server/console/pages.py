@@ -13,10 +13,12 @@ from urllib.parse import urlencode
 import httpx
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Path, Query, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from pydantic import ValidationError
 
+from strive_schema._types import LOCAL_ID_PATTERN
 from strive_server.api.deps import RowId
+from strive_server.api.routes.attachments import content_headers
 from strive_server.api.routes.intelligence import export_response
 from strive_server.api.schemas import AswCreate, AswKeyCreate, TokenCreate
 from strive_server.console import auth, oidc, present
@@ -40,7 +42,7 @@ from strive_server.console.web import (
 from strive_server.core.security import ROLES
 from strive_server.db import tables
 from strive_server.db.engine import write_guard
-from strive_server.services import admin, casework, intelligence, packages
+from strive_server.services import admin, attachments, casework, intelligence, packages
 from strive_server.services.audit import record_event
 from strive_server.services.lifecycle import OUTCOMES, STATES
 from strive_server.services.stats import compute_statistics
@@ -310,6 +312,37 @@ def referral(
         },
         person=person,
     )  # fmt: skip
+
+
+CONSOLE_FILE_READS: Final = {
+    "thumbnail": "console referral page: blurred thumbnail",
+    "download": "console referral page: download",
+}
+"""The reason recorded for a file read from the console: the page and what was shown."""
+
+
+@router.get("/referrals/{referral_id}/attachments/{attachment_id}")
+def attachment_content(
+    request: Request, referral_id: str, person: AnalystPerson,
+    attachment_id: Annotated[str, Path(pattern=LOCAL_ID_PATTERN, max_length=64)],
+    asw_id: AswQuery = None,
+    view: Annotated[Literal["thumbnail", "download"], Query()] = "download",
+) -> Response:  # fmt: skip
+    """A received file for a signed-in analyst, audited like the API's read
+    (``GET /v1/referrals/{id}/attachments/{id}``), with the same headers: the referral page
+    shows images blurred until the analyst reveals them (static/console.js)."""
+    sessions = sessions_of(request)
+    settings = request.app.state.settings
+    with write_guard(sessions), sessions() as session, session.begin():
+        row = casework.find_referral(session, referral_id, asw_id=asw_id)
+        found, chunks = attachments.open_content(
+            session, row, attachment_id, actor=person.actor, reason=CONSOLE_FILE_READS[view],
+            settings=settings,
+        )  # fmt: skip
+        media_type, size = found.media_type, found.size_bytes
+    return StreamingResponse(
+        chunks, media_type=media_type, headers=content_headers(attachment_id, size)
+    )
 
 
 def _act(
