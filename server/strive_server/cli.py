@@ -34,6 +34,8 @@ __all__ = ["admin_group", "serve_command"]
 
 CLI_ACTOR = Actor("admin", "cli")
 DEMO_DIR = Path(".strive/demo")
+DEMO_EVIDENCE_FILES = Path("spec/examples/files")
+"""The demo's evidence files (strive_server/demo_files.py), uploaded with the referrals."""
 
 
 def _settings(url: str | None) -> Settings:
@@ -473,6 +475,19 @@ def _demo_tokens_current(tokens_file: Path, sessions: sessionmaker[Session]) -> 
     return live == len(DEMO_ROLES)
 
 
+def _say_how_to_submit(
+    strive: str, asw_id: str, key_id: str, files: list[str], url: str, key_file: Path
+) -> None:
+    evidence = DEMO_EVIDENCE_FILES if DEMO_EVIDENCE_FILES.is_dir() else None
+    click.echo(
+        f"\n  ASW {asw_id} (key id {key_id}):\n"
+        f"    {strive} submit {' '.join(files)} \\\n"
+        f"      --url {url} --asw-id {asw_id} --key {key_file}"
+        + (f" \\\n      --attachments {evidence}" if evidence else ""),
+        err=True,
+    )
+
+
 def _demo(sessions: sessionmaker[Session], url: str, lifetime: timedelta) -> None:
     """Prepare demo ASWs for the published examples, and demo tokens, and say how to use them."""
     examples = sorted(Path("spec/examples").glob("*.json"))
@@ -514,12 +529,7 @@ def _demo(sessions: sessionmaker[Session], url: str, lifetime: timedelta) -> Non
                 admin.add_key(session, asw_id=asw_id, public_key=key.public_key, actor=CLI_ACTOR)
 
         _run(sessions, ensure)
-        click.echo(
-            f"\n  ASW {asw_id} (key id {key.key_id}):\n"
-            f"    {strive} submit {' '.join(files)} \\\n"
-            f"      --url {url} --asw-id {asw_id} --key {key_file}",
-            err=True,
-        )
+        _say_how_to_submit(strive, asw_id, key.key_id, files, url, key_file)
     for answer in answers:
         click.echo(
             f"\n  {answer} answers a request for information: an analyst creates the request\n"

@@ -132,6 +132,8 @@ def receiver_settings(database_url: str, tmp_path: Path) -> Settings:
         rate_limit_per_minute=1000,
         refused_submission_limit_per_minute=1000,
         signed_read_limit_per_minute=1000,
+        evidence_dir=tmp_path / "evidence",
+        evidence_key_file=tmp_path / "evidence.key",
     )
 
 

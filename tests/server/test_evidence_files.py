@@ -291,3 +291,32 @@ def test_the_console_lists_files_and_blurs_images_until_revealed(receiver: Recei
             sa.select(tables.AuditEvent.reason).where(tables.AuditEvent.action == "attachment.read")
         ).all()
     assert reads == ["console referral page: blurred thumbnail"]
+
+
+def test_erasure_removes_the_files_only_that_referral_holds(receiver: Receiver) -> None:
+
+    from strive_server.services import retention
+
+    photo, shared = picture(9), picture(10)
+    first = submit(receiver, live_referral("asw-a", {"p": (photo, "image/png"),
+                                                     "s": (shared, "image/png")}))  # fmt: skip
+    second = submit(receiver, live_referral("asw-b", {"s": (shared, "image/png")}))
+    for asw, referral_id, name, data in (("asw-a", first, "p", photo),
+                                         ("asw-a", first, "s", shared),
+                                         ("asw-b", second, "s", shared)):  # fmt: skip
+        assert upload(receiver, asw, referral_id, name, data).status_code == 201
+    receiver.app.state.settings = receiver.settings.model_copy(
+        update={"retention_review_days": dict.fromkeys(retention.DEFAULT_REVIEW_DAYS, 0)}
+    )
+    with receiver.session() as session, session.begin():
+        session.execute(sa.update(tables.Referral).where(
+            tables.Referral.referral_id == first).values(state="closed"))  # fmt: skip
+    with receiver.http("supervisor") as http:
+        erased = http.post(f"/v1/referrals/{first}/erasure", json={"reason": "review passed"})
+    assert erased.status_code == 200, erased.text
+    held = [o for o in stored_objects(receiver.settings) if not o.startswith(".incoming")]
+    assert [o.rsplit("/", 1)[-1] for o in held] == [hashlib.sha256(shared).hexdigest()]
+    with receiver.session() as session:
+        rows = session.scalars(sa.select(tables.ReferralAttachment.referral_pk)).all()
+        chunks = session.scalars(sa.select(tables.PdqChunk.referral_pk).distinct()).all()
+    assert len(rows) == 1 and len(chunks) == 1

@@ -77,6 +77,14 @@ def test_the_same_picture_under_another_name_links_two_asws(receiver: Receiver) 
         summary = http.get(f"/v1/clusters/{cluster}").json()
     assert summary["asws"] == ["demo-classifieds", "example-adverts"]
     assert [m["by"] for m in summary["merges"]] == ["image_hash"]
+    (match,) = summary["image_matches"]
+    assert match["algorithm"] == "pdq" and 0 < match["distance"] <= 31
+    assert (match["referral_id"], match["asw_id"], match["entity_ref"]) == (
+        second,
+        "demo-classifieds",
+        "img-9",
+    )
+    assert (match["matched_referral_id"], match["matched_asw_id"]) == (first, "example-adverts")
 
     # An ASW that sends only the hash (no file) links at submission.
     hashed = with_advert_hash(live_referral("third-site", {}), pdq_of(reencoded(original)))

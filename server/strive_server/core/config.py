@@ -132,6 +132,15 @@ class Settings(BaseSettings):
         without being able to forge receipts. Created on first use (mode 0600)."""
         return _create_once(self.audit_key_file, lambda: secrets.token_bytes(32))
 
+    @property
+    def evidence_path(self) -> Path:
+        """The filesystem store's directory: ``evidence_dir``; when that is not set and the
+        database is a SQLite file, the directory of that name beside the database."""
+        sqlite = "sqlite:///"
+        if "evidence_dir" in self.model_fields_set or not self.database_url.startswith(sqlite):
+            return self.evidence_dir
+        return Path(self.database_url.removeprefix(sqlite)).parent / self.evidence_dir
+
     @cached_property
     def evidence_key(self) -> bytes:
         """The AES-256 key that encrypts evidence files at rest (created on first use, 0600)."""

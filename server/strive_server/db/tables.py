@@ -29,6 +29,7 @@ __all__ = [
     "Dissemination",
     "DisseminationReferral",
     "Feedback",
+    "ImageMatch",
     "InformationRequest",
     "OutcomeEvent",
     "PdqChunk",
@@ -613,3 +614,19 @@ class PdqChunk(Base):
     referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"))
     pdq: Mapped[str] = mapped_column(sa.String(64))
     quality: Mapped[int | None]
+
+
+class ImageMatch(Base):
+    """Two referrals carrying the same picture (services/image_linking.py): which of their
+    ``image_hash`` selectors, how many bits apart (0 for an exact hash). Recorded whether or
+    not the match merged clusters, so the cluster shows why its pictures tie it together."""
+
+    __tablename__ = "image_matches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), index=True)
+    selector_id: Mapped[int] = mapped_column(sa.ForeignKey("selectors.id"))
+    matched_referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), index=True)
+    matched_selector_id: Mapped[int] = mapped_column(sa.ForeignKey("selectors.id"))
+    distance: Mapped[int]

@@ -67,7 +67,10 @@ __all__ = [
     "attachment_summaries",
     "check_before_body",
     "check_received",
+    "delete_objects",
+    "forget_files",
     "inspect_file",
+    "objects_held_only_by",
     "open_content",
     "record_upload",
     "staging_file",
@@ -241,7 +244,7 @@ def staging_file(settings: Settings) -> tuple[IO[bytes], Path]:
     encrypted copy is linked into place on the same filesystem)."""
     directory: Path | None = None
     if settings.evidence_store == "filesystem":
-        directory = settings.evidence_dir / ".incoming"
+        directory = settings.evidence_path / ".incoming"
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, name = tempfile.mkstemp(dir=directory, prefix="upload-")
     return os.fdopen(fd, "wb"), Path(name)
@@ -478,3 +481,48 @@ def open_content(
             stream.close()
 
     return row, chunks()
+
+
+def objects_held_only_by(session: Session, referral_pk: int) -> list[str]:
+    """The stored objects (SHA-256 names) no referral but this one refers to: what erasing
+    it removes from the store."""
+    mine = set(
+        session.scalars(
+            sa.select(tables.ReferralAttachment.sha256).where(
+                tables.ReferralAttachment.referral_pk == referral_pk
+            )
+        )
+    )
+    shared = set(
+        session.scalars(
+            sa.select(tables.ReferralAttachment.sha256).where(
+                tables.ReferralAttachment.sha256.in_(mine),
+                tables.ReferralAttachment.referral_pk != referral_pk,
+            )
+        )
+    )
+    return sorted(mine - shared)
+
+
+def forget_files(session: Session, referral_pk: int) -> None:
+    """Erasure (services/retention.py): remove the referral's file rows, its PDQ index
+    entries and its picture matches; the objects go with :func:`delete_objects`."""
+    match = tables.ImageMatch
+    session.execute(
+        sa.delete(match).where(
+            sa.or_(match.referral_pk == referral_pk, match.matched_referral_pk == referral_pk)
+        )
+    )
+    session.execute(sa.delete(tables.PdqChunk).where(tables.PdqChunk.referral_pk == referral_pk))
+    session.execute(
+        sa.delete(tables.ReferralAttachment).where(
+            tables.ReferralAttachment.referral_pk == referral_pk
+        )
+    )
+
+
+def delete_objects(settings: Settings, names: list[str]) -> None:
+    """Remove erased files from the store (after the erasure committed)."""
+    store = store_for(settings)
+    for name in names:
+        store.delete(name)

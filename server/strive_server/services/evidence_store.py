@@ -255,4 +255,4 @@ def store_for(settings: Settings) -> EvidenceStore:
         if store is None:
             store = _S3_STORES[place] = S3Store(settings)
         return store
-    return FilesystemStore(settings.evidence_dir)
+    return FilesystemStore(settings.evidence_path)

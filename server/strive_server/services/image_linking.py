@@ -219,8 +219,16 @@ def link_images(
         link_found_later(
             session, referral=referral, selector=selector, referral_pks=referral_pks, now=now
         )
-        matches.extend(
+        found_matches = [
             ImageMatch(selector.id, pk, other_selector, distance)
             for other_selector, pk, _, distance in found
-        )
+        ]
+        session.execute(
+            sa.insert(tables.ImageMatch),
+            [{"at": now, "referral_pk": referral.id, "selector_id": m.selector_id,
+              "matched_referral_pk": m.matched_referral_pk,
+              "matched_selector_id": m.matched_selector_id, "distance": m.distance}
+             for m in found_matches],
+        )  # fmt: skip
+        matches.extend(found_matches)
     return matches

@@ -47,9 +47,30 @@ def upgrade() -> None:
         sa.Column("quality", sa.Integer(), nullable=True),
     )
     op.create_index("ix_pdq_chunks_key", "pdq_chunks", ["chunk_key", "selector_id"])
+    op.create_table(
+        "image_matches",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("referral_pk", sa.Integer(), sa.ForeignKey("referrals.id"), nullable=False),
+        sa.Column("selector_id", sa.Integer(), sa.ForeignKey("selectors.id"), nullable=False),
+        sa.Column(
+            "matched_referral_pk", sa.Integer(), sa.ForeignKey("referrals.id"), nullable=False
+        ),
+        sa.Column(
+            "matched_selector_id", sa.Integer(), sa.ForeignKey("selectors.id"), nullable=False
+        ),
+        sa.Column("distance", sa.Integer(), nullable=False),
+    )
+    op.create_index("ix_image_matches_referral_pk", "image_matches", ["referral_pk"])
+    op.create_index(
+        "ix_image_matches_matched_referral_pk", "image_matches", ["matched_referral_pk"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_image_matches_matched_referral_pk", table_name="image_matches")
+    op.drop_index("ix_image_matches_referral_pk", table_name="image_matches")
+    op.drop_table("image_matches")
     op.drop_index("ix_pdq_chunks_key", table_name="pdq_chunks")
     op.drop_table("pdq_chunks")
     op.drop_index("ix_referral_attachments_sha256", table_name="referral_attachments")
