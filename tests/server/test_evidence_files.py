@@ -160,10 +160,14 @@ def test_every_refusal_has_its_code_and_leaves_nothing_stored(receiver: Receiver
     bomb = io.BytesIO()
     Image.new("L", (1200, 1200)).save(bomb, format="PNG")  # 1.44 M pixels > 1 M allowed
     bomb_bytes = bomb.getvalue()
+    huge = io.BytesIO()
+    Image.new("1", (10_000, 10_000)).save(huge, format="PNG")  # 100 M pixels, a few KB
+    broken = photo[: len(photo) // 2]  # a PNG cut in half, declared as it is
     big = b"\0" * (1024 * 1024 + 1)
     document = live_referral("asw-a", {
         "photo": (photo, "image/png"), "as-jpeg": (photo, "image/jpeg"),
-        "bomb": (bomb_bytes, "image/png"),
+        "bomb": (bomb_bytes, "image/png"), "huge": (huge.getvalue(), "image/png"),
+        "broken": (broken, "image/png"),
     })  # fmt: skip
     referral_id = submit(receiver, document)
     receiver.register_asw("asw-b")
@@ -188,6 +192,8 @@ def test_every_refusal_has_its_code_and_leaves_nothing_stored(receiver: Receiver
         (upload(receiver, "asw-a", referral_id, "photo", photo, headers={"Content-Type": "text/plain"}),
          422, "attachment_type_mismatch"),
         (upload(receiver, "asw-a", referral_id, "bomb", bomb_bytes), 422, "image_too_large"),
+        (upload(receiver, "asw-a", referral_id, "huge", huge.getvalue()), 422, "image_too_large"),
+        (upload(receiver, "asw-a", referral_id, "broken", broken), 422, "attachment_type_mismatch"),
         (upload(receiver, "asw-b", referral_id, "photo", photo), 404, "not_found"),
         (upload(receiver, "asw-a", sandbox_id, "big", big), 422, "sandbox_limit_exceeded"),
         (upload(receiver, "asw-a", child_id, "photo", photo), 422, "child_image_refused"),
