@@ -114,6 +114,8 @@ class ReferralStatus(_Response):
     updated_at: datetime
     outcome: str | None = None
     feedback: list[Feedback] = Field(default_factory=list)
+    attachments_received: list[str] = Field(default_factory=list)
+    """Ids of the declared evidence files the receiver holds; upload the others."""
 
 
 class InformationRequest(_Response):

@@ -47,6 +47,8 @@ def test_files_upload_once_and_retries_are_safe(
     assert seen[-1] == ("photo-1", len(photo), len(photo))
     (again,) = client.upload_attachments(result.receipt, {"photo-1": tmp_path / "photo-1.png"})
     assert again.replayed and again.received_at == first.received_at
+    status = client.get_referral_status(result.receipt.referral_id)
+    assert status.attachments_received == ["photo-1"]
 
 
 def test_a_refusal_raises_its_problem(

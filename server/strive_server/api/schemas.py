@@ -207,6 +207,11 @@ class AswReferralStatus(BaseModel):
     updated_at: ApiTimestamp
     outcome: str | None = Field(None, description="Only when released with feedback.")
     feedback: list[FeedbackView]
+    attachments_received: list[str] = Field(
+        default_factory=list,
+        description="Ids of the declared evidence files the receiver holds "
+        "(spec/evidence-files.md); upload the others.",
+    )
 
 
 class InformationRequestView(BaseModel):

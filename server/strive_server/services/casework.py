@@ -111,6 +111,9 @@ def asw_status(session: Session, *, asw_id: str, referral_id: str) -> dict[str, 
             {"created_at": f.created_at, "message": f.message, "outcome": f.outcome}
             for f in feedback
         ],
+        "attachments_received": [
+            a["attachment_id"] for a in attachment_summaries(session, row) if a["received"]
+        ],
     }
 
 
