@@ -174,7 +174,9 @@ def test_every_refusal_has_its_code_and_leaves_nothing_stored(receiver: Receiver
     sandbox = fresh_referral(asw_id="asw-a")
     declare_file(sandbox, "big", big, "application/octet-stream")
     sandbox_id = submit(receiver, sandbox)
-    child = live_referral("asw-a", {"photo": (photo, "image/png")})
+    child = live_referral(
+        "asw-a", {"photo": (photo, "image/png"), "disguised": (photo, "application/octet-stream")}
+    )
     child["indicators"].append({"code": "suspected_under_18", "risk": "high"})
     child_id = submit(receiver, child)
     other = picture(3)
@@ -197,6 +199,7 @@ def test_every_refusal_has_its_code_and_leaves_nothing_stored(receiver: Receiver
         (upload(receiver, "asw-b", referral_id, "photo", photo), 404, "not_found"),
         (upload(receiver, "asw-a", sandbox_id, "big", big), 422, "sandbox_limit_exceeded"),
         (upload(receiver, "asw-a", child_id, "photo", photo), 422, "child_image_refused"),
+        (upload(receiver, "asw-a", child_id, "disguised", photo), 422, "child_image_refused"),
         (upload(receiver, "asw-a", referral_id, "photo", photo, key=SigningKey.generate()),
          401, "key_unknown"),
         (httpx.put(f"{receiver.url}/v1/referrals/{referral_id}/attachments/photo", content=photo),

@@ -76,6 +76,7 @@ __all__ = [
 ]
 
 _PEEK: Final = 8192
+_GENERIC: Final = "application/octet-stream"
 _ALIASES: Final = {
     "image/jpg": "image/jpeg",
     "image/pjpeg": "image/jpeg",
@@ -108,6 +109,8 @@ class UploadTarget:
     declared: Declared
     replay: dict[str, Any] | None
     """The earlier answer, when this file was already received."""
+    child: bool = False
+    """The referral suspects a child: no image or video, whatever the file is declared as."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +190,9 @@ def check_before_body(
             tables.ReferralAttachment.attachment_id == attachment_id,
         )
     ).one_or_none()
-    target = UploadTarget(referral.id, referral.referral_id, asw_id, declared, None)
+    target = UploadTarget(
+        referral.id, referral.referral_id, asw_id, declared, None, child=referral.under_18
+    )
     if existing is not None:
         return UploadTarget(
             referral.id, referral.referral_id, asw_id, declared,
@@ -267,13 +272,23 @@ def _type_mismatch(detail: str) -> Problem:
     return Problem(422, ProblemCode.ATTACHMENT_TYPE_MISMATCH, detail)
 
 
-def inspect_file(path: Path, declared: Declared, settings: Settings) -> Inspection:
+def inspect_file(
+    path: Path, declared: Declared, settings: Settings, *, child: bool = False
+) -> Inspection:
     """Magic bytes against the declared type; for an image, its size in pixels (refused over
-    the limit from the header alone) and its PDQ hash."""
+    the limit from the header alone) and its PDQ hash. For a referral that suspects a child
+    (``child``), a file whose bytes are an image or a video is refused, however declared."""
     with path.open("rb") as stream:
         head = stream.read(_PEEK)
     kind = filetype.guess(head)
     detected = _media_type(kind.mime) if kind is not None else None
+    if child and detected is not None and detected.startswith(("image/", "video/")):
+        raise Problem(
+            422, ProblemCode.CHILD_IMAGE_REFUSED,
+            "a referral that suspects a child carries image hashes only, never the image",
+        )  # fmt: skip
+    if declared.media_type == _GENERIC:
+        return Inspection(detected)  # "some bytes": no type claimed, none to contradict
     if detected is not None and detected != declared.media_type:
         raise _type_mismatch(f"the file is {detected}; the referral declared {declared.media_type}")
     if detected is None and filetype.get_type(mime=declared.media_type) is not None:

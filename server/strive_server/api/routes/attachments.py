@@ -125,7 +125,7 @@ def _check_store_record(
 ) -> tuple[int, dict[str, Any]]:
     from datetime import UTC, datetime  # noqa: PLC0415
 
-    inspection = inspect_file(path, target.declared, settings)
+    inspection = inspect_file(path, target.declared, settings, child=target.child)
     store = store_for(settings)
     stored_now = store_encrypted(store, path, target.declared.sha256, settings)
     try:
