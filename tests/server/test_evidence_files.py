@@ -329,3 +329,29 @@ def test_erasure_removes_the_files_only_that_referral_holds(receiver: Receiver) 
         rows = session.scalars(sa.select(tables.ReferralAttachment.referral_pk)).all()
         chunks = session.scalars(sa.select(tables.PdqChunk.referral_pk).distinct()).all()
     assert len(rows) == 1 and len(chunks) == 1
+
+
+def test_an_upload_has_its_own_time_limit(receiver: Receiver) -> None:
+    receiver.app.state.settings = receiver.settings.model_copy(
+        update={"attachment_read_timeout_seconds": 1.0, "body_read_timeout_seconds": 60.0}
+    )
+    photo = picture(12)
+    referral_id = submit(receiver, live_referral("asw-a", {"photo": (photo, "image/png")}))
+    url = f"{receiver.url}/v1/referrals/{referral_id}/attachments/photo"
+    headers = {"Content-Type": "application/octet-stream", "Strive-Asw-Id": "asw-a",
+               "Content-Length": str(len(photo))}  # fmt: skip
+    headers |= sign_request("PUT", url, headers, b"", receiver.keys["asw-a"],
+                            body_sha256=hashlib.sha256(photo).digest())  # fmt: skip
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as connection:
+        head = f"PUT {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        connection.sendall(head.encode() + photo[:100])  # then nothing: a slow drip
+        received = b""
+        while chunk := connection.recv(65536):  # the server closes after answering
+            received += chunk
+    answer = received.decode("latin-1")
+    assert answer.startswith("HTTP/1.1 408"), answer[:200]
+    assert "request_timeout" in answer
+    assert attachment_rows(receiver) == 0
+    assert stored_objects(receiver.settings) == []
