@@ -4,7 +4,9 @@ controls (exclusions, over-correlation, low quality, sandbox) hold."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,14 @@ def test_the_same_picture_under_another_name_links_two_asws(receiver: Receiver) 
         "img-9",
     )
     assert (match["matched_referral_id"], match["matched_asw_id"]) == (first, "example-adverts")
+
+    # The intelligence package lists the files with their hashes, never their bytes.
+    with receiver.http("analyst") as http:
+        package = http.get(f"/v1/clusters/{cluster}/export", params={"format": "json"}).json()
+    listed = {f["attachment_id"]: f for r in package["timeline"] for f in r["attachments"]}
+    assert listed["img-9"]["received"] is True and listed["img-9"]["pdq"] == pdq_of(copy)
+    assert listed["photo"]["sha256"] == hashlib.sha256(original).hexdigest()
+    assert "content" not in json.dumps(package["timeline"])
 
     # An ASW that sends only the hash (no file) links at submission.
     hashed = with_advert_hash(live_referral("third-site", {}), pdq_of(reencoded(original)))
