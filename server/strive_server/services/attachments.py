@@ -27,8 +27,10 @@ after the body
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,9 +57,9 @@ from strive_server.services.evidence_store import (
     encrypt_file,
     store_for,
 )
-from strive_server.services.image_linking import count_values, link_images
+from strive_server.services.image_linking import count_values, link_images, probe_keys
 from strive_server.services.linking import StoredSelector
-from strive_server.services.pdq import pdq_hash
+from strive_server.services.pdq import hamming_distance, pdq_hash
 
 __all__ = [
     "Declared",
@@ -87,6 +89,12 @@ _DECODED_IMAGES: Final = frozenset(
 )
 """Image types the receiver decodes (pixel limit, PDQ). Other ``image/*`` types are stored and
 type-checked only."""
+CHILD_REFERRAL_TYPES: Final = frozenset({"text/plain", "text/csv", "application/json"})
+"""The only files a referral that suspects a child may carry: text, verified as UTF-8 text to
+the last byte. An allow-list, because a deny-list of image types is always one format short
+(TGA, PPM, PCX, a zip holding a JPEG, a JPEG behind one junk byte)."""
+_BASE64_RUN: Final = re.compile(r"[A-Za-z0-9+/=_-]{1024,}")
+"""A run of base64 this long in a child referral's text is refused: a picture can hide there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,10 +206,11 @@ def check_before_body(
             referral.id, referral.referral_id, asw_id, declared,
             _answer(existing, referral.referral_id, replayed=True),
         )  # fmt: skip
-    if referral.under_18 and declared.media_type.startswith(("image/", "video/")):
+    if referral.under_18 and declared.media_type not in CHILD_REFERRAL_TYPES:
         raise _refuse(
             422, ProblemCode.CHILD_IMAGE_REFUSED,
-            "a referral that suspects a child carries image hashes only, never the image "
+            "a referral that suspects a child carries image hashes only, never the image, and "
+            f"no file but text ({', '.join(sorted(CHILD_REFERRAL_TYPES))}) "
             "(spec/evidence-files.md, 'Children')",
             f"/attachments/{index}/media_type",
         )  # fmt: skip
@@ -278,15 +287,12 @@ def inspect_file(
     """Magic bytes against the declared type; for an image, its size in pixels (refused over
     the limit from the header alone) and its PDQ hash. For a referral that suspects a child
     (``child``), a file whose bytes are an image or a video is refused, however declared."""
+    if child:
+        _check_child_text(path, declared)
     with path.open("rb") as stream:
         head = stream.read(_PEEK)
     kind = filetype.guess(head)
     detected = _media_type(kind.mime) if kind is not None else None
-    if child and detected is not None and detected.startswith(("image/", "video/")):
-        raise Problem(
-            422, ProblemCode.CHILD_IMAGE_REFUSED,
-            "a referral that suspects a child carries image hashes only, never the image",
-        )  # fmt: skip
     if declared.media_type == _GENERIC:
         return Inspection(detected)  # "some bytes": no type claimed, none to contradict
     if detected is not None and detected != declared.media_type:
@@ -314,6 +320,45 @@ def inspect_file(
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError):
         raise _type_mismatch(f"the file does not decode as {declared.media_type}") from None
     return Inspection(detected, width, height, computed.hex, computed.quality)
+
+
+def _child_refusal(detail: str) -> Problem:
+    return Problem(422, ProblemCode.CHILD_IMAGE_REFUSED, detail)
+
+
+def _check_child_text(path: Path, declared: Declared) -> None:
+    """A child referral's file: an allowed text type, UTF-8 text to the last byte (no NUL),
+    not a text-encoded picture (SVG, a Netpbm/XPM/XBM image Pillow recognises, a long run
+    of base64)."""
+    if declared.media_type not in CHILD_REFERRAL_TYPES:
+        raise _child_refusal("a referral that suspects a child carries no file but text")
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    tail = ""
+    try:
+        with path.open("rb") as stream:
+            while chunk := stream.read(65536):
+                text = tail + decoder.decode(chunk)
+                _check_child_chunk(text)
+                tail = text[-1100:]
+            _check_child_chunk(tail + decoder.decode(b"", final=True))
+    except UnicodeDecodeError:
+        raise _child_refusal("the file is not UTF-8 text") from None
+    try:
+        Image.open(path).close()  # the header only: is this a picture Pillow knows?
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError):
+        return
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        pass
+    raise _child_refusal("the file is a picture written as text")
+
+
+def _check_child_chunk(text: str) -> None:
+    if "\x00" in text:
+        raise _child_refusal("the file is not text (NUL bytes)")
+    if "<svg" in text.lower():
+        raise _child_refusal("the file holds an SVG picture")
+    if _BASE64_RUN.search(text):
+        raise _child_refusal("the file holds a long run of base64, where a picture can hide")
 
 
 def store_encrypted(store: EvidenceStore, path: Path, sha256: str, settings: Settings) -> bool:
@@ -346,6 +391,8 @@ def record_upload(
     try:
         with write_guard(sessions), sessions() as session, session.begin():
             referral = session.get_one(tables.Referral, target.referral_pk, with_for_update=True)
+            _refuse_gone(session, referral, declared)
+            _refuse_child_pictures(session, referral, declared, inspection, settings)
             row = tables.ReferralAttachment(
                 referral_pk=referral.id, attachment_id=declared.id, sha256=declared.sha256,
                 size_bytes=declared.size_bytes, media_type=declared.media_type,
@@ -377,6 +424,62 @@ def record_upload(
             if existing is None:
                 raise
             return 200, _answer(existing, target.referral_id, replayed=True)
+
+
+def _refuse_gone(session: Session, referral: tables.Referral, declared: Declared) -> None:
+    """Under the referral's row lock, so an erasure that committed while the body streamed
+    is seen: an erased referral, or one that no longer declares this file, keeps nothing
+    (an upload in flight never resurrects erased evidence)."""
+    erased = session.get(tables.ReferralErasure, referral.id)
+    still = {(a.id, a.sha256) for a in declared_attachments(referral.document or {})}
+    if erased is not None or (declared.id, declared.sha256) not in still:
+        raise Problem(404, ProblemCode.NOT_FOUND, "no such referral")
+
+
+def _refuse_child_pictures(
+    session: Session,
+    referral: tables.Referral,
+    declared: Declared,
+    inspection: Inspection,
+    settings: Settings,
+) -> None:
+    """No picture of a child is kept, whichever referral it arrives with: a file whose
+    SHA-256 or PDQ hash matches (within the match distance, whatever its quality) an image
+    hash of a referral that suspects a child is refused, and so is any file but text for a
+    referral in a cluster that suspects one."""
+    if referral.cluster_id is not None:
+        cluster = session.get(tables.Cluster, referral.cluster_id)
+        if (
+            cluster is not None
+            and cluster.under_18
+            and (declared.media_type not in CHILD_REFERRAL_TYPES)
+        ):
+            raise _child_refusal(
+                "the referral's cluster suspects a child: no file but text is kept"
+            )
+    values = [f"sha256:{declared.sha256}"]
+    if inspection.pdq is not None:
+        values.append(f"pdq:{inspection.pdq}")
+    child = tables.Referral.under_18.is_(True)
+    exact = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(tables.Selector)
+        .join(tables.Referral, tables.Referral.id == tables.Selector.referral_pk)
+        .where(tables.Selector.kind == "image_hash", tables.Selector.value.in_(values), child)
+    )
+    if exact:
+        raise _child_refusal("the file matches a picture of a referral that suspects a child")
+    if inspection.pdq is None:
+        return
+    chunk = tables.PdqChunk
+    near = session.scalars(
+        sa.select(chunk.pdq)
+        .join(tables.Referral, tables.Referral.id == chunk.referral_pk)
+        .where(chunk.chunk_key.in_(probe_keys(inspection.pdq)), child)
+        .distinct()
+    ).all()
+    if any(hamming_distance(inspection.pdq, str(o)) <= settings.pdq_match_distance for o in near):
+        raise _child_refusal("the file matches a picture of a referral that suspects a child")
 
 
 def _add_image_selectors(

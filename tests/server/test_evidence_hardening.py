@@ -1,0 +1,117 @@
+"""Evidence files from the attacker's side, after review: a child's referral carries no file
+but verified text, however the picture is disguised; a picture matching a child's referral is
+refused wherever it arrives; an upload in flight never resurrects erased evidence."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+
+from strive_server.api.routes.attachments import _check_store_record
+from strive_server.core.config import Settings
+from strive_server.db import tables
+from strive_server.problems import Problem
+from strive_server.services import retention
+from strive_server.services.attachments import check_before_body
+
+from .conftest import Receiver
+from .evidence_support import evidence_settings, live_referral, picture, stored_objects
+from .test_evidence_files import assert_refused, attachment_rows, submit, upload
+
+
+@pytest.fixture
+def receiver_settings(receiver_settings: Settings, tmp_path: Path) -> Settings:
+    return evidence_settings(receiver_settings, tmp_path, "filesystem", None)
+
+
+def _encoded(fmt: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(out, format=fmt)
+    return out.getvalue()
+
+
+def _disguises() -> dict[str, tuple[bytes, str]]:
+    jpeg = _encoded("JPEG")
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("a.jpg", jpeg)
+    plain_ppm = b"P3\n2 2\n255\n" + b"255 0 0 " * 4 + b"\n"
+    return {
+        "tga": (_encoded("TGA"), "application/octet-stream"),
+        "ppm": (_encoded("PPM"), "application/octet-stream"),
+        "pcx": (_encoded("PCX"), "application/octet-stream"),
+        "zip": (zipped.getvalue(), "application/zip"),
+        "junk": (b"\0" + jpeg, "application/octet-stream"),
+        "jpeg-as-text": (jpeg, "text/plain"),
+        "plain-ppm": (plain_ppm, "text/plain"),
+        "svg": (b'<svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>', "text/plain"),
+        "b64": (base64.b64encode(jpeg * 3), "text/csv"),
+        "nul": (b"name\0value\n", "text/plain"),
+    }
+
+
+def test_a_childs_referral_keeps_no_file_but_verified_text(receiver: Receiver) -> None:
+    files = _disguises() | {"notes": (b"when,where\n2026-01-01,Leeds\n", "text/csv")}
+    child = live_referral("asw-a", files)
+    child["indicators"].append({"code": "suspected_under_18", "risk": "high"})
+    child_id = submit(receiver, child)
+    for name, (data, _) in _disguises().items():
+        response = upload(receiver, "asw-a", child_id, name, data)
+        assert response.status_code == 422, (name, response.text)
+        assert response.json()["code"] == "child_image_refused", (name, response.text)
+    assert attachment_rows(receiver) == 0
+    assert stored_objects(receiver.settings) == []
+    text = upload(receiver, "asw-a", child_id, "notes", files["notes"][0])
+    assert text.status_code == 201, text.text
+
+
+def test_a_picture_matching_a_childs_referral_is_refused_anywhere(receiver: Receiver) -> None:
+    from .test_image_linking import pdq_of, reencoded, with_advert_hash
+
+    photo = picture(21)
+    child = with_advert_hash(live_referral("asw-a", {}), pdq_of(photo))
+    child["indicators"].append({"code": "suspected_under_18", "risk": "high"})
+    submit(receiver, child)
+    copy = reencoded(photo)  # near, not exact: the perceptual hash still knows it
+    adult_id = submit(receiver, live_referral("asw-b", {"photo": (copy, "image/jpeg")}))
+    assert_refused(upload(receiver, "asw-b", adult_id, "photo", copy), 422, "child_image_refused")
+    assert attachment_rows(receiver) == 0
+    assert stored_objects(receiver.settings) == []
+
+
+def test_an_upload_in_flight_does_not_resurrect_an_erased_referral(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    photo = picture(22)
+    referral_id = submit(receiver, live_referral("asw-a", {"photo": (photo, "image/png")}))
+    sessions = receiver.app.state.sessions
+    with sessions() as session:
+        target = check_before_body(
+            session, asw_id="asw-a", referral_id=referral_id, attachment_id="photo",
+            signed_sha256=hashlib.sha256(photo).digest(), content_length=None,
+            content_type=None, settings=receiver.settings,
+        )  # fmt: skip
+    # While the body streams, a supervisor erases the referral.
+    receiver.app.state.settings = receiver.settings.model_copy(
+        update={"retention_review_days": dict.fromkeys(retention.DEFAULT_REVIEW_DAYS, 0)}
+    )
+    with receiver.session() as session, session.begin():
+        session.execute(sa.update(tables.Referral).where(
+            tables.Referral.referral_id == referral_id).values(state="closed"))  # fmt: skip
+    with receiver.http("supervisor") as http:
+        erased = http.post(f"/v1/referrals/{referral_id}/erasure", json={"reason": "review done"})
+    assert erased.status_code == 200, erased.text
+    staged = tmp_path / "staged"
+    staged.write_bytes(photo)
+    with pytest.raises(Problem) as refused:
+        _check_store_record(staged, target, "k", receiver.settings, sessions)
+    assert refused.value.status == 404
+    assert attachment_rows(receiver) == 0
+    assert stored_objects(receiver.settings) == []
