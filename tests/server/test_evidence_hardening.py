@@ -115,3 +115,23 @@ def test_an_upload_in_flight_does_not_resurrect_an_erased_referral(
     assert refused.value.status == 404
     assert attachment_rows(receiver) == 0
     assert stored_objects(receiver.settings) == []
+
+
+def test_an_image_over_the_decoded_bytes_budget_is_refused_undecoded(receiver: Receiver) -> None:
+    receiver.app.state.settings = receiver.settings.model_copy(
+        update={"max_image_decoded_bytes": 1_000_000}
+    )
+
+    def png(mode: str) -> bytes:
+        out = io.BytesIO()
+        Image.new(mode, (600, 600)).save(out, format="PNG")
+        return out.getvalue()
+
+    rgba, grey = png("RGBA"), png("L")  # 1.44 MB and 360 KB decoded, a few KB each as files
+    referral_id = submit(
+        receiver, live_referral("asw-a", {"rgba": (rgba, "image/png"), "grey": (grey, "image/png")})
+    )
+    assert_refused(upload(receiver, "asw-a", referral_id, "rgba", rgba), 422, "image_too_large")
+    assert attachment_rows(receiver) == 0
+    assert stored_objects(receiver.settings) == []
+    assert upload(receiver, "asw-a", referral_id, "grey", grey).status_code == 201

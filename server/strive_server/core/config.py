@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     (spec/evidence-files.md)."""
     pdq_min_quality: int = Field(default=50, ge=0, le=100)
     """PDQ hashes of computed quality below this are kept but never link."""
+    max_image_decoded_bytes: int = Field(default=100_000_000, ge=65536)
+    """Images whose decoded size (width x height x bands x bytes per band, from the header)
+    is larger are refused, undecoded: the memory one decoding may take (two at a time)."""
 
     @cached_property
     def audit_hmac_key(self) -> bytes:

@@ -32,6 +32,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,7 +41,7 @@ from typing import IO, Any, Final
 
 import filetype
 import sqlalchemy as sa
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageMode, UnidentifiedImageError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -89,6 +90,13 @@ _DECODED_IMAGES: Final = frozenset(
 )
 """Image types the receiver decodes (pixel limit, PDQ). Other ``image/*`` types are stored and
 type-checked only."""
+_PILLOW_FORMATS: Final = {
+    "image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP",
+    "image/bmp": "BMP", "image/tiff": "TIFF",
+}  # fmt: skip
+_DECODING: Final = threading.BoundedSemaphore(2)
+"""At most two images decode at once in the process, whatever the thread pool's size: each
+may take up to ``STRIVE_MAX_IMAGE_DECODED_BYTES`` of memory."""
 CHILD_REFERRAL_TYPES: Final = frozenset({"text/plain", "text/csv", "application/json"})
 """The only files a referral that suspects a child may carry: text, verified as UTF-8 text to
 the last byte. An allow-list, because a deny-list of image types is always one format short
@@ -303,13 +311,21 @@ def inspect_file(
         return Inspection(detected)
     # Opening reads the header only; the size is checked before a pixel is decoded. (Pillow's
     # own bomb check, at 89 M pixels, warns or raises first for the largest: refused alike.)
+    formats = [_PILLOW_FORMATS[declared.media_type]]  # never another decoder's parser
     try:
-        with Image.open(path) as image:
+        with _DECODING, Image.open(path, formats=formats) as image:
             width, height = image.size
             if width * height > settings.max_image_pixels:
                 raise Problem(
                     422, ProblemCode.IMAGE_TOO_LARGE,
                     f"{width} x {height} pixels; at most {settings.max_image_pixels}",
+                )  # fmt: skip
+            decoded = width * height * _bytes_per_pixel(image.mode)
+            if decoded > settings.max_image_decoded_bytes:
+                raise Problem(
+                    422, ProblemCode.IMAGE_TOO_LARGE,
+                    f"{width} x {height} {image.mode} pixels decode to {decoded} bytes; "
+                    f"at most {settings.max_image_decoded_bytes}",
                 )  # fmt: skip
             computed = pdq_hash(image)  # decodes, a JPEG at a reduced size (draft mode)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -320,6 +336,15 @@ def inspect_file(
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError):
         raise _type_mismatch(f"the file does not decode as {declared.media_type}") from None
     return Inspection(detected, width, height, computed.hex, computed.quality)
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    """Bands x bytes per band of a Pillow mode (RGBA: 4; I;16: 2; F: 4)."""
+    try:
+        described = ImageMode.getmode(mode)
+    except KeyError:
+        return 8  # an unusual mode: assume the widest
+    return len(described.bands) * max(1, int(described.typestr[-1]))
 
 
 def _child_refusal(detail: str) -> Problem:
