@@ -145,7 +145,8 @@ def test_a_declared_file_is_verified_stored_encrypted_once_and_read_with_a_reaso
         no_reason = http.get(f"/v1/referrals/{referral_id}/attachments/photo-1")
         assert_refused(no_reason, 422, "reason_required")
         missing = http.get(
-            f"/v1/referrals/{referral_id}/attachments/doc-1", params={"reason": "check"}
+            f"/v1/referrals/{referral_id}/attachments/doc-1",
+            headers={"Strive-Reason": "checking the document"},
         )
         assert_refused(missing, 404, "attachment_not_received")
     with receiver.session() as session:
@@ -254,7 +255,7 @@ def test_only_content_roles_read_files(receiver: Receiver) -> None:
     referral_id = submit(receiver, live_referral("asw-a", {"photo": (photo, "image/png")}))
     assert upload(receiver, "asw-a", referral_id, "photo", photo).status_code == 201
     path = f"/v1/referrals/{referral_id}/attachments/photo"
-    reason = {"Strive-Reason": "review"}
+    reason = {"Strive-Reason": "reviewing the advert"}
     for role in ("auditor", "admin"):
         with receiver.http(role) as http:
             assert_refused(http.get(path, headers=reason), 403, "forbidden")

@@ -41,7 +41,7 @@ def _disguises() -> dict[str, tuple[bytes, str]]:
     jpeg = _encoded("JPEG")
     zipped = io.BytesIO()
     with zipfile.ZipFile(zipped, "w") as archive:
-        archive.writestr("a.jpg", jpeg)
+        archive.writestr(zipfile.ZipInfo("a.jpg", (2026, 1, 1, 0, 0, 0)), jpeg)  # repeatable
     plain_ppm = b"P3\n2 2\n255\n" + b"255 0 0 " * 4 + b"\n"
     return {
         "tga": (_encoded("TGA"), "application/octet-stream"),
@@ -135,3 +135,70 @@ def test_an_image_over_the_decoded_bytes_budget_is_refused_undecoded(receiver: R
     assert attachment_rows(receiver) == 0
     assert stored_objects(receiver.settings) == []
     assert upload(receiver, "asw-a", referral_id, "grey", grey).status_code == 201
+
+
+def test_a_file_read_needs_a_real_reason_in_a_header_never_the_query(receiver: Receiver) -> None:
+    photo = picture(23)
+    referral_id = submit(receiver, live_referral("asw-a", {"photo": (photo, "image/png")}))
+    assert upload(receiver, "asw-a", referral_id, "photo", photo).status_code == 201
+    path = f"/v1/referrals/{referral_id}/attachments/photo"
+    with receiver.http("analyst") as http:
+        for trivial in (".", "x", ". . . . . .", "1234567890", "ok ok"):
+            refused = http.get(path, headers={"Strive-Reason": trivial})
+            assert_refused(refused, 422, "reason_required")
+        in_query = http.get(path, params={"reason": "checking the advert photo"})
+        assert_refused(in_query, 422, "reason_required")
+        read = http.get(path, headers={"Strive-Reason": "checking the advert photo"})
+        assert read.status_code == 200 and read.content == photo
+    with receiver.session() as session:
+        reasons = session.scalars(
+            sa.select(tables.AuditEvent.reason).where(tables.AuditEvent.action == "attachment.read")
+        ).all()
+    assert reasons == ["checking the advert photo"]
+
+
+def test_the_evidence_key_lives_beside_the_database_and_is_never_silently_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "started-here"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    home = tmp_path / "receiver"
+    settings = Settings(database_url=f"sqlite:///{home / 'strive.db'}")
+    assert len(settings.evidence_key) == 32
+    assert (home / ".strive" / "evidence.key").is_file()
+    assert not (elsewhere / ".strive").exists()
+    # The key is lost (or the path misconfigured) while the store holds objects: no new key.
+    name = hashlib.sha256(b"object").hexdigest()
+    (home / "strive-evidence" / name[:2] / name[2:4]).mkdir(parents=True)
+    (home / "strive-evidence" / name[:2] / name[2:4] / name).write_bytes(b"STRIVE-EV")
+    (home / ".strive" / "evidence.key").unlink()
+    with pytest.raises(RuntimeError, match="holds objects"):
+        _ = Settings(database_url=f"sqlite:///{home / 'strive.db'}").evidence_key
+    assert not (home / ".strive" / "evidence.key").exists()
+
+
+def test_s3_write_once_holds_when_two_writers_pass_the_existence_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strive_server.services.evidence_store import S3Store
+
+    from .evidence_support import s3_environment, start_moto
+
+    s3_environment(monkeypatch)
+    moto = start_moto()
+    endpoint = next(moto)
+    try:
+        settings = evidence_settings(Settings(), tmp_path, "s3", endpoint)
+        store = S3Store(settings)
+        name = hashlib.sha256(b"first").hexdigest()
+        (tmp_path / "first").write_bytes(b"first writer")
+        (tmp_path / "second").write_bytes(b"second writer")
+        assert store.put(name, tmp_path / "first") is True
+        # The race: the second writer checked before the first stored, and saw nothing.
+        monkeypatch.setattr(store, "exists", lambda _name: False)
+        assert store.put(name, tmp_path / "second") is False
+        with store.open(name) as stored:
+            assert stored.read() == b"first writer"
+    finally:
+        moto.close()

@@ -96,9 +96,13 @@ def test_the_same_picture_under_another_name_links_two_asws(receiver: Receiver) 
     assert listed["photo"]["sha256"] == hashlib.sha256(original).hexdigest()
     assert "content" not in json.dumps(package["timeline"])
 
-    # An ASW that sends only the hash (no file) links at submission.
-    hashed = with_advert_hash(live_referral("third-site", {}), pdq_of(reencoded(original)))
+    # An ASW that sends only the hash (no file) links at submission, on an exact match only:
+    # a hash's quality is unknown, so a near one could be noise.
+    hashed = with_advert_hash(live_referral("third-site", {}), pdq_of(original))
     assert cluster_of(receiver, submit(receiver, hashed)) == cluster
+    near = with_advert_hash(live_referral("fourth-site", {}), pdq_of(reencoded(original)))
+    assert 0 < hamming_distance(pdq_of(original), pdq_of(reencoded(original))) <= 31
+    assert cluster_of(receiver, submit(receiver, near)) != cluster
 
 
 def test_the_noise_controls_hold_for_pictures(receiver: Receiver) -> None:

@@ -144,12 +144,32 @@ class Settings(BaseSettings):
             return self.evidence_dir
         return Path(self.database_url.removeprefix(sqlite)).parent / self.evidence_dir
 
+    @property
+    def evidence_key_path(self) -> Path:
+        """``evidence_key_file``; when that is not set and the database is a SQLite file, that
+        path beside the database (as ``evidence_path``), never wherever the process started."""
+        sqlite = "sqlite:///"
+        if "evidence_key_file" in self.model_fields_set or not self.database_url.startswith(sqlite):
+            return self.evidence_key_file
+        return Path(self.database_url.removeprefix(sqlite)).parent / self.evidence_key_file
+
     @cached_property
     def evidence_key(self) -> bytes:
-        """The AES-256 key that encrypts evidence files at rest (created on first use, 0600)."""
-        key = _create_once(self.evidence_key_file, lambda: secrets.token_bytes(32))
+        """The AES-256 key that encrypts evidence files at rest (created on first use, 0600).
+        A new key is never created beside a store that already holds objects: they were
+        encrypted under another key, which was lost or is misconfigured."""
+        path = self.evidence_key_path
+        if not path.exists():
+            from strive_server.services.evidence_store import store_for  # noqa: PLC0415
+
+            if store_for(self).holds_objects():
+                raise RuntimeError(
+                    f"no evidence key at {path}, but the evidence store holds objects "
+                    "encrypted under one: restore the key (or set STRIVE_EVIDENCE_KEY_FILE)"
+                )
+        key = _create_once(path, lambda: secrets.token_bytes(32))
         if len(key) != 32:
-            raise ValueError(f"{self.evidence_key_file} must hold exactly 32 bytes")
+            raise ValueError(f"{path} must hold exactly 32 bytes")
         return key
 
     @cached_property

@@ -21,6 +21,7 @@ wrap nonce (12) | wrapped data key (48) | stream nonce prefix (7) | segments.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import secrets
 import tempfile
@@ -36,6 +37,8 @@ from strive_server.core.config import Settings
 
 __all__ = [
     "SEGMENT_BYTES",
+    "DecryptingReader",
+    "EncryptingWriter",
     "EvidenceIntegrityError",
     "EvidenceStore",
     "FilesystemStore",
@@ -86,6 +89,70 @@ def encrypt_file(plain: Path, cipher: Path, *, key: bytes, sha256: str) -> None:
             if last:
                 break
             segment, counter = following, counter + 1
+
+
+class EncryptingWriter:
+    """Encrypt a file as its bytes arrive, into ``target`` (see the module docstring): the
+    same object :func:`encrypt_file` makes, but no plaintext ever touches the disk. A full
+    segment is written only once a byte beyond it has arrived, so that the last segment (the
+    one that carries the ``last`` flag) is known when :meth:`finish` is called."""
+
+    def __init__(self, target: IO[bytes], *, key: bytes, sha256: str) -> None:
+        data_key = AESGCM.generate_key(bit_length=256)
+        wrap_nonce = secrets.token_bytes(12)
+        self._aad = bytes.fromhex(sha256)
+        wrapped = AESGCM(key).encrypt(wrap_nonce, data_key, _WRAP_AAD + self._aad)
+        self._prefix = secrets.token_bytes(_PREFIX)
+        self._aead = AESGCM(data_key)
+        self._target = target
+        self._buffer = bytearray()
+        self._counter = 0
+        target.write(MAGIC + _key_id(key) + wrap_nonce + wrapped + self._prefix)
+
+    def _segment(self, data: bytes, *, last: bool) -> None:
+        nonce = _nonce(self._prefix, self._counter, last=last)
+        self._target.write(self._aead.encrypt(nonce, data, self._aad))
+        self._counter += 1
+
+    def write(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        while len(self._buffer) > SEGMENT_BYTES:
+            self._segment(bytes(self._buffer[:SEGMENT_BYTES]), last=False)
+            del self._buffer[:SEGMENT_BYTES]
+
+    def finish(self) -> None:
+        self._segment(bytes(self._buffer), last=True)
+        self._buffer.clear()
+
+
+class DecryptingReader(io.RawIOBase):
+    """A stored (or staged) object's plaintext as a read-only stream, authenticated segment
+    by segment: what the checks after an upload read, so they never need a plaintext file."""
+
+    def __init__(self, source: IO[bytes], *, key: bytes, sha256: str) -> None:
+        self._source = source
+        self._segments = decrypt_stream(source, key=key, sha256=sha256)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            try:
+                self._pending = next(self._segments)
+            except StopIteration:
+                return 0
+            if not self._pending:
+                return 0
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def close(self) -> None:
+        self._source.close()
+        super().close()
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:
@@ -152,6 +219,10 @@ class EvidenceStore(Protocol):
         """Remove an object no row refers to (a store whose database write then failed)."""
         ...
 
+    def holds_objects(self) -> bool:
+        """Whether any object is stored (before a new key is made: see Settings)."""
+        ...
+
 
 @dataclass(frozen=True)
 class FilesystemStore:
@@ -190,6 +261,14 @@ class FilesystemStore:
     def delete(self, name: str) -> None:
         self._path(name).unlink(missing_ok=True)
 
+    def holds_objects(self) -> bool:
+        if not self.root.is_dir():
+            return False
+        return any(
+            p.is_file() and not p.name.startswith(".")
+            for p in self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/*")
+        )
+
 
 class S3Store:
     """Objects in an S3-compatible bucket under ``prefix + name`` (boto3)."""
@@ -220,10 +299,22 @@ class S3Store:
         return True
 
     def put(self, name: str, source: Path) -> bool:
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
         if self.exists(name):
             return False
-        # A managed (multipart for large files) upload, streamed from the file.
-        self.client.upload_file(str(source), self.bucket, self._key(name))
+        # One conditional PUT, streamed from the file: write-once is enforced by the server
+        # (If-None-Match: *), not by the check above, which two writers can both pass.
+        try:
+            with source.open("rb") as body:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=self._key(name), Body=body, IfNoneMatch="*"
+                )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                return False  # another writer stored (or is storing) the same object
+            raise
         return True
 
     def open(self, name: str) -> IO[bytes]:
@@ -240,6 +331,10 @@ class S3Store:
 
     def delete(self, name: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(name))
+
+    def holds_objects(self) -> bool:
+        listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+        return bool(listing.get("KeyCount", 0))
 
 
 _S3_STORES: dict[tuple[str | None, ...], S3Store] = {}

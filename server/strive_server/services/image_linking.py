@@ -106,7 +106,8 @@ def _near(
     session: Session, referral_pk: int, pdq: str, settings: Settings
 ) -> list[tuple[int, int, str, int]]:
     """(selector id, referral pk, hash, distance) of other referrals' usable PDQ hashes
-    within the match distance."""
+    within the match distance. A hash of unknown quality (sent without its file) matches
+    only exactly: its quality could not be checked, so a near match could be noise."""
     chunk = tables.PdqChunk
     rows = session.execute(
         sa.select(chunk.selector_id, chunk.referral_pk, chunk.pdq, chunk.quality)
@@ -118,7 +119,7 @@ def _near(
         if quality is not None and quality < settings.pdq_min_quality:
             continue
         distance = hamming_distance(pdq, other)
-        if distance <= settings.pdq_match_distance:
+        if distance <= (settings.pdq_match_distance if quality is not None else 0):
             found.append((int(selector_id), int(other_pk), str(other), distance))
     return found
 
@@ -203,6 +204,8 @@ def link_images(
             continue
         if selector.value.startswith("pdq:"):
             found = _near(session, referral.id, selector.value[4:], settings)
+            if quality is None:  # sent as a hash, its quality unknown: exact matches only
+                found = [f for f in found if f[3] == 0]
             prefix = "pdq:"
         else:
             found = _exact(session, referral.id, selector.value)

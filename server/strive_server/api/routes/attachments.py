@@ -49,6 +49,8 @@ _FILE_BODY: Final = {
 
 AttachmentId = Annotated[str, PathParam(pattern=LOCAL_ID_PATTERN, max_length=64)]
 AnalystDep = Annotated[User, require_roles("analyst", "supervisor")]
+MIN_REASON_CHARS: Final = 10
+"""The shortest reason an audited file read accepts (after collapsing whitespace)."""
 ATTACHMENT_CSP: Final = "sandbox; default-src 'none'"
 """Served files never run: a browser that renders one anyway gives it no script, no origin."""
 
@@ -173,21 +175,13 @@ def get_attachment(
         Header(
             alias="Strive-Reason",
             max_length=2000,
-            description="Why you open the file (required); kept in the audit trail.",
+            description=f"Why you open the file (required, at least {MIN_REASON_CHARS} "
+            "characters); kept in the audit trail. Only a header: a query string lands in "
+            "access logs.",
         ),
     ] = None,
-    reason: Annotated[
-        str | None, Query(max_length=2000, description="The reason, when no header can be sent.")
-    ] = None,
 ) -> StreamingResponse:
-    why = (reason_header or reason or "").strip()
-    if not why:
-        raise Problem(
-            422, ProblemCode.REASON_REQUIRED,
-            "opening a file needs a reason (Strive-Reason header or ?reason=)",
-            errors=[Finding(parameter_pointer("header", "Strive-Reason"),
-                            ProblemCode.REASON_REQUIRED, "required")],
-        )  # fmt: skip
+    why = check_reason(reason_header)
     with sessions() as session, session.begin():
         row = casework.find_referral(session, referral_id, asw_id=asw_id)
         attachment, chunks = open_content(
@@ -196,6 +190,21 @@ def get_attachment(
         media_type, size = attachment.media_type, attachment.size_bytes
     return StreamingResponse(chunks, media_type=media_type, headers=content_headers(
         attachment_id, size))  # fmt: skip
+
+
+def check_reason(value: str | None) -> str:
+    """A reason for an audited file read: at least ``MIN_REASON_CHARS`` characters, some of
+    them letters, so "." or "x" is not an audit trail."""
+    why = " ".join((value or "").split())
+    if len(why) < MIN_REASON_CHARS or not any(c.isalpha() for c in why):
+        raise Problem(
+            422, ProblemCode.REASON_REQUIRED,
+            f"opening a file needs a reason of at least {MIN_REASON_CHARS} characters "
+            "(Strive-Reason header)",
+            errors=[Finding(parameter_pointer("header", "Strive-Reason"),
+                            ProblemCode.REASON_REQUIRED, "required")],
+        )  # fmt: skip
+    return why
 
 
 def content_headers(attachment_id: str, size: int) -> dict[str, str]:
