@@ -161,4 +161,5 @@ class ProblemCode(StrEnum):
     IMAGE_TOO_LARGE = "image_too_large"
     SANDBOX_LIMIT_EXCEEDED = "sandbox_limit_exceeded"
     CHILD_IMAGE_REFUSED = "child_image_refused"
+    ATTACHMENT_QUARANTINED = "attachment_quarantined"
     REASON_REQUIRED = "reason_required"

@@ -20,7 +20,6 @@ from PIL import Image
 
 from strive_schema.httpsig import sign_request
 from strive_schema.keys import SigningKey
-from strive_server.console.web import HERE
 from strive_server.core.config import Settings
 from strive_server.db import tables
 from strive_server.services.evidence_store import MAGIC
@@ -273,8 +272,10 @@ def test_only_content_roles_read_files(receiver: Receiver) -> None:
         assert http.get(path, headers=reason).content == photo
 
 
-def test_the_console_lists_files_and_blurs_images_until_revealed(receiver: Receiver) -> None:
-    from .test_console_pages import browser, sign_in
+def test_the_console_shows_server_blurred_thumbnails_and_downloads_only_with_a_reason(
+    receiver: Receiver,
+) -> None:
+    from .test_console_pages import browser, csrf_of, sign_in
 
     photo = picture(6)
     document = live_referral(
@@ -282,25 +283,42 @@ def test_the_console_lists_files_and_blurs_images_until_revealed(receiver: Recei
     )
     referral_id = submit(receiver, document)
     assert upload(receiver, "asw-a", referral_id, "photo", photo).status_code == 201
+    base = f"/console/referrals/{referral_id}/attachments/photo"
     with browser(receiver) as client:
         assert sign_in(client, receiver.token("analyst")).status_code == 303
         page = client.get(f"/console/referrals/{referral_id}")
         assert page.status_code == 200
         table = page.text.split('id="attachments"')[1].split("</table>")[0]
         assert "received" in table and "not yet sent" in table
-        assert 'class="strive-thumb strive-blurred"' in table
-        assert 'data-strive-reveal="thumb-1"' in table
-        image = client.get(f"/console/referrals/{referral_id}/attachments/photo?view=thumbnail")
-        assert image.status_code == 200 and image.content == photo
-        assert image.headers["content-security-policy"] == "sandbox; default-src 'none'"
-        assert image.headers["x-content-type-options"] == "nosniff"
-    script = (HERE / "static" / "console.js").read_text()
-    assert "data-strive-reveal" in script and "strive-blurred" in script
+        assert f'src="{base}/thumbnail"' in table and "?view=" not in table
+        thumb = client.get(f"{base}/thumbnail")
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/png"
+        assert thumb.content != photo
+        with Image.open(io.BytesIO(thumb.content)) as small:
+            assert max(small.size) <= 96  # downscaled on the server, never the original
+        assert thumb.headers["content-security-policy"] == "sandbox; default-src 'none'"
+        assert thumb.headers["x-content-type-options"] == "nosniff"
+        # The original only by a form: the CSRF token and a typed reason.
+        assert client.get(base).status_code in (404, 405)
+        token = csrf_of(page)
+        no_token = client.post(base, data={"reason": "checking the advert photo"})
+        assert no_token.status_code == 403, no_token.text
+        trivial = client.post(base, data={"reason": ".", "csrf_token": token})
+        assert trivial.status_code == 422, trivial.text[:200]
+        got = client.post(base, data={"reason": "checking the advert photo", "csrf_token": token})
+        assert got.status_code == 200 and got.content == photo
+        assert got.headers["content-disposition"] == 'attachment; filename="photo"'
     with receiver.session() as session:
-        reads = session.scalars(
-            sa.select(tables.AuditEvent.reason).where(tables.AuditEvent.action == "attachment.read")
+        events = session.execute(
+            sa.select(tables.AuditEvent.action, tables.AuditEvent.reason)
+            .where(tables.AuditEvent.action.like("attachment.%"))
+            .where(tables.AuditEvent.action != "attachment.received")
+            .order_by(tables.AuditEvent.id)
         ).all()
-    assert reads == ["console referral page: blurred thumbnail"]
+    assert [tuple(e) for e in events] == [
+        ("attachment.thumbnail", "console referral page: blurred thumbnail"),
+        ("attachment.read", "checking the advert photo"),
+    ]
 
 
 def test_erasure_removes_the_files_only_that_referral_holds(receiver: Receiver) -> None:

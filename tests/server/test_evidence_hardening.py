@@ -7,19 +7,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import random
+import socket
+import time
 import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
 from PIL import Image
 
+from strive_schema.httpsig import sign_request
 from strive_server.api.routes.attachments import _check_store_record
 from strive_server.core.config import Settings
 from strive_server.db import tables
 from strive_server.problems import Problem
 from strive_server.services import retention
 from strive_server.services.attachments import check_before_body
+from strive_server.services.evidence_store import MAGIC, EncryptingWriter
 
 from .conftest import Receiver
 from .evidence_support import evidence_settings, live_referral, picture, stored_objects
@@ -109,7 +115,12 @@ def test_an_upload_in_flight_does_not_resurrect_an_erased_referral(
         erased = http.post(f"/v1/referrals/{referral_id}/erasure", json={"reason": "review done"})
     assert erased.status_code == 200, erased.text
     staged = tmp_path / "staged"
-    staged.write_bytes(photo)
+    with staged.open("wb") as out:  # as the route stages a body: encrypted as it arrives
+        writer = EncryptingWriter(
+            out, key=receiver.settings.evidence_key, sha256=target.declared.sha256
+        )
+        writer.write(photo)
+        writer.finish()
     with pytest.raises(Problem) as refused:
         _check_store_record(staged, target, "k", receiver.settings, sessions)
     assert refused.value.status == 404
@@ -202,3 +213,53 @@ def test_s3_write_once_holds_when_two_writers_pass_the_existence_check(
             assert stored.read() == b"first writer"
     finally:
         moto.close()
+
+
+def test_no_plaintext_touches_the_disk_while_a_body_streams(receiver: Receiver) -> None:
+    noise = Image.frombytes("RGB", (200, 200), random.Random(24).randbytes(200 * 200 * 3))
+    out = io.BytesIO()
+    noise.save(out, format="PNG")
+    photo = out.getvalue()  # about 120 KB: beyond any write buffer, below one segment
+    referral_id = submit(receiver, live_referral("asw-a", {"photo": (photo, "image/png")}))
+    url = f"{receiver.url}/v1/referrals/{referral_id}/attachments/photo"
+    headers = {"Content-Type": "application/octet-stream", "Strive-Asw-Id": "asw-a",
+               "Content-Length": str(len(photo))}  # fmt: skip
+    headers |= sign_request("PUT", url, headers, b"", receiver.keys["asw-a"],
+                            body_sha256=hashlib.sha256(photo).digest())  # fmt: skip
+    parts = urlsplit(url)
+    half = photo[: len(photo) // 2]
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as connection:
+        head = f"PUT {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        connection.sendall(head.encode() + half)
+        staged: list[bytes] = []
+        deadline = time.monotonic() + 5
+        while not staged and time.monotonic() < deadline:
+            time.sleep(0.3)
+            incoming = receiver.settings.evidence_path / ".incoming"
+            staged = [p.read_bytes() for p in incoming.glob("*")] if incoming.exists() else []
+        connection.sendall(photo[len(half) :])
+        answer = connection.recv(65536).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 201"), answer[:300]
+    assert staged, "the body was staged somewhere else"
+    for content in staged:  # the encrypted header (or nothing yet), never the picture
+        assert content == b"" or content.startswith(MAGIC)
+        assert half[:64] not in content and half[-64:] not in content
+
+
+def test_a_stored_file_a_later_childs_referral_carries_is_never_served(receiver: Receiver) -> None:
+    from .test_image_linking import pdq_of, reencoded, with_advert_hash
+
+    photo = picture(25)
+    adult_id = submit(receiver, live_referral("asw-a", {"photo": (photo, "image/png")}))
+    assert upload(receiver, "asw-a", adult_id, "photo", photo).status_code == 201
+    child = with_advert_hash(live_referral("asw-b", {}), pdq_of(reencoded(photo)))
+    child["indicators"].append({"code": "suspected_under_18", "risk": "high"})
+    submit(receiver, child)
+    path = f"/v1/referrals/{adult_id}/attachments/photo"
+    for role in ("analyst", "supervisor"):
+        with receiver.http(role) as http:
+            refused = http.get(path, headers={"Strive-Reason": "checking the advert photo"})
+            assert_refused(refused, 403, "attachment_quarantined")
+            (listed,) = http.get(f"/v1/referrals/{adult_id}").json()["attachments"]
+            assert listed["quarantined"] is True

@@ -395,6 +395,10 @@ class AttachmentSummary(BaseModel):
     received_at: ApiTimestamp | None
     pdq: str | None = Field(description="The PDQ hash the receiver computed (images).")
     pdq_quality: int | None
+    quarantined: bool = Field(
+        default=False,
+        description="A referral that suspects a child carries this picture: never served.",
+    )
 
 
 ReferralView.model_rebuild()

@@ -597,6 +597,9 @@ class ReferralAttachment(Base):
     height: Mapped[int | None]
     pdq: Mapped[str | None] = mapped_column(sa.String(64))
     pdq_quality: Mapped[int | None]
+    quarantined: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    """A referral that suspects a child later carried this file's picture (hash): it is no
+    longer served to anyone (spec/evidence-files.md, "Children")."""
 
 
 class PdqChunk(Base):

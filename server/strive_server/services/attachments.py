@@ -9,31 +9,37 @@ before a byte of the body is read
     the referral is the signing ASW's (404 ``not_found`` otherwise, like one that does not
     exist); the attachment id is declared (``attachment_not_declared``); the signed digest is
     the declared one (``attachment_digest_mismatch``); already received: 200, the same answer
-    (idempotent); an image for a referral that suspects a child (``child_image_refused``); the
+    (idempotent); for a referral that suspects a child, anything but text
+    (``child_image_refused``); the
     declared size within ``STRIVE_MAX_ATTACHMENT_BYTES`` (413 ``body_too_large``) and, for a
     sandbox referral, its limits (``sandbox_limit_exceeded``); ``Content-Length`` and
     ``Content-Type`` (when sent) agree with the declaration (``attachment_size_mismatch``,
     ``attachment_type_mismatch``);
-while the body streams to a temporary file, hashed as it goes
+while the body streams to a temporary file, encrypted and hashed as it goes (no plaintext
+on disk)
     no more than the declared size (``attachment_size_mismatch``); the client stays to the
     end (``attachment_incomplete``);
 after the body
     size and SHA-256 are the declared ones; the magic bytes do not contradict the declared
     media type (``attachment_type_mismatch``); an image decodes within
     ``STRIVE_MAX_IMAGE_PIXELS`` (``image_too_large``: a decompression bomb is refused from its
-    header, undecoded); then the file is encrypted into the store, and its row, its hashes as
-    selectors and their links are written in one transaction.
+    header, undecoded, as is one over ``STRIVE_MAX_IMAGE_DECODED_BYTES``); a child's
+    referral's text is UTF-8 to the last byte; then the encrypted file is put in the store,
+    and, under the referral's row lock (re-checking erasure, the declaration and pictures of
+    children), its row, its hashes as selectors and their links are written in one
+    transaction.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import io
 import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +47,7 @@ from typing import IO, Any, Final
 
 import filetype
 import sqlalchemy as sa
-from PIL import Image, ImageMode, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageMode, UnidentifiedImageError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,9 +59,9 @@ from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, parameter_pointer
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.evidence_store import (
+    DecryptingReader,
     EvidenceStore,
     decrypt_stream,
-    encrypt_file,
     store_for,
 )
 from strive_server.services.image_linking import count_values, link_images, probe_keys
@@ -67,6 +73,7 @@ __all__ = [
     "Inspection",
     "UploadTarget",
     "attachment_summaries",
+    "blurred_thumbnail",
     "check_before_body",
     "check_received",
     "delete_objects",
@@ -74,6 +81,7 @@ __all__ = [
     "inspect_file",
     "objects_held_only_by",
     "open_content",
+    "quarantine_matching_files",
     "record_upload",
     "staging_file",
 ]
@@ -261,8 +269,9 @@ def _check_sandbox(session: Session, referral_pk: int, declared: Declared, s: Se
 
 
 def staging_file(settings: Settings) -> tuple[IO[bytes], Path]:
-    """A private temporary file for an incoming body (beside the filesystem store, so the
-    encrypted copy is linked into place on the same filesystem)."""
+    """A private temporary file (mode 0600) for an incoming body, which is written to it
+    already encrypted (``EncryptingWriter``): no plaintext ever touches the disk. Beside the
+    filesystem store, so the object is copied into place on the same filesystem."""
     directory: Path | None = None
     if settings.evidence_store == "filesystem":
         directory = settings.evidence_path / ".incoming"
@@ -290,14 +299,26 @@ def _type_mismatch(detail: str) -> Problem:
 
 
 def inspect_file(
-    path: Path, declared: Declared, settings: Settings, *, child: bool = False
+    path: Path,
+    declared: Declared,
+    settings: Settings,
+    *,
+    child: bool = False,
+    key: bytes | None = None,
 ) -> Inspection:
     """Magic bytes against the declared type; for an image, its size in pixels (refused over
     the limit from the header alone) and its PDQ hash. For a referral that suspects a child
     (``child``), a file whose bytes are an image or a video is refused, however declared."""
+
+    def plain() -> IO[bytes]:
+        """The file's plaintext: ``path`` itself, or (with ``key``) decrypted as read."""
+        if key is None:
+            return path.open("rb")
+        return DecryptingReader(path.open("rb"), key=key, sha256=declared.sha256)  # type: ignore[return-value]
+
     if child:
-        _check_child_text(path, declared)
-    with path.open("rb") as stream:
+        _check_child_text(plain, declared)
+    with plain() as stream:
         head = stream.read(_PEEK)
     kind = filetype.guess(head)
     detected = _media_type(kind.mime) if kind is not None else None
@@ -313,7 +334,7 @@ def inspect_file(
     # own bomb check, at 89 M pixels, warns or raises first for the largest: refused alike.)
     formats = [_PILLOW_FORMATS[declared.media_type]]  # never another decoder's parser
     try:
-        with _DECODING, Image.open(path, formats=formats) as image:
+        with _DECODING, plain() as stream, Image.open(stream, formats=formats) as image:
             width, height = image.size
             if width * height > settings.max_image_pixels:
                 raise Problem(
@@ -351,7 +372,7 @@ def _child_refusal(detail: str) -> Problem:
     return Problem(422, ProblemCode.CHILD_IMAGE_REFUSED, detail)
 
 
-def _check_child_text(path: Path, declared: Declared) -> None:
+def _check_child_text(plain: Callable[[], IO[bytes]], declared: Declared) -> None:
     """A child referral's file: an allowed text type, UTF-8 text to the last byte (no NUL),
     not a text-encoded picture (SVG, a Netpbm/XPM/XBM image Pillow recognises, a long run
     of base64)."""
@@ -360,7 +381,7 @@ def _check_child_text(path: Path, declared: Declared) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
     tail = ""
     try:
-        with path.open("rb") as stream:
+        with plain() as stream:
             while chunk := stream.read(65536):
                 text = tail + decoder.decode(chunk)
                 _check_child_chunk(text)
@@ -369,7 +390,8 @@ def _check_child_text(path: Path, declared: Declared) -> None:
     except UnicodeDecodeError:
         raise _child_refusal("the file is not UTF-8 text") from None
     try:
-        Image.open(path).close()  # the header only: is this a picture Pillow knows?
+        with plain() as stream:
+            Image.open(stream).close()  # is this a picture Pillow knows?
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError):
         return
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -386,17 +408,12 @@ def _check_child_chunk(text: str) -> None:
         raise _child_refusal("the file holds a long run of base64, where a picture can hide")
 
 
-def store_encrypted(store: EvidenceStore, path: Path, sha256: str, settings: Settings) -> bool:
-    """Encrypt the received file and store it under its SHA-256; ``True`` when this call
-    stored it (``False``: the store held it already, written once)."""
+def store_encrypted(store: EvidenceStore, cipher: Path, sha256: str) -> bool:
+    """Store the received file, encrypted as it arrived (``cipher``), under its SHA-256;
+    ``True`` when this call stored it (``False``: the store held it already, written once)."""
     if store.exists(sha256):
         return False
-    cipher = path.with_name(path.name + ".enc")
-    try:
-        encrypt_file(path, cipher, key=settings.evidence_key, sha256=sha256)
-        return store.put(sha256, cipher)
-    finally:
-        cipher.unlink(missing_ok=True)
+    return store.put(sha256, cipher)
 
 
 def record_upload(
@@ -573,6 +590,7 @@ def attachment_summaries(session: Session, referral: tables.Referral) -> list[di
                 "received_at": row.received_at if row is not None else None,
                 "pdq": row.pdq if row is not None else None,
                 "pdq_quality": row.pdq_quality if row is not None else None,
+                "quarantined": row.quarantined if row is not None else False,
             }
         )
     return summaries
@@ -586,9 +604,10 @@ def open_content(
     actor: Actor,
     reason: str,
     settings: Settings,
+    action: str = "attachment.read",
 ) -> tuple[tables.ReferralAttachment, Iterator[bytes]]:
     """An audited read of a received file: its row and its decrypted bytes, authenticated
-    segment by segment as they are sent."""
+    segment by segment as they are sent (``action``: what the audit trail calls it)."""
     declared = {a.id for a in declared_attachments(referral.document)}
     if attachment_id not in declared:
         raise _refuse(
@@ -604,8 +623,13 @@ def open_content(
     ).one_or_none()
     if row is None:
         raise Problem(404, ProblemCode.ATTACHMENT_NOT_RECEIVED, "the ASW has not sent this file")
+    if row.quarantined:
+        raise Problem(
+            403, ProblemCode.ATTACHMENT_QUARANTINED,
+            "a referral that suspects a child carries this picture: the file is not served",
+        )  # fmt: skip
     record_event(
-        session, actor=actor, action="attachment.read", referral_pk=referral.id, reason=reason,
+        session, actor=actor, action=action, referral_pk=referral.id, reason=reason,
         detail={"referral_id": referral.referral_id, "attachment_id": attachment_id,
                 "sha256": row.sha256},
     )  # fmt: skip
@@ -667,3 +691,73 @@ def delete_objects(settings: Settings, names: list[str]) -> None:
     store = store_for(settings)
     for name in names:
         store.delete(name)
+
+
+THUMBNAIL_PIXELS: Final = 96
+"""The longest side of a console thumbnail: enough to recognise a kind of picture, not a person."""
+
+
+def blurred_thumbnail(
+    session: Session, referral: tables.Referral, attachment_id: str, *, actor: Actor,
+    settings: Settings,
+) -> bytes:  # fmt: skip
+    """A small, already-blurred PNG of a received image, made on the server (audited as
+    ``attachment.thumbnail``): the console page never receives the original to blur in CSS."""
+    row, chunks = open_content(
+        session, referral, attachment_id, actor=actor, settings=settings,
+        reason="console referral page: blurred thumbnail", action="attachment.thumbnail",
+    )  # fmt: skip
+    if row.media_type not in _DECODED_IMAGES:
+        raise Problem(404, ProblemCode.NOT_FOUND, "the file is not an image with a thumbnail")
+    with _DECODING:
+        plain = io.BytesIO(b"".join(chunks))  # an accepted image: within the upload limits
+        with Image.open(plain, formats=[_PILLOW_FORMATS[row.media_type]]) as image:
+            image.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
+            small = image.convert("RGB").filter(ImageFilter.GaussianBlur(6))
+        out = io.BytesIO()
+        small.save(out, format="PNG")
+    return out.getvalue()
+
+
+def quarantine_matching_files(
+    session: Session, referral: tables.Referral, settings: Settings
+) -> int:
+    """Flag the stored files whose picture a referral that suspects a child carries (its
+    ``sha256:`` image hashes exactly, its PDQ hashes within the match distance whatever
+    their quality): they are never served again. Returns how many were flagged."""
+    values = session.scalars(
+        sa.select(tables.Selector.value).where(
+            tables.Selector.referral_pk == referral.id, tables.Selector.kind == "image_hash"
+        )
+    ).all()
+    attachment = tables.ReferralAttachment
+    hits: set[int] = set(
+        session.scalars(
+            sa.select(attachment.id).where(
+                attachment.sha256.in_([v[7:] for v in values if v.startswith("sha256:")])
+            )
+        )
+    )
+    for value in (v[4:] for v in values if v.startswith("pdq:")):
+        chunk = tables.PdqChunk
+        rows = session.execute(
+            sa.select(chunk.pdq, tables.Selector.referral_pk, tables.Selector.entity_ref)
+            .join(tables.Selector, tables.Selector.id == chunk.selector_id)
+            .where(chunk.chunk_key.in_(probe_keys(value)), chunk.referral_pk != referral.id)
+            .distinct()
+        ).all()
+        for other, referral_pk, entity_ref in rows:
+            if hamming_distance(value, str(other)) <= settings.pdq_match_distance:
+                hits.update(
+                    session.scalars(
+                        sa.select(attachment.id).where(
+                            attachment.referral_pk == referral_pk,
+                            attachment.attachment_id == entity_ref,
+                        )
+                    )
+                )
+    if hits:
+        session.execute(
+            sa.update(attachment).where(attachment.id.in_(hits)).values(quarantined=True)
+        )
+    return len(hits)

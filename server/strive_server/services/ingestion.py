@@ -39,6 +39,7 @@ from strive_server.core.config import Settings
 from strive_server.db import tables
 from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
+from strive_server.services.attachments import quarantine_matching_files
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.image_linking import link_images
 from strive_server.services.linking import StoredSelector, link_referral
@@ -312,6 +313,8 @@ def _store(
         # Evidence files: PDQ hashes also link when near, not only equal (image_linking.py).
         link_images(session, referral=row, selectors=stored_selectors, settings=settings,
                     now=received_at)  # fmt: skip
+    if row.under_18:  # files already stored that carry this child's picture: never served
+        quarantine_matching_files(session, row, settings)
     session.add(
         tables.StateTransition(
             referral_pk=row.id,

@@ -39,7 +39,7 @@ from strive_server.services.attachments import (
     staging_file,
     store_encrypted,
 )
-from strive_server.services.evidence_store import store_for
+from strive_server.services.evidence_store import EncryptingWriter, store_for
 
 router = APIRouter(tags=["evidence files"])
 _FILE_BODY: Final = {
@@ -89,7 +89,8 @@ async def upload_attachment(
         return JSONResponse(jsonable_encoder(target.replay), status_code=200)
     out, path = staging_file(settings)
     try:
-        size, sha256 = await _receive(request, out, path, target)
+        writer = EncryptingWriter(out, key=settings.evidence_key, sha256=target.declared.sha256)
+        size, sha256 = await _receive(request, out, writer, target)
         check_received(target, size=size, sha256=sha256)
         status, answer = await run_in_threadpool(
             _check_store_record, path, target, caller.key_id, settings, sessions
@@ -99,8 +100,12 @@ async def upload_attachment(
     return JSONResponse(jsonable_encoder(answer), status_code=status)
 
 
-async def _receive(request: Request, out: Any, path: Path, target: UploadTarget) -> tuple[int, str]:
-    """Stream the body to the staging file, hashing it; never more than declared."""
+async def _receive(
+    request: Request, out: Any, writer: EncryptingWriter, target: UploadTarget
+) -> tuple[int, str]:
+    """Stream the body, encrypted as it arrives, to the staging file, hashing the plaintext;
+    never more than declared. The object becomes visible in the store only after every
+    check (size, SHA-256, magic bytes, image limits) has passed."""
     digest = hashlib.sha256()
     size = 0
     with out:
@@ -113,12 +118,13 @@ async def _receive(request: Request, out: Any, path: Path, target: UploadTarget)
                         f"more than the {target.declared.size_bytes} bytes the referral declared",
                     )  # fmt: skip
                 digest.update(chunk)
-                out.write(chunk)
+                writer.write(chunk)
         except ClientDisconnect:
             raise Problem(
                 400, ProblemCode.ATTACHMENT_INCOMPLETE,
                 "the client left before the file was complete; nothing was kept, send it again",
             ) from None  # fmt: skip
+        writer.finish()
     return size, digest.hexdigest()
 
 
@@ -127,9 +133,11 @@ def _check_store_record(
 ) -> tuple[int, dict[str, Any]]:
     from datetime import UTC, datetime  # noqa: PLC0415
 
-    inspection = inspect_file(path, target.declared, settings, child=target.child)
+    inspection = inspect_file(
+        path, target.declared, settings, child=target.child, key=settings.evidence_key
+    )
     store = store_for(settings)
-    stored_now = store_encrypted(store, path, target.declared.sha256, settings)
+    stored_now = store_encrypted(store, path, target.declared.sha256)
     try:
         return record_upload(
             sessions, target=target, inspection=inspection, key_id=key_id, settings=settings,

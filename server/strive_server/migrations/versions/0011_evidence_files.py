@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("height", sa.Integer(), nullable=True),
         sa.Column("pdq", sa.String(64), nullable=True),
         sa.Column("pdq_quality", sa.Integer(), nullable=True),
+        sa.Column("quarantined", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.UniqueConstraint("referral_pk", "attachment_id"),
     )
     op.create_index("ix_referral_attachments_sha256", "referral_attachments", ["sha256"])
