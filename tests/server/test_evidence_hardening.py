@@ -263,3 +263,22 @@ def test_a_stored_file_a_later_childs_referral_carries_is_never_served(receiver:
             assert_refused(refused, 403, "attachment_quarantined")
             (listed,) = http.get(f"/v1/referrals/{adult_id}").json()["attachments"]
             assert listed["quarantined"] is True
+
+
+def test_staging_left_by_a_crashed_process_is_swept(receiver: Receiver) -> None:
+    import os
+
+    from strive_server.services import attachments
+
+    incoming = receiver.settings.evidence_path / ".incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    old, recent = incoming / "upload-crashed", incoming / "upload-in-flight"
+    old.write_bytes(b"left behind")
+    recent.write_bytes(b"another worker's")
+    os.utime(old, (time.time() - 2 * 86400, time.time() - 2 * 86400))
+    attachments._SWEPT.discard(incoming)
+    photo = picture(26)
+    referral_id = submit(receiver, live_referral("asw-a", {"photo": (photo, "image/png")}))
+    assert upload(receiver, "asw-a", referral_id, "photo", photo).status_code == 201
+    assert not old.exists() and recent.exists()
+    recent.unlink()

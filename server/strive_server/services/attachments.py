@@ -33,12 +33,14 @@ after the body
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import io
 import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -276,8 +278,25 @@ def staging_file(settings: Settings) -> tuple[IO[bytes], Path]:
     if settings.evidence_store == "filesystem":
         directory = settings.evidence_path / ".incoming"
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _sweep_once(directory, settings)
     fd, name = tempfile.mkstemp(dir=directory, prefix="upload-")
     return os.fdopen(fd, "wb"), Path(name)
+
+
+_SWEPT: set[Path] = set()
+
+
+def _sweep_once(directory: Path, settings: Settings) -> None:
+    """Remove staging files a crashed process left behind (once per directory and process):
+    those older than any upload may last, so another worker's upload in flight is kept."""
+    if directory in _SWEPT:
+        return
+    _SWEPT.add(directory)
+    cutoff = time.time() - settings.attachment_read_timeout_seconds - 3600
+    for leftover in directory.glob("upload-*"):
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
 
 
 def check_received(target: UploadTarget, *, size: int, sha256: str) -> None:
