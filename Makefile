@@ -36,6 +36,7 @@ generate: $(STAMP)
 	$(BIN)/python -m strive_schema._vectors
 	$(BIN)/python -m strive_schema._sealed_vectors
 	$(BIN)/python -m strive_server.openapi
+	$(BIN)/python -m strive_server.demo_files spec/examples/files
 
 bench: $(STAMP)
 	$(BIN)/python bench/validate_bench.py

@@ -52,6 +52,7 @@ __all__ = [
     "sign_request",
     "signature_base",
     "verify_request",
+    "verify_request_headers",
 ]
 
 #: The signature label the Strive profile uses in ``Signature-Input`` and ``Signature``.
@@ -208,6 +209,7 @@ def sign_request(
     *,
     created: datetime | None = None,
     nonce: str | None = None,
+    body_sha256: bytes | None = None,
 ) -> dict[str, str]:
     """Sign a request; return the ``Content-Digest``, ``Signature-Input`` and ``Signature``
     header fields to add to it.
@@ -221,12 +223,19 @@ def sign_request(
         key: the ASW's signing key.
         created: the signing time (default: now); sub-second digits are dropped.
         nonce: for test vectors only; by default 128 fresh random bits, base64url.
+        body_sha256: the body's SHA-256, for a body too large to hold in memory (a file
+            upload, streamed from disk); ``body`` must then be ``b""``.
 
     Raises:
         ValueError: the URL is not absolute, ``created`` is naive, ``nonce`` is not 22 to
             128 base64url characters, or ``headers`` has a different ``Content-Digest``.
     """
-    digest = content_digest(body)
+    if body_sha256 is None:
+        digest = content_digest(body)
+    elif body or len(body_sha256) != hashlib.sha256().digest_size:
+        raise ValueError("body_sha256 is 32 bytes, given instead of the body")
+    else:
+        digest = "sha-256=:" + b64.std_encode(body_sha256) + ":"
     signed_headers = _fold_headers(headers)
     existing = signed_headers.get("content-digest")
     if existing is not None and existing != digest:
@@ -397,9 +406,40 @@ def verify_request(
     """
     folded = _fold_headers(headers)
     inner, signature, created_at, key_id, nonce = _check_headers(folded, now, max_age, max_future)
-    digest_text = folded["content-digest"]
+    sha256 = _signed_sha256(folded)
+    if not hmac.compare_digest(sha256, hashlib.sha256(body).digest()):
+        raise _fail(ProtocolCode.CONTENT_DIGEST_MISMATCH, "the body does not match its digest")
+    return _verify_base(method, url, folded, inner, signature, created_at, key_id, nonce, keys)
+
+
+def verify_request_headers(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    keys: Sequence[PublicKey],
+    *,
+    now: datetime,
+    max_age: timedelta | int = REQUEST_MAX_AGE,
+    max_future: timedelta | int = REQUEST_MAX_FUTURE,
+) -> tuple[VerifiedRequest, bytes]:
+    """Verify a signed request whose body has not been read yet (a streamed upload):
+    everything :func:`verify_request` checks except that the body matches ``Content-Digest``.
+
+    The signature covers the ``Content-Digest`` field, so once this returns, the caller knows
+    who vouches for which SHA-256; it MUST then hash the body as it reads it and refuse the
+    request (``content_digest_mismatch``) when the body's SHA-256 differs from the returned
+    one. Raises as :func:`verify_request`, without ``content_digest_mismatch``.
+    """
+    folded = _fold_headers(headers)
+    inner, signature, created_at, key_id, nonce = _check_headers(folded, now, max_age, max_future)
+    sha256 = _signed_sha256(folded)
+    verified = _verify_base(method, url, folded, inner, signature, created_at, key_id, nonce, keys)
+    return verified, sha256
+
+
+def _signed_sha256(folded: Mapping[str, str]) -> bytes:
     try:
-        digests = structured_fields.parse_dictionary(digest_text)
+        digests = structured_fields.parse_dictionary(folded["content-digest"])
     except StructuredFieldError as exc:
         raise _fail(
             ProtocolCode.REQUEST_SIGNATURE_MALFORMED, f"Content-Digest does not parse: {exc}"
@@ -407,8 +447,20 @@ def verify_request(
     sha256 = digests.get("sha-256")
     if not isinstance(sha256, Item) or not isinstance(sha256.value, bytes):
         raise _fail(ProtocolCode.CONTENT_DIGEST_MISSING, "Content-Digest has no sha-256 member")
-    if not hmac.compare_digest(sha256.value, hashlib.sha256(body).digest()):
-        raise _fail(ProtocolCode.CONTENT_DIGEST_MISMATCH, "the body does not match its digest")
+    return sha256.value
+
+
+def _verify_base(
+    method: str,
+    url: str,
+    folded: Mapping[str, str],
+    inner: InnerList,
+    signature: bytes,
+    created_at: datetime,
+    key_id: str,
+    nonce: str,
+    keys: Sequence[PublicKey],
+) -> VerifiedRequest:
     try:
         base = _base_from(method, url, folded, inner)
     except ValueError as exc:

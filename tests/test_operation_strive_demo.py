@@ -49,8 +49,10 @@ def test_operation_strive_from_referral_to_outcome(tmp_path: Path) -> None:
             by_asw.setdefault(asw, []).append(name)
         for asw, files in by_asw.items():
             done = _run(["submit", *files, "--url", url, "--asw-id", asw,
-                         "--key", str(demo / asw / "private_key.pem")], tmp_path, env)  # fmt: skip
+                         "--key", str(demo / asw / "private_key.pem"),
+                         "--attachments", "spec/examples/files"], tmp_path, env)  # fmt: skip
             assert done.returncode == 0, done.stderr
+            assert "attachment_uploaded" in done.stdout
         wait_until_linked(url)
         tokens = json.loads((demo / "tokens.json").read_text())
         first = json.loads((tmp_path / OP_STRIVE[0]).read_text())
@@ -61,6 +63,15 @@ def test_operation_strive_from_referral_to_outcome(tmp_path: Path) -> None:
             cluster_id = analyst.get(f"/v1/referrals/{first['referral_id']}/links").json()[
                 "cluster_id"
             ]
+            # The same photograph under two names on two sites ("Larisa", "Lara"): linked by
+            # its PDQ hash, shown in the cluster (spec/evidence-files.md).
+            pictures = analyst.get(f"/v1/clusters/{cluster_id}").json()["image_matches"]
+            near = {(m["asw_id"], m["entity_ref"], m["matched_asw_id"], m["matched_entity_ref"])
+                    for m in pictures if m["distance"] > 0}  # fmt: skip
+            assert near == {
+                ("demo-classifieds", "dc-photo-lara", "example-adverts", "photo-larisa")
+            }
+            assert (tmp_path / "strive-evidence").is_dir()  # beside the demo's strive.db
             suggested = analyst.get(f"/v1/clusters/{cluster_id}/recipient-suggestions").json()
             assert suggested["suggestions"][0]["recipient_id"] == "met-cse"
             assessed = analyst.post(f"/v1/clusters/{cluster_id}/assessments",

@@ -38,6 +38,7 @@ from strive_client._exceptions import (
     VerificationError,
 )
 from strive_client._models import (
+    AttachmentUpload,
     BatchItemResult,
     Discovery,
     Feedback,
@@ -62,6 +63,7 @@ from strive_schema.receipts import Receipt
 __all__ = [
     "APIError",
     "AsyncStriveClient",
+    "AttachmentUpload",
     "AuthenticationFailed",
     "BadRequest",
     "BatchItemResult",

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import itertools
 import json
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +39,7 @@ from strive_client._exceptions import (
     api_error,
 )
 from strive_client._models import (
+    AttachmentUpload,
     BatchItemResult,
     Discovery,
     InformationRequest,
@@ -66,10 +69,11 @@ from strive_schema.envelope import (
     sign_envelope,
 )
 from strive_schema.errors import KeyFormatError, LogCode, LogError
+from strive_schema.httpsig import sign_request
 from strive_schema.keys import PublicKey, SigningKey
 from strive_schema.normalise import DEFAULT_REGION, normalise_phone
 from strive_schema.note import verify_promise
-from strive_schema.receipts import envelope_sha256, verify_receipt
+from strive_schema.receipts import Receipt, envelope_sha256, verify_receipt
 from strive_schema.semantics import Finding
 from strive_schema.validator import DocumentReadError, load_json, validate_document
 
@@ -262,6 +266,27 @@ class _Core:
             return b"".join(envelope + b"\n" for envelope in sent)
 
         return body
+
+    # -- evidence files ----------------------------------------------------------------------
+
+    def upload_request(
+        self, http: httpx.Client | httpx.AsyncClient, referral_id: str, attachment_id: str,
+        path: Path, sha256: bytes, size: int, chunks: Any,
+    ) -> httpx.Request:  # fmt: skip
+        """A signed ``PUT`` of one file: signed over the file's SHA-256 (``Content-Digest``),
+        so the body streams from disk; a fresh signature (time, nonce) per attempt."""
+        quoted = urllib.parse.quote(referral_id, safe="")
+        target = f"/v1/referrals/{quoted}/attachments/{urllib.parse.quote(attachment_id, safe='')}"
+        request = http.build_request(
+            "PUT", target, content=chunks,
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+        )  # fmt: skip
+        request.headers["Strive-Asw-Id"] = self.asw_id
+        request.headers.update(
+            sign_request("PUT", str(request.url), dict(request.headers), b"", self.key,
+                         body_sha256=sha256)
+        )  # fmt: skip
+        return request
 
     # -- responses ---------------------------------------------------------------------------
 
@@ -501,6 +526,46 @@ def _transport_error(exc: httpx.TransportError) -> TransportError:
     return ConnectionFailed(f"could not reach the receiver ({type(exc).__name__})")
 
 
+_UPLOAD_CHUNK = 1024 * 1024
+
+
+def _referral_id_of(receipt: SubmissionResult | Receipt | str) -> str:
+    if isinstance(receipt, SubmissionResult):
+        return receipt.receipt.referral_id
+    if isinstance(receipt, Receipt):
+        return receipt.referral_id
+    return receipt
+
+
+def _file_digest(path: Path) -> tuple[bytes, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(_UPLOAD_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.digest(), size
+
+
+def _file_chunks(
+    path: Path, attachment_id: str, size: int, progress: Callable[[str, int, int], None] | None
+) -> Iterator[bytes]:
+    sent = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(_UPLOAD_CHUNK):
+            sent += len(chunk)
+            yield chunk
+            if progress is not None:
+                progress(attachment_id, sent, size)
+
+
+async def _async_file_chunks(
+    path: Path, attachment_id: str, size: int, progress: Callable[[str, int, int], None] | None
+) -> AsyncIterator[bytes]:
+    for chunk in _file_chunks(path, attachment_id, size, progress):
+        yield chunk
+
+
 class StriveClient:
     """Submit referrals to a Strive receiver and read their status, feedback and requests.
 
@@ -706,6 +771,52 @@ class StriveClient:
             content_type=NDJSON_MEDIA_TYPE,
         )
         return self._core.batch_results(self._core.json_of(response), submissions, sent)
+
+    def upload_attachments(
+        self,
+        receipt: SubmissionResult | Receipt | str,
+        files: Mapping[str, str | Path],
+        *,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> list[AttachmentUpload]:
+        """Upload the evidence files a submitted referral declared (spec/evidence-files.md).
+
+        Args:
+            receipt: the referral's submission result, receipt, or referral id.
+            files: attachment id (as declared in ``attachments[]``) to file path.
+            progress: called as ``progress(attachment_id, bytes_sent, size)`` while sending.
+
+        Each file is hashed, then streamed (never read into memory) in a signed request
+        whose ``Content-Digest`` is the file's SHA-256. Retries are safe: the receiver stores
+        a file once and answers a repeat with the same result (``replayed``).
+
+        Raises:
+            APIError: a refusal (digest, size or type mismatch, undeclared id, ...), by its
+                problem code.
+        """
+        referral_id = _referral_id_of(receipt)
+        results: list[AttachmentUpload] = []
+        for attachment_id, name in files.items():
+            path = Path(name)
+            sha256, size = _file_digest(path)
+            for attempt in itertools.count(1):
+                outcome: httpx.Response | httpx.TransportError
+                request = self._core.upload_request(
+                    self._http, referral_id, attachment_id, path, sha256, size,
+                    _file_chunks(path, attachment_id, size, progress),
+                )  # fmt: skip
+                try:
+                    outcome = self._http.send(request)
+                except httpx.TransportError as exc:
+                    outcome = exc
+                delay = self._core.retry_delay(attempt, outcome)
+                if delay is None:
+                    assert isinstance(outcome, httpx.Response)
+                    break
+                self._sleep(delay)
+            assert isinstance(outcome, httpx.Response)
+            results.append(AttachmentUpload.model_validate(self._core.json_of(outcome)))
+        return results
 
     def get_referral_status(self, referral_id: str) -> ReferralStatus:
         """Return a referral's state, outcome and the feedback released to you."""
@@ -923,6 +1034,38 @@ class AsyncStriveClient:
             content_type=NDJSON_MEDIA_TYPE,
         )
         return self._core.batch_results(self._core.json_of(response), submissions, sent)
+
+    async def upload_attachments(
+        self,
+        receipt: SubmissionResult | Receipt | str,
+        files: Mapping[str, str | Path],
+        *,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> list[AttachmentUpload]:
+        """See :meth:`StriveClient.upload_attachments`."""
+        referral_id = _referral_id_of(receipt)
+        results: list[AttachmentUpload] = []
+        for attachment_id, name in files.items():
+            path = Path(name)
+            sha256, size = _file_digest(path)
+            for attempt in itertools.count(1):
+                outcome: httpx.Response | httpx.TransportError
+                request = self._core.upload_request(
+                    self._http, referral_id, attachment_id, path, sha256, size,
+                    _async_file_chunks(path, attachment_id, size, progress),
+                )  # fmt: skip
+                try:
+                    outcome = await self._http.send(request)
+                except httpx.TransportError as exc:
+                    outcome = exc
+                delay = self._core.retry_delay(attempt, outcome)
+                if delay is None:
+                    assert isinstance(outcome, httpx.Response)
+                    break
+                await self._sleep(delay)
+            assert isinstance(outcome, httpx.Response)
+            results.append(AttachmentUpload.model_validate(self._core.json_of(outcome)))
+        return results
 
     async def get_referral_status(self, referral_id: str) -> ReferralStatus:
         """See :meth:`StriveClient.get_referral_status`."""

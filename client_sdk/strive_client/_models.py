@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from strive_schema.receipts import Receipt
 
 __all__ = [
+    "AttachmentUpload",
     "BatchItemResult",
     "Discovery",
     "DiscoveryLimits",
@@ -128,6 +129,8 @@ class ReferralStatus(_Response):
     updated_at: datetime
     outcome: str | None = None
     feedback: list[Feedback] = Field(default_factory=list)
+    attachments_received: list[str] = Field(default_factory=list)
+    """Ids of the declared evidence files the receiver holds; upload the others."""
 
 
 class InformationRequest(_Response):
@@ -148,3 +151,16 @@ class InformationRequestPage(_Response):
 
     items: list[InformationRequest]
     next_cursor: str | None = None
+
+
+class AttachmentUpload(_Response):
+    """An evidence file the receiver holds, verified against the referral's declaration."""
+
+    referral_id: str
+    attachment_id: str
+    sha256: str
+    size_bytes: int
+    media_type: str
+    received_at: datetime
+    replayed: bool
+    """``True`` when the receiver already had this file (a retry or a re-send)."""

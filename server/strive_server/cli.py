@@ -38,6 +38,8 @@ __all__ = ["admin_group", "serve_command", "worker_command"]
 
 CLI_ACTOR = Actor("admin", "cli")
 DEMO_DIR = Path(".strive/demo")
+DEMO_EVIDENCE_FILES = Path("spec/examples/files")
+"""The demo's evidence files (strive_server/demo_files.py), uploaded with the referrals."""
 
 
 def _settings(url: str | None) -> Settings:
@@ -526,6 +528,19 @@ def _demo_tokens_current(tokens_file: Path, sessions: sessionmaker[Session]) -> 
     return live == len(DEMO_ROLES)
 
 
+def _say_how_to_submit(
+    strive: str, asw_id: str, key_id: str, files: list[str], url: str, key_file: Path
+) -> None:
+    evidence = DEMO_EVIDENCE_FILES if DEMO_EVIDENCE_FILES.is_dir() else None
+    click.echo(
+        f"\n  ASW {asw_id} (key id {key_id}):\n"
+        f"    {strive} submit {' '.join(files)} \\\n"
+        f"      --url {url} --asw-id {asw_id} --key {key_file}"
+        + (f" \\\n      --attachments {evidence}" if evidence else ""),
+        err=True,
+    )
+
+
 def _demo(sessions: sessionmaker[Session], url: str, lifetime: timedelta) -> None:
     """Prepare demo ASWs for the published examples, and demo tokens, and say how to use them."""
     examples = sorted(Path("spec/examples").glob("*.json"))
@@ -567,12 +582,7 @@ def _demo(sessions: sessionmaker[Session], url: str, lifetime: timedelta) -> Non
                 admin.add_key(session, asw_id=asw_id, public_key=key.public_key, actor=CLI_ACTOR)
 
         _run(sessions, ensure)
-        click.echo(
-            f"\n  ASW {asw_id} (key id {key.key_id}):\n"
-            f"    {strive} submit {' '.join(files)} \\\n"
-            f"      --url {url} --asw-id {asw_id} --key {key_file}",
-            err=True,
-        )
+        _say_how_to_submit(strive, asw_id, key.key_id, files, url, key_file)
     for answer in answers:
         click.echo(
             f"\n  {answer} answers a request for information: an analyst creates the request\n"
@@ -738,6 +748,7 @@ def _linking_worker(settings: Settings) -> LinkingWorker:
         threshold=lambda: settings.over_correlation_threshold,
         batch_size=settings.linking_batch_size,
         poll_seconds=settings.linking_poll_seconds,
+        settings=settings,
     )
     linker.start()
     return linker
@@ -768,7 +779,12 @@ def worker_command(database_url: str | None, batch_size: int | None, once: bool)
     sessions = _database(settings.database_url)
     size = batch_size or settings.linking_batch_size
     if once:
-        linked = drain(sessions, threshold=settings.over_correlation_threshold, batch_size=size)
+        linked = drain(
+            sessions,
+            threshold=settings.over_correlation_threshold,
+            batch_size=size,
+            settings=settings,
+        )
         with sessions() as session:
             left = backlog(session)
         click.echo(f"linked {linked} referral(s); {left.count} waiting", err=True)
@@ -778,6 +794,7 @@ def worker_command(database_url: str | None, batch_size: int | None, once: bool)
         threshold=lambda: settings.over_correlation_threshold,
         batch_size=size,
         poll_seconds=settings.linking_poll_seconds,
+        settings=settings,
     )
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

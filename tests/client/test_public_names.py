@@ -13,7 +13,7 @@ EXCEPTIONS = {
     "UnsupportedMediaType", "VerificationError",
 }  # fmt: skip
 OTHERS = {
-    "AsyncStriveClient", "BatchItemResult", "Discovery", "Feedback", "InformationRequest",
+    "AsyncStriveClient", "AttachmentUpload", "BatchItemResult", "Discovery", "Feedback", "InformationRequest",
     "InformationRequestPage", "PublicKey", "Receipt", "ReferralStatus", "RetryPolicy",
     "SigningKey", "StriveClient", "SubmissionResult", "sign_referral", "verify_envelope",
     "verify_receipt", "CheckpointStore", "FileCheckpointStore", "InclusionProof", "LogCode",

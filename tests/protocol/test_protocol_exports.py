@@ -57,6 +57,7 @@ EXPORTS = {
         "TAG",
         "VerifiedRequest",
         "check_request_headers",
+        "verify_request_headers",
         "content_digest",
         "sign_request",
         "signature_base",

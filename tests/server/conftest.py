@@ -81,6 +81,7 @@ class Receiver:
         return drain(
             make_sessionmaker(self.app.state.engine),
             threshold=self.app.state.settings.over_correlation_threshold,
+            settings=self.app.state.settings,
         )
 
     def session(self) -> Any:
@@ -148,6 +149,8 @@ def receiver_settings(database_url: str, tmp_path: Path) -> Settings:
         rate_limit_per_minute=1000,
         refused_submission_limit_per_minute=1000,
         signed_read_limit_per_minute=1000,
+        evidence_dir=tmp_path / "evidence",
+        evidence_key_file=tmp_path / "evidence.key",
     )
 
 

@@ -24,6 +24,7 @@ from strive_schema.sealed import Grading, RecipientDecryptionKeys
 from strive_server.api.app import create_app
 from strive_server.core.config import Settings
 from strive_server.db import tables
+from strive_server.demo_files import demo_files
 from strive_server.services import admin, assessment, casework, dissemination
 from strive_server.services.retention import DEFAULT_REVIEW_DAYS
 
@@ -53,7 +54,7 @@ class Endpoint:
     path: str
     allowed: frozenset[str]
     success: int = 200
-    body: Callable[[Receiver], dict[str, Any]] | None = None
+    body: Callable[[Receiver], dict[str, Any] | bytes] | None = None
     fresh_referral_in: str | None = None  # the state a referral is put in for each call
     asw: bool = False  # authenticated by an ASW's signature, not a bearer token
 
@@ -227,6 +228,12 @@ ENDPOINTS = [
              body=lambda r: {"kind": "phone", "value": "0800 000 0000", "reason": "support"}),
     Endpoint("GET", "/v1/referrals/{id}/status", frozenset({"asw_signature"}), asw=True),
     Endpoint("GET", "/v1/information-requests", frozenset({"asw_signature"}), asw=True),
+    # Evidence files (tests/server/test_evidence_files.py): uploads signed by the ASW, reads
+    # by the content roles with a reason.
+    Endpoint("PUT", "/v1/referrals/{id}/attachments/att-01", frozenset({"asw_signature"}),
+             asw=True, success=201, body=lambda r: demo_files()["att-01.png"],
+             fresh_referral_in="received"),
+    Endpoint("GET", "/v1/referrals/{id}/attachments/att-01", ANALYSTS),
     # From assessment to outcome (tests/server/test_dissemination*.py).
     Endpoint("POST", "/v1/clusters/{cluster}/assessments", ANALYSTS, success=201,
              body=lambda r: THRIVE),
@@ -270,6 +277,7 @@ def _template(path: str) -> str:
     return (
         path.split("?", maxsplit=1)[0]
         .replace("{id}", "{referral_id}")
+        .replace("/attachments/att-01", "/attachments/{attachment_id}")
         .replace("{cluster}", "{cluster_id}")
         .replace(f"/{OTHER}/", "/{asw_id}/")
         .replace("{dissemination}", "{dissemination_id}")
@@ -376,6 +384,10 @@ def test_every_endpoint_admits_exactly_its_roles(receiver: Receiver) -> None:
     admitted = sum(len(e.allowed) for e in ENDPOINTS if e.fresh_referral_in)
     pool = submit_pool(receiver, admitted + 2)
     shared, scratch = pool.pop(), pool.pop()
+    with receiver.client(ASW) as client:  # a received file for the reads to find
+        screenshot = receiver.settings.evidence_dir.parent / "att-01.png"
+        screenshot.write_bytes(demo_files()["att-01.png"])
+        client.upload_attachments(shared, {"att-01": screenshot})
     with receiver.http("analyst") as http:  # so /information-requests has an item to list
         http.post(f"/v1/referrals/{shared}/information-requests", json={"question": "q"})
     with receiver.session() as session:
@@ -422,7 +434,9 @@ def test_every_endpoint_admits_exactly_its_roles(receiver: Receiver) -> None:
                 elif path == "{collectable_request}":
                     path = _collectable_request(receiver, "/collect")
                 url = receiver.url + path
-                body = json.dumps(endpoint.body(receiver)).encode() if endpoint.body else b""
+                raw = endpoint.body(receiver) if endpoint.body else None
+                file_upload = isinstance(raw, bytes)
+                body = raw if isinstance(raw, bytes) else json.dumps(raw).encode() if raw else b""
                 headers = {"Content-Type": "application/json"} if body else {}
                 if caller == "asw_signature":
                     headers = signed_headers(receiver, ASW, endpoint.method, url, body)
@@ -430,6 +444,10 @@ def test_every_endpoint_admits_exactly_its_roles(receiver: Receiver) -> None:
                     headers["Authorization"] = "Basic YWRtaW46YWRtaW4="
                 elif caller != "no_token":
                     headers["Authorization"] = f"Bearer {bearer[caller]}"
+                if file_upload:  # an evidence file is not JSON (spec/evidence-files.md)
+                    headers["Content-Type"] = "application/octet-stream"
+                if "/attachments/" in path and endpoint.method == "GET":
+                    headers["Strive-Reason"] = "checking the roles"  # a header, never a query
                 response = http.request(endpoint.method, url, content=body, headers=headers)
                 got = (response.status_code, response.json().get("code") if
                        response.status_code >= 400 else None)  # fmt: skip

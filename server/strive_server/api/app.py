@@ -15,6 +15,7 @@ from strive_server.api.routes import (
     accountability,
     admin,
     asw,
+    attachments,
     casework,
     discovery,
     dissemination,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, migrate_database: bool = Fal
         admin,
         health,
         log,
+        attachments,
     ):
         app.include_router(module.router)
     # Inside ``observe`` (added later, so outside), which records the guard's refusals too.

@@ -21,7 +21,7 @@ from starlette.requests import ClientDisconnect
 
 from strive_schema.codes import ProblemCode
 from strive_schema.errors import ProtocolCode, VerificationError
-from strive_schema.httpsig import check_request_headers, verify_request
+from strive_schema.httpsig import check_request_headers, verify_request, verify_request_headers
 from strive_schema.keys import PublicKey
 from strive_server.core.config import Settings
 from strive_server.core.security import ROLES, hash_token
@@ -47,8 +47,10 @@ __all__ = [
     "RowId",
     "SessionsDep",
     "SettingsDep",
+    "UploadCaller",
     "User",
     "authenticated_asw",
+    "authenticated_asw_upload",
     "authenticated_recipient",
     "combined_header_fields",
     "hash_token",
@@ -274,6 +276,62 @@ async def authenticated_asw(
     signed-read quota (429 when spent) and remember its nonce."""
     verified = await _verify_signed_request(request, settings, sessions, _ASW)
     return AswCaller(verified.signer_id, verified.key_id)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadCaller:
+    """An ASW whose signed upload request verified before its body was read, with the
+    SHA-256 its signature vouches for (``Content-Digest``): the body must hash to it."""
+
+    asw_id: str
+    key_id: str
+    sha256: bytes
+
+    @property
+    def actor(self) -> Actor:
+        return Actor("asw", self.asw_id)
+
+
+async def authenticated_asw_upload(
+    request: Request, settings: Settings, sessions: sessionmaker[Session]
+) -> UploadCaller:
+    """Verify an ASW's signed request whose body is a file, without reading the body: the
+    signature covers ``Content-Digest``, and the caller hashes the body as it streams it and
+    refuses a body that does not match (spec/evidence-files.md). Quota and nonce as for
+    :func:`authenticated_asw`."""
+    claimed = request.headers.get(_ASW.header)
+    if not claimed:
+        raise Problem(
+            401, ProblemCode.AUTHENTICATION_REQUIRED,
+            f"sign the request and name your organisation in the {_ASW.header} header",
+        )  # fmt: skip
+    now = datetime.now(UTC)
+    fields = combined_header_fields(request)
+    target = target_uri(request, settings)
+    try:
+        check_request_headers(fields, now=now)
+    except VerificationError as exc:
+        raise verification_problem(exc) from None
+    with write_guard(sessions), sessions() as session, session.begin():
+        current, revoked = _asw_keys(session, claimed, now)
+        try:
+            verified, sha256 = verify_request_headers(
+                request.method, target, fields, current, now=now
+            )
+        except VerificationError as exc:
+            if revoked and exc.code in (ProtocolCode.KEY_UNKNOWN, ProtocolCode.SIGNATURE_INVALID):
+                try:
+                    verify_request_headers(request.method, target, fields, revoked, now=now)
+                except VerificationError:
+                    pass
+                else:
+                    raise Problem(
+                        401, ProblemCode.KEY_REVOKED, "the request is signed with a revoked key"
+                    ) from None
+            raise verification_problem(exc) from None
+        _count_asw_request(session, claimed, now, settings)
+        remember_nonce(session, key_id=verified.key_id, nonce=verified.nonce, now=now)
+    return UploadCaller(claimed, verified.key_id, sha256)
 
 
 def _recipient_keys(

@@ -13,8 +13,8 @@ guard, in this order:
    likewise any other dependency that can authorise from the headers alone (an
    :class:`AuthorisesBeforeBody`, such as the console's session gates);
 2. refuses a declared ``Content-Length`` above the route's limit (413 ``body_too_large``),
-   unread: submissions have ``max_envelope_bytes`` / ``max_batch_bytes``, every other route
-   ``max_request_body_bytes``;
+   unread: submissions have ``max_envelope_bytes`` / ``max_batch_bytes``, file uploads
+   ``max_attachment_bytes``, every other route ``max_request_body_bytes``;
 
 and while the route reads, counts the body (413 past the limit, also without a
 ``Content-Length``) and times it (408 ``request_timeout`` once ``body_read_timeout_seconds``
@@ -54,8 +54,14 @@ __all__ = ["AuthorisesBeforeBody", "RequestGuard", "refuse_nul_parameters"]
 _SUBMISSION_LIMITS: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v1/referrals"): "max_envelope_bytes",
     ("POST", "/v1/referrals/batch"): "max_batch_bytes",
+    ("PUT", "/v1/referrals/{referral_id}/attachments/{attachment_id}"): "max_attachment_bytes",
 }
 """Routes whose body limit is a setting of their own (by method and route template)."""
+_READ_TIMEOUTS: Final[dict[tuple[str, str], str]] = {
+    ("PUT", "/v1/referrals/{referral_id}/attachments/{attachment_id}"):
+        "attachment_read_timeout_seconds",
+}  # fmt: skip
+"""Routes whose body may take longer than ``body_read_timeout_seconds`` (file uploads)."""
 _CLOSE: Final = {"Connection": "close"}
 
 
@@ -93,6 +99,15 @@ def _body_limit(route: object, method: str, settings: Settings) -> int:
             limit: int = getattr(settings, setting)
             return limit
     return settings.max_request_body_bytes
+
+
+def _read_timeout(route: object, method: str, settings: Settings) -> float:
+    if isinstance(route, APIRoute):
+        setting = _READ_TIMEOUTS.get((method, route.path))
+        if setting is not None:
+            timeout: float = getattr(settings, setting)
+            return timeout
+    return settings.body_read_timeout_seconds
 
 
 def _refused(problem: Problem) -> RefusedWhileReading:
@@ -139,6 +154,7 @@ class _GuardedReceive:
         self._receive = receive
         self._arrived = arrived
         self._limit: int | None = None
+        self._timeout: float | None = None
         self._received = 0
         self.complete = False
 
@@ -148,6 +164,7 @@ class _GuardedReceive:
         route = scope.get("route")
         await _authorise(route, scope)
         limit = _body_limit(route, scope["method"], settings)
+        self._timeout = _read_timeout(route, scope["method"], settings)
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise _too_large(limit)
@@ -159,7 +176,8 @@ class _GuardedReceive:
         if self._limit is None:
             self._limit = await self._first()
         settings: Settings = self._scope["app"].state.settings
-        deadline = self._arrived + settings.body_read_timeout_seconds
+        timeout = self._timeout if self._timeout is not None else settings.body_read_timeout_seconds
+        deadline = self._arrived + timeout
         remaining = deadline - asyncio.get_running_loop().time()
         try:
             message = await asyncio.wait_for(self._receive(), timeout=max(remaining, 0.0))

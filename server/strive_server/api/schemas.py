@@ -18,6 +18,8 @@ __all__ = [
     "AssignmentCreate",
     "AswCreate",
     "AswKeyCreate",
+    "AttachmentReceipt",
+    "AttachmentSummary",
     "Discovery",
     "DiscoveryEndpoints",
     "DiscoveryLimits",
@@ -228,6 +230,11 @@ class AswReferralStatus(BaseModel):
     updated_at: ApiTimestamp
     outcome: str | None = Field(None, description="Only when released with feedback.")
     feedback: list[FeedbackView]
+    attachments_received: list[str] = Field(
+        default_factory=list,
+        description="Ids of the declared evidence files the receiver holds "
+        "(spec/evidence-files.md); upload the others.",
+    )
 
 
 class InformationRequestView(BaseModel):
@@ -387,3 +394,40 @@ class ReferralView(_Priority):
         "`linked` after; `not_linked` for a sandbox referral, which never links. While pending, "
         "`cluster_id` is null and the priority is the referral's own score."
     )
+    attachments: list[AttachmentSummary] = Field(
+        default_factory=list,
+        description="The files the referral declared, and which have arrived "
+        "(spec/evidence-files.md).",
+    )
+
+
+class AttachmentReceipt(BaseModel):
+    """The answer to an upload: the file as received, verified against the declaration."""
+
+    referral_id: str
+    attachment_id: str
+    sha256: str
+    size_bytes: int
+    media_type: str
+    received_at: ApiTimestamp
+    replayed: bool = Field(description="True when the file had already been received.")
+
+
+class AttachmentSummary(BaseModel):
+    """A declared file and whether it has arrived (spec/evidence-files.md)."""
+
+    attachment_id: str
+    sha256: str
+    size_bytes: int
+    media_type: str
+    received: bool
+    received_at: ApiTimestamp | None
+    pdq: str | None = Field(description="The PDQ hash the receiver computed (images).")
+    pdq_quality: int | None
+    quarantined: bool = Field(
+        default=False,
+        description="A referral that suspects a child carries this picture: never served.",
+    )
+
+
+ReferralView.model_rebuild()

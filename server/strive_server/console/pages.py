@@ -13,10 +13,12 @@ from urllib.parse import urlencode
 import httpx
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Path, Query, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from pydantic import ValidationError
 
+from strive_schema._types import LOCAL_ID_PATTERN
 from strive_server.api.deps import RowId
+from strive_server.api.routes.attachments import check_reason, content_headers
 from strive_server.api.routes.intelligence import export_response
 from strive_server.api.schemas import AswCreate, AswKeyCreate, TokenCreate
 from strive_server.console import auth, oidc, present
@@ -40,7 +42,7 @@ from strive_server.console.web import (
 from strive_server.core.security import ROLES
 from strive_server.db import tables
 from strive_server.db.engine import write_guard
-from strive_server.services import admin, casework, intelligence, packages
+from strive_server.services import admin, attachments, casework, intelligence, packages
 from strive_server.services.audit import record_event
 from strive_server.services.lifecycle import OUTCOMES, STATES
 from strive_server.services.stats import compute_statistics
@@ -310,6 +312,51 @@ def referral(
         },
         person=person,
     )  # fmt: skip
+
+
+@router.get("/referrals/{referral_id}/attachments/{attachment_id}/thumbnail")
+def attachment_thumbnail(
+    request: Request, referral_id: str, person: AnalystPerson,
+    attachment_id: Annotated[str, Path(pattern=LOCAL_ID_PATTERN, max_length=64)],
+    asw_id: AswQuery = None,
+) -> Response:  # fmt: skip
+    """A small thumbnail of a received image, downscaled and blurred on the server (audited
+    as ``attachment.thumbnail``): the referral page never loads the original."""
+    sessions = sessions_of(request)
+    settings = request.app.state.settings
+    with write_guard(sessions), sessions() as session, session.begin():
+        row = casework.find_referral(session, referral_id, asw_id=asw_id)
+        png = attachments.blurred_thumbnail(
+            session, row, attachment_id, actor=person.actor, settings=settings
+        )
+    headers = content_headers(attachment_id, len(png))
+    headers["Content-Disposition"] = "inline"
+    return Response(png, media_type="image/png", headers=headers)
+
+
+@router.post("/referrals/{referral_id}/attachments/{attachment_id}")
+def attachment_content(
+    request: Request, referral_id: str, person: AnalystPerson,
+    attachment_id: Annotated[str, Path(pattern=LOCAL_ID_PATTERN, max_length=64)],
+    reason: Annotated[str | None, Form(max_length=2000)] = None,
+    csrf_token: CsrfField = None, asw_id: AswQuery = None,
+) -> Response:  # fmt: skip
+    """A received file for a signed-in analyst who typed why (a form with the CSRF token),
+    audited like the API's read (``GET /v1/referrals/{id}/attachments/{id}``), with the same
+    headers: downloaded, never shown in the page."""
+    require_csrf(request, person, csrf_token)
+    why = check_reason(reason)
+    sessions = sessions_of(request)
+    settings = request.app.state.settings
+    with write_guard(sessions), sessions() as session, session.begin():
+        row = casework.find_referral(session, referral_id, asw_id=asw_id)
+        found, chunks = attachments.open_content(
+            session, row, attachment_id, actor=person.actor, reason=why, settings=settings
+        )
+        media_type, size = found.media_type, found.size_bytes
+    return StreamingResponse(
+        chunks, media_type=media_type, headers=content_headers(attachment_id, size)
+    )
 
 
 def _act(

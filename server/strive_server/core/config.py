@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -125,6 +126,43 @@ class Settings(BaseSettings):
     """How often ``strive serve`` appends pending entries to the log and signs a checkpoint."""
     log_max_merge_delay_seconds: int = Field(default=60, ge=1)
     """The log's promise: every entry is in a signed checkpoint within this long."""
+    # --- Evidence files (spec/evidence-files.md) ---
+    max_attachment_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    """The largest evidence file an ASW may upload (``PUT .../attachments/{id}``); larger gets
+    413 ``body_too_large``, unread when declared so."""
+    attachment_read_timeout_seconds: float = Field(default=900.0, gt=0)
+    """How long one file upload may take (``body_read_timeout_seconds`` for everything else)."""
+    sandbox_max_attachment_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """The largest file a sandbox (``is_test``) referral may carry."""
+    sandbox_max_attachments: int = Field(default=5, ge=0)
+    """How many files a sandbox referral may carry."""
+    max_image_pixels: int = Field(default=50_000_000, ge=1024)
+    """Images with more pixels (width x height) are refused, undecoded: a decompression bomb
+    expands a small file into gigabytes of pixels."""
+    evidence_store: Literal["filesystem", "s3"] = "filesystem"
+    """Where files are kept: a directory (``evidence_dir``) or an S3-compatible bucket."""
+    evidence_dir: Path = Path("strive-evidence")
+    """The filesystem store's directory (``strive serve`` puts it beside a SQLite database)."""
+    evidence_key_file: Path = Path(".strive/evidence.key")
+    """The 256-bit key that encrypts files at rest; created on first use (mode 0600). Never in
+    the database: a copy of the database alone reveals no file."""
+    s3_bucket: str | None = None
+    """The bucket of the S3 store."""
+    s3_prefix: str = "evidence/"
+    """The key prefix of stored objects in the bucket."""
+    s3_endpoint_url: str | None = None
+    """An S3-compatible endpoint (MinIO, Ceph, a test server); AWS's own by default.
+    Credentials come from the usual AWS environment variables or instance role."""
+    s3_region: str | None = None
+    """The bucket's region."""
+    pdq_match_distance: int = Field(default=31, ge=0, le=63)
+    """Two PDQ hashes at most this many bits apart (of 256) are the same picture
+    (spec/evidence-files.md)."""
+    pdq_min_quality: int = Field(default=50, ge=0, le=100)
+    """PDQ hashes of computed quality below this are kept but never link."""
+    max_image_decoded_bytes: int = Field(default=100_000_000, ge=65536)
+    """Images whose decoded size (width x height x bands x bytes per band, from the header)
+    is larger are refused, undecoded: the memory one decoding may take (two at a time)."""
 
     @cached_property
     def audit_hmac_key(self) -> bytes:
@@ -132,6 +170,43 @@ class Settings(BaseSettings):
         its own key (not the receipt key), so auditors can be given it to resolve a search
         without being able to forge receipts. Created on first use (mode 0600)."""
         return _create_once(self.audit_key_file, lambda: secrets.token_bytes(32))
+
+    @property
+    def evidence_path(self) -> Path:
+        """The filesystem store's directory: ``evidence_dir``; when that is not set and the
+        database is a SQLite file, the directory of that name beside the database."""
+        sqlite = "sqlite:///"
+        if "evidence_dir" in self.model_fields_set or not self.database_url.startswith(sqlite):
+            return self.evidence_dir
+        return Path(self.database_url.removeprefix(sqlite)).parent / self.evidence_dir
+
+    @property
+    def evidence_key_path(self) -> Path:
+        """``evidence_key_file``; when that is not set and the database is a SQLite file, that
+        path beside the database (as ``evidence_path``), never wherever the process started."""
+        sqlite = "sqlite:///"
+        if "evidence_key_file" in self.model_fields_set or not self.database_url.startswith(sqlite):
+            return self.evidence_key_file
+        return Path(self.database_url.removeprefix(sqlite)).parent / self.evidence_key_file
+
+    @cached_property
+    def evidence_key(self) -> bytes:
+        """The AES-256 key that encrypts evidence files at rest (created on first use, 0600).
+        A new key is never created beside a store that already holds objects: they were
+        encrypted under another key, which was lost or is misconfigured."""
+        path = self.evidence_key_path
+        if not path.exists():
+            from strive_server.services.evidence_store import store_for  # noqa: PLC0415
+
+            if store_for(self).holds_objects():
+                raise RuntimeError(
+                    f"no evidence key at {path}, but the evidence store holds objects "
+                    "encrypted under one: restore the key (or set STRIVE_EVIDENCE_KEY_FILE)"
+                )
+        key = _create_once(path, lambda: secrets.token_bytes(32))
+        if len(key) != 32:
+            raise ValueError(f"{path} must hold exactly 32 bytes")
+        return key
 
     @cached_property
     def signing_key(self) -> SigningKey:

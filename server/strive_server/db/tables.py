@@ -30,6 +30,7 @@ __all__ = [
     "Dissemination",
     "DisseminationReferral",
     "Feedback",
+    "ImageMatch",
     "InformationRequest",
     "LinkingQueue",
     "LogCheckpoint",
@@ -38,11 +39,13 @@ __all__ = [
     "LogState",
     "LogTileHash",
     "OutcomeEvent",
+    "PdqChunk",
     "QuotaWindow",
     "RateWindow",
     "Recipient",
     "RecipientKey",
     "Referral",
+    "ReferralAttachment",
     "ReferralErasure",
     "ReferralIndicator",
     "RequestNonce",
@@ -672,3 +675,63 @@ class LogState(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     size: Mapped[int] = mapped_column(sa.BigInteger)
     root: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class ReferralAttachment(Base):
+    """An evidence file received for a referral that declared it (spec/evidence-files.md).
+    The bytes are in the evidence store under ``sha256``, encrypted; this row is the record
+    that they arrived, verified against the signed declaration."""
+
+    __tablename__ = "referral_attachments"
+    __table_args__ = (sa.UniqueConstraint("referral_pk", "attachment_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"))
+    attachment_id: Mapped[str] = mapped_column(sa.String(64))
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    media_type: Mapped[str] = mapped_column(sa.String(255))
+    detected_type: Mapped[str | None] = mapped_column(sa.String(255))
+    received_at: Mapped[datetime]
+    key_id: Mapped[str] = mapped_column(sa.String(128))
+    """The ASW key whose signed request carried the file."""
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    pdq: Mapped[str | None] = mapped_column(sa.String(64))
+    pdq_quality: Mapped[int | None]
+    quarantined: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    """A referral that suspects a child later carried this file's picture (hash): it is no
+    longer served to anyone (spec/evidence-files.md, "Children")."""
+
+
+class PdqChunk(Base):
+    """The multi-index of PDQ hashes (services/image_linking.py): each PDQ selector's 256 bits
+    as 16 chunks of 16 bits, ``chunk_key = chunk number * 65536 + chunk value``. Two hashes at
+    most 31 bits apart agree within one bit on at least one chunk (pigeonhole), so a look-up
+    probes 16 x 17 keys and checks the few candidates exactly."""
+
+    __tablename__ = "pdq_chunks"
+    __table_args__ = (sa.Index("ix_pdq_chunks_key", "chunk_key", "selector_id"),)
+
+    selector_id: Mapped[int] = mapped_column(sa.ForeignKey("selectors.id"), primary_key=True)
+    chunk_no: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
+    chunk_key: Mapped[int]
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"))
+    pdq: Mapped[str] = mapped_column(sa.String(64))
+    quality: Mapped[int | None]
+
+
+class ImageMatch(Base):
+    """Two referrals carrying the same picture (services/image_linking.py): which of their
+    ``image_hash`` selectors, how many bits apart (0 for an exact hash). Recorded whether or
+    not the match merged clusters, so the cluster shows why its pictures tie it together."""
+
+    __tablename__ = "image_matches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), index=True)
+    selector_id: Mapped[int] = mapped_column(sa.ForeignKey("selectors.id"))
+    matched_referral_pk: Mapped[int] = mapped_column(sa.ForeignKey("referrals.id"), index=True)
+    matched_selector_id: Mapped[int] = mapped_column(sa.ForeignKey("selectors.id"))
+    distance: Mapped[int]

@@ -23,6 +23,7 @@ from strive_schema.receipts import envelope_sha256
 from strive_schema.semantics import Finding
 from strive_server.db import tables
 from strive_server.problems import Problem
+from strive_server.services.attachments import attachment_summaries
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.dissemination import record_outcome_event
 from strive_server.services.lifecycle import OUTCOMES, STATES, is_allowed, needs_supervisor
@@ -111,6 +112,9 @@ def asw_status(session: Session, *, asw_id: str, referral_id: str) -> dict[str, 
             {"created_at": f.created_at, "message": f.message, "outcome": f.outcome}
             for f in feedback
         ],
+        "attachments_received": [
+            a["attachment_id"] for a in attachment_summaries(session, row) if a["received"]
+        ],
     }
 
 
@@ -153,6 +157,7 @@ def analyst_view(
         "cluster_id": row.cluster_id,
         "cluster_referrals": cluster.referral_count if cluster is not None else 1,
         "linking": linking_state(session, row),
+        "attachments": attachment_summaries(session, row),
         **describe(row, cluster),
     }
 

@@ -214,9 +214,11 @@ def cluster_summary(
         .order_by(tables.ClusterMerge.id)
     ).all()
     named = {m.referral_pk: session.get(tables.Referral, m.referral_pk) for m in merges}
+    pictures = image_matches(session, cluster)  # evidence files (spec/evidence-files.md)
     _record_cluster_read(
         session, actor=actor, action="cluster.read", cluster=cluster, reason=reason,
-        referral_pks=[pk for pk, row in named.items() if row is not None],
+        referral_pks=sorted({pk for pk, row in named.items() if row is not None}
+                            | {pk for m in pictures for pk in m.pop("_pks")}),
     )  # fmt: skip
     counts = dict(cluster.counts or {})
     return {
@@ -249,7 +251,36 @@ def cluster_summary(
             }
             for m in merges
         ],
+        "image_matches": pictures,
     }
+
+
+def image_matches(session: Session, cluster: tables.Cluster) -> list[dict[str, Any]]:
+    """The pictures the cluster's referrals share (services/image_linking.py): each match,
+    with both referrals and how many bits apart their hashes are."""
+    ours = sa.select(tables.Referral.id).where(tables.Referral.cluster_id == cluster.id)
+    rows = session.scalars(
+        sa.select(tables.ImageMatch)
+        .where(tables.ImageMatch.referral_pk.in_(ours))
+        .order_by(tables.ImageMatch.id)
+        .limit(200)
+    ).all()
+    matches: list[dict[str, Any]] = []
+    for row in rows:
+        referral = session.get_one(tables.Referral, row.referral_pk)
+        other = session.get_one(tables.Referral, row.matched_referral_pk)
+        selector = session.get_one(tables.Selector, row.selector_id)
+        matched = session.get_one(tables.Selector, row.matched_selector_id)
+        matches.append({
+            "at": row.at, "algorithm": selector.value.split(":", 1)[0],
+            "distance": row.distance,
+            "referral_id": referral.referral_id, "asw_id": referral.asw_id,
+            "value": selector.value, "entity_ref": selector.entity_ref,
+            "matched_referral_id": other.referral_id, "matched_asw_id": other.asw_id,
+            "matched_value": matched.value, "matched_entity_ref": matched.entity_ref,
+            "_pks": (referral.id, other.id),
+        })  # fmt: skip
+    return matches
 
 
 def _record_cluster_read(

@@ -39,6 +39,7 @@ __all__ = [
     "LinkResult",
     "StoredSelector",
     "allow_linking",
+    "link_found_later",
     "link_referral",
     "load_exclusions",
 ]
@@ -466,3 +467,48 @@ def allow_linking(
         "clusters_merged": merged,
         "referrals_moved": len(moved),
     }
+
+
+# --- Evidence files (spec/evidence-files.md): links found after a referral was stored --------
+# Added for image linking (services/image_linking.py); uses the merge path above unchanged.
+
+
+def link_found_later(
+    session: Session,
+    *,
+    referral: tables.Referral,
+    selector: StoredSelector,
+    referral_pks: Iterable[int],
+    now: datetime,
+) -> LinkResult | None:
+    """Merge the clusters of ``referral_pks`` with ``referral``'s own, each merge recorded as
+    caused by ``selector`` of ``referral``: a link found after the referral was linked (a PDQ
+    hash computed from a file uploaded later, or a near-duplicate image). Locks, merges and
+    re-ranks exactly as ingestion does; ``None`` when they already share a cluster.
+
+    A concurrent merge between reading the referrals' clusters and locking them is seen (an
+    absorbed cluster) and the read repeated, holding the locks taken."""
+    pks = {referral.id, *referral_pks}
+    for _ in range(3):
+        rows = session.execute(
+            sa.select(tables.Referral.cluster_id)
+            .where(tables.Referral.id.in_(pks), tables.Referral.cluster_id.is_not(None))
+            .distinct()
+        ).scalars()
+        cluster_ids = {int(c) for c in rows if c is not None}
+        if len(cluster_ids) < 2:
+            return None
+        survivor, absorbed = _lock_for_merge(session, cluster_ids)
+        if all(c.merged_into is None for c in (survivor, *absorbed)):
+            break
+        session.expire_all()
+    else:
+        raise Problem(409, ProblemCode.CONFLICT, "the clusters are changing; try again")
+    moved: list[int] = []
+    for cluster in absorbed:
+        moved += _merge(session, survivor=survivor, absorbed=cluster, referral=referral,
+                        selector=selector, now=now)  # fmt: skip
+    survivor.updated_at = now
+    triage.rescore_cluster(session, survivor, rerank=moved)
+    session.refresh(referral)
+    return LinkResult(survivor.id, tuple(c.id for c in absorbed), (selector.kind,))

@@ -27,8 +27,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from strive_server.core.config import Settings
 from strive_server.db import tables
 from strive_server.db.engine import write_guard
+from strive_server.services.attachments import quarantine_matching_files
+from strive_server.services.image_linking import link_images
 from strive_server.services.linking import StoredSelector, link_referral, load_exclusions
 
 __all__ = ["Backlog", "LinkingWorker", "backlog", "drain", "link_pending", "linking_state"]
@@ -75,15 +78,24 @@ def _lock(session: Session) -> None:
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
 
 
+_DEFAULTS = Settings.model_construct()
+"""Settings' defaults without reading the environment: image linking's parameters when the
+caller gives none (tests and benchmarks that only set a threshold)."""
+
+
 def link_pending(
     sessions: sessionmaker[Session],
     *,
     threshold: int,
     batch_size: int = 50,
     now: Callable[[], datetime] | None = None,
+    settings: Settings | None = None,
 ) -> int:
     """Link the oldest ``batch_size`` queued referrals in one transaction; return how many
-    were taken from the queue (0: nothing to do)."""
+    were taken from the queue (0: nothing to do). ``settings`` gives image linking its PDQ
+    distance and quality (spec/evidence-files.md; default: the defaults); ``threshold``
+    overrides its over-correlation threshold, as for every other selector."""
+    images = (settings or _DEFAULTS).model_copy(update={"over_correlation_threshold": threshold})
     queue = tables.LinkingQueue
     with write_guard(sessions), sessions() as session, session.begin():
         _lock(session)
@@ -112,6 +124,16 @@ def link_pending(
         ):
             selectors[referral_pk].append(StoredSelector(selector_id, kind, value))
         exclusions = load_exclusions(session)
+        # PDQ hashes the receiver computed from files uploaded before linking: their quality
+        # decides whether they may match near, not only equal (spec/evidence-files.md).
+        computed: dict[int, dict[str, int | None]] = defaultdict(dict)
+        attachment = tables.ReferralAttachment
+        for referral_pk, pdq, quality in session.execute(
+            sa.select(attachment.referral_pk, attachment.pdq, attachment.pdq_quality).where(
+                attachment.referral_pk.in_(pks), attachment.pdq.is_not(None)
+            )
+        ):
+            computed[referral_pk][f"pdq:{pdq}"] = quality
         for referral in referrals:
             if referral.cluster_id is not None or referral.is_test:
                 continue  # never linked twice; sandbox referrals never link
@@ -123,15 +145,33 @@ def link_pending(
                 threshold=threshold,
                 exclusions=exclusions,
             )
+            # Evidence files: PDQ hashes also link when near, not only equal (image_linking.py).
+            qualities = {
+                s.id: computed[referral.id][s.value]
+                for s in selectors[referral.id]
+                if s.value in computed[referral.id]
+            }
+            link_images(session, referral=referral, selectors=selectors[referral.id],
+                        settings=images, now=at, qualities=qualities)  # fmt: skip
+            if referral.under_18:  # stored files carrying this child's picture: never served
+                quarantine_matching_files(session, referral, images)
         session.execute(sa.delete(queue).where(queue.referral_pk.in_(pks)))
     return len(pks)
 
 
-def drain(sessions: sessionmaker[Session], *, threshold: int, batch_size: int = 50) -> int:
+def drain(
+    sessions: sessionmaker[Session],
+    *,
+    threshold: int,
+    batch_size: int = 50,
+    settings: Settings | None = None,
+) -> int:
     """Link until the queue is empty; return how many were linked. Tests call it after
     submitting; ``strive worker --once`` runs it."""
     total = 0
-    while linked := link_pending(sessions, threshold=threshold, batch_size=batch_size):
+    while linked := link_pending(
+        sessions, threshold=threshold, batch_size=batch_size, settings=settings
+    ):
         total += linked
     return total
 
@@ -147,12 +187,14 @@ class LinkingWorker(threading.Thread):
         threshold: Callable[[], int],
         batch_size: int,
         poll_seconds: float,
+        settings: Settings | None = None,
     ) -> None:
         super().__init__(name="strive-linking-worker", daemon=True)
         self._sessions = sessions
         self._threshold = threshold
         self._batch_size = batch_size
         self._poll = poll_seconds
+        self._settings = settings
         self._stop_event = threading.Event()
         self.linked = 0
 
@@ -165,7 +207,10 @@ class LinkingWorker(threading.Thread):
         while not self._stop_event.is_set():
             try:
                 linked = link_pending(
-                    self._sessions, threshold=self._threshold(), batch_size=self._batch_size
+                    self._sessions,
+                    threshold=self._threshold(),
+                    batch_size=self._batch_size,
+                    settings=self._settings,
                 )
             except SQLAlchemyError as exc:
                 # A deadlock with a supervisor's merge, a lost connection: the batch rolled

@@ -284,6 +284,7 @@ def build_package(session: Session, cluster: tables.Cluster) -> Package:
     package = Package(cluster.id, marking, datetime.now(UTC).replace(microsecond=0), referrals=[])
     indicator_counts: Counter[str] = Counter()
     indicator_risk: dict[str, str] = {}
+    files = _received_files(session, [row.id for row in rows])
     regions: dict[str, None] = {}
     for row in rows:
         referral = ReferralModel.model_validate_json(json.dumps(row.document))
@@ -307,6 +308,7 @@ def build_package(session: Session, cluster: tables.Cluster) -> Package:
                 "state": row.state,
                 "priority_band": row.priority_band,
                 "indicators": [i.code for i in referral.indicators],
+                "attachments": _listed_files(referral, files.get(row.id, {})),
             }
         )
     package.regions = list(regions)
@@ -320,6 +322,43 @@ def build_package(session: Session, cluster: tables.Cluster) -> Package:
         for code, n in indicator_counts.most_common()
     ]
     return package
+
+
+def _received_files(
+    session: Session, referral_pks: list[int]
+) -> dict[int, dict[str, tables.ReferralAttachment]]:
+    """The members' received evidence files, by referral and attachment id (one query)."""
+    found: dict[int, dict[str, tables.ReferralAttachment]] = {}
+    if referral_pks:
+        for row in session.scalars(
+            sa.select(tables.ReferralAttachment).where(
+                tables.ReferralAttachment.referral_pk.in_(referral_pks)
+            )
+        ):
+            found.setdefault(row.referral_pk, {})[row.attachment_id] = row
+    return found
+
+
+def _listed_files(
+    referral: ReferralModel, received: dict[str, tables.ReferralAttachment]
+) -> list[dict[str, Any]]:
+    """A referral's declared evidence files with their hashes (spec/evidence-files.md,
+    "Intelligence packages"): listed only, never their bytes, since no recipient is yet
+    entitled to files; they are read through the audited call."""
+    listed: list[dict[str, Any]] = []
+    for attachment in referral.attachments:
+        row = received.get(attachment.id)
+        listed.append(
+            {
+                "attachment_id": attachment.id,
+                "sha256": attachment.sha256,
+                "size_bytes": attachment.size_bytes,
+                "media_type": attachment.media_type,
+                "received": row is not None,
+                "pdq": row.pdq if row is not None else None,
+            }
+        )
+    return listed
 
 
 def _region_phrase(codes: list[str]) -> str:

@@ -11,7 +11,8 @@ violent or serious offences) ten years for an arrest, charge or conviction, and 
 Erasure keeps what proves and counts: the referral row (ASW, id, digests, received time, the
 signed receipt), its indicators, state transitions, outcomes, the audit trail and the
 statistics. It removes what identifies people: the signed envelope and the document, the
-selectors, the cluster values only it held, and the text of research findings on it.
+selectors, the cluster values only it held, the text of research findings on it, and its
+evidence files (their rows here; the route removes the stored objects no other referral holds).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 from strive_schema.codes import ProblemCode
 from strive_server.db import tables
 from strive_server.problems import Problem
+from strive_server.services.attachments import forget_files
 from strive_server.services.audit import Actor, record_event
 
 __all__ = ["DEFAULT_REVIEW_DAYS", "erase_referral", "review_view"]
@@ -110,6 +112,7 @@ def _forget_values(session: Session, row: tables.Referral) -> None:
                     tables.ClusterValue.kind == kind,
                 )
             )
+    forget_files(session, row.id)  # evidence files: rows, PDQ index, picture matches
     session.execute(sa.delete(tables.Selector).where(tables.Selector.referral_pk == row.id))
 
 

@@ -24,7 +24,7 @@ from strive_server.api.routes.admin import ApprovalRequestView, requester
 from strive_server.api.schemas import JsonObject, Text, _Body
 from strive_server.db import tables
 from strive_server.problems import Problem
-from strive_server.services import admin, assessment, dissemination, retention
+from strive_server.services import admin, assessment, attachments, dissemination, retention
 from strive_server.services.casework import find_referral
 from strive_server.services.intelligence import current_cluster, normalised_selector
 
@@ -449,7 +449,10 @@ def erase_referral(
 ) -> dict[str, Any]:  # fmt: skip
     with sessions() as session, session.begin():
         row = find_referral(session, referral_id, asw_id=asw_id, for_update=True)
-        return retention.erase_referral(
+        files = attachments.objects_held_only_by(session, row.id)
+        erased = retention.erase_referral(
             session, row, reason=body.reason, actor=user.actor,
             overrides=settings.retention_review_days,
         )  # fmt: skip
+    attachments.delete_objects(settings, files)  # once the erasure is committed
+    return erased
