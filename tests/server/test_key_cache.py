@@ -84,3 +84,29 @@ def test_an_unknown_key_and_a_bad_signature_are_still_refused_with_a_warm_cache(
     response = httpx.post(f"{second}/v1/referrals", content=bytes(body), headers=HEADERS)
     assert response.status_code in (400, 401)
     assert response.json()["code"] in ("signature_invalid", "envelope_malformed")
+
+
+def test_a_revocation_committed_while_a_request_waited_is_refused(receiver: Receiver) -> None:
+    """The request arrived before the revocation (its ``now`` is earlier) but is stored after
+    it committed: verified again against the new keys, at the clock as it is now."""
+    from datetime import UTC, datetime, timedelta
+
+    import pytest
+
+    from strive_server.problems import Problem
+    from strive_server.services import ingestion
+    from strive_server.services.audit import Actor
+
+    key = receiver.register_asw(ASW)
+    raw = envelope_for(fresh_referral(asw_id=ASW), key)
+    arrived = datetime.now(UTC) - timedelta(seconds=2)
+    ingestion.snapshot(receiver.app.state.engine)  # a warm cache from before the revocation
+    sessions = make_sessionmaker(receiver.app.state.engine)
+    with sessions() as session, session.begin():
+        admin.revoke_key(session, asw_id=ASW, key_id=key.key_id, actor=Actor("admin", "test"))
+    with pytest.raises(Problem) as refused:
+        ingestion.ingest_envelope(
+            sessions=sessions, settings=receiver.app.state.settings, raw=raw,
+            claimed_asw=ASW, now=arrived,
+        )  # fmt: skip
+    assert refused.value.code == "key_revoked"

@@ -263,3 +263,24 @@ def test_a_worker_killed_mid_batch_leaves_nothing_half_linked_and_a_restart_fini
     assert receiver.drain() == 6
     assert [view(receiver, i)["linking"] for i in ids] == ["linked"] * 6
     assert_linked_exactly_once(receiver, 6)
+
+
+def test_a_malformed_pdq_hash_on_a_child_referral_does_not_stop_linking(
+    receiver: Receiver,
+) -> None:
+    """The schema admits image hashes of 16-128 hex digits for any algorithm; a 64-bit "pdq"
+    value on a child's referral once made quarantine raise, and the batch that held it failed
+    for ever, stopping all linking behind it."""
+    from .evidence_support import live_referral
+    from .test_evidence_files import submit
+
+    receiver.auto_link = False
+    child = live_referral("asw-b", {})
+    child["adverts"] = [{"id": "ad-1", "platform_advert_id": "A-1", "advertised_name": "X",
+                         "image_hashes": [{"algorithm": "pdq", "value": "ab" * 8}]}]  # fmt: skip
+    child["indicators"].append({"code": "suspected_under_18", "risk": "high"})
+    submit(receiver, child)
+    submit(receiver, live_referral("asw-a", {}))
+    assert receiver.drain() == 2
+    with receiver.session() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(tables.LinkingQueue)) == 0

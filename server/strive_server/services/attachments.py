@@ -66,7 +66,7 @@ from strive_server.services.evidence_store import (
     decrypt_stream,
     store_for,
 )
-from strive_server.services.image_linking import count_values, link_images, probe_keys
+from strive_server.services.image_linking import PDQ_VALUE, count_values, link_images, probe_keys
 from strive_server.services.linking import StoredSelector
 from strive_server.services.pdq import hamming_distance, pdq_hash
 
@@ -760,7 +760,9 @@ def quarantine_matching_files(
             )
         )
     )
-    for value in (v[4:] for v in values if v.startswith("pdq:")):
+    # Only well-formed PDQ hashes (256 bits): the schema admits other lengths for any
+    # algorithm, which no distance is defined for.
+    for value in (v[4:] for v in values if PDQ_VALUE.fullmatch(v)):
         chunk = tables.PdqChunk
         rows = session.execute(
             sa.select(chunk.pdq, tables.Selector.referral_pk, tables.Selector.entity_ref)

@@ -43,11 +43,20 @@ from strive_server.db.upsert import insert_for
 from strive_server.services.linking import StoredSelector, link_found_later
 from strive_server.services.pdq import hamming_distance
 
-__all__ = ["CHUNKS", "ImageMatch", "chunk_keys", "count_values", "link_images", "probe_keys"]
+__all__ = [
+    "CHUNKS",
+    "PDQ_VALUE",
+    "ImageMatch",
+    "chunk_keys",
+    "count_values",
+    "link_images",
+    "probe_keys",
+]
 
 CHUNKS: Final = 16
 _CHUNK_BITS: Final = 16
-_PDQ_VALUE: Final = re.compile(r"pdq:[0-9a-f]{64}")
+PDQ_VALUE: Final = re.compile(r"pdq:[0-9a-f]{64}")
+"""A PDQ ``image_hash`` selector value the receiver can match: 256 bits."""
 _EXACT_IMAGE: Final = re.compile(r"(sha256:[0-9a-f]{64}|md5:[0-9a-f]{32})")
 _LOCK_KEY: Final = 0x5354_5256_5044_5131 & 0x7FFF_FFFF_FFFF_FFFF
 """The PostgreSQL advisory lock that queues image linking transactions: each indexes its
@@ -179,7 +188,7 @@ def link_images(
     if referral.is_test or referral.cluster_id is None:
         return []
     qualities = qualities or {}
-    pdq_selectors = [s for s in selectors if _PDQ_VALUE.fullmatch(s.value)]
+    pdq_selectors = [s for s in selectors if PDQ_VALUE.fullmatch(s.value)]
     exact_selectors = [s for s in selectors if exact and _EXACT_IMAGE.fullmatch(s.value)]
     if not pdq_selectors and not exact_selectors:
         return []

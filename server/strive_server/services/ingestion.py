@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 import sqlalchemy as sa
@@ -106,10 +106,15 @@ def _claimed_asw(keys: KeySnapshot, envelope: Envelope, claimed: str | None) -> 
 
 
 def _verify(keys: KeySnapshot, envelope: Envelope, asw_id: str, now: datetime) -> str:
-    """Verify against the ASW's current keys; return the key id that verified."""
+    """Verify against the ASW's current keys; return the key id that verified.
+
+    A key counts as revoked from its revocation time on the clock as it is now, not as it
+    was when the request arrived: a submission verified again after a revocation committed
+    while it waited (``_StaleKeys``) is refused."""
+    at = max(now, datetime.now(UTC))
     rows = keys.keys.get(asw_id, ())
-    active = [k for k in rows if k.active(now)]
-    revoked = [k for k in rows if not k.active(now)]
+    active = [k for k in rows if k.active(at)]
+    revoked = [k for k in rows if not k.active(at)]
     try:
         verified = verify_envelope(
             envelope, [k.public_key for k in active], payload_type=SUBMISSION_PAYLOAD_TYPE

@@ -60,9 +60,15 @@ _SNAPSHOTS: weakref.WeakKeyDictionary[Engine, KeySnapshot] = weakref.WeakKeyDict
 _LOCK = threading.Lock()
 
 
+_VERSION_SHARED = _VERSION.with_for_update(read=True)
+
+
 def current_version(connection: Connection) -> int:
-    """The version in the database, read in the caller's transaction."""
-    return int(connection.execute(_VERSION).scalar_one())
+    """The version in the database, read in the caller's transaction. On PostgreSQL the row
+    is share-locked, so a revocation (whose trigger updates it) commits either before this
+    transaction reads it or after this transaction ends, never in between; SQLite's one
+    writer orders them anyway."""
+    return int(connection.execute(_VERSION_SHARED).scalar_one())
 
 
 def _load(connection: Connection) -> KeySnapshot:

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from strive_server.core.config import Settings
@@ -110,10 +109,14 @@ def link_pending(
         if not pks:
             return 0
         at = (now or (lambda: datetime.now(UTC)))().replace(microsecond=0)
+        # Locked (PostgreSQL), so that an evidence upload to one of them either commits its
+        # selectors before they are read here or waits until this batch has linked it (and
+        # then links them itself: services/attachments.py).
         referrals = session.scalars(
             sa.select(tables.Referral)
             .where(tables.Referral.id.in_(pks))
             .order_by(tables.Referral.id)
+            .with_for_update()
         ).all()
         selectors: dict[int, list[StoredSelector]] = defaultdict(list)
         selector = tables.Selector
@@ -212,9 +215,10 @@ class LinkingWorker(threading.Thread):
                     batch_size=self._batch_size,
                     settings=self._settings,
                 )
-            except SQLAlchemyError as exc:
-                # A deadlock with a supervisor's merge, a lost connection: the batch rolled
-                # back whole; try again after a pause.
+            except Exception as exc:
+                # A deadlock with a supervisor's merge, a lost connection, a bug: the batch
+                # rolled back whole; try again after a pause (a batch that keeps failing shows
+                # as the backlog's age in readiness and metrics).
                 logger.warning(
                     "linking batch failed",
                     extra={"event": "linking_failed", "error": type(exc).__name__},
