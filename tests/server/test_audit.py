@@ -224,7 +224,7 @@ def test_personal_data_never_reaches_logs_or_metrics(
     referral_id = work_a_referral(receiver)
     # A rejected referral too: an error message must not echo the bad value.
     bad = fresh_referral(EXAMPLE, asw_id=ASW)
-    bad["phones"][0]["e164"] = "+4477009001019"
+    bad["phones"][0]["e164"] = "+4477009001019 ext"  # not E.164: a schema error
     bad["emails"][0]["address"] = "not-an-address-bianca.ldn"
     with receiver.client(ASW, validate=False) as client, pytest.raises(ReferralRejected) as no:
         client.submit_referral(bad)
