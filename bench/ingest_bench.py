@@ -507,7 +507,11 @@ def start_medallion(python: Path, workdir: Path) -> tuple[subprocess.Popen[bytes
          str(medallion_config(workdir))],
         stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True, cwd=workdir,
     )  # fmt: skip
-    wait_ready(f"http://127.0.0.1:{port}", process, log, "/taxii2/", auth=("bench", "bench"))
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", process, log, "/taxii2/", auth=("bench", "bench"))
+    except BaseException:
+        stop(process)  # never leave a server behind
+        raise
     return process, port
 
 
@@ -571,6 +575,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.loadgen:
         return loadgen_main(args.loadgen)
+    # A SIGTERM (a timeout, Ctrl-C in a pipeline) unwinds like an exception, so every server
+    # this run started is stopped by its ``finally``.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"# {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"# {os.cpu_count()} cores, Python {sys.version.split()[0]}, SQLite, "
           f"{args.count} referrals of 10-15 KB per measurement, {args.rounds} rounds")  # fmt: skip
