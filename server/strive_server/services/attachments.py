@@ -148,6 +148,18 @@ class Inspection:
     pdq_quality: int | None = None
 
 
+def _received(
+    session: Session, referral_pk: int, attachment_id: str
+) -> tables.ReferralAttachment | None:
+    """The stored row of a referral's attachment, if the file has arrived."""
+    return session.scalars(
+        sa.select(tables.ReferralAttachment).where(
+            tables.ReferralAttachment.referral_pk == referral_pk,
+            tables.ReferralAttachment.attachment_id == attachment_id,
+        )
+    ).one_or_none()
+
+
 def _media_type(value: str) -> str:
     bare = value.split(";", 1)[0].strip().lower()
     return _ALIASES.get(bare, bare)
@@ -210,12 +222,7 @@ def check_before_body(
             "the signed Content-Digest is not the SHA-256 the referral declared",
             parameter_pointer("header", "Content-Digest"),
         )  # fmt: skip
-    existing = session.scalars(
-        sa.select(tables.ReferralAttachment).where(
-            tables.ReferralAttachment.referral_pk == referral.id,
-            tables.ReferralAttachment.attachment_id == attachment_id,
-        )
-    ).one_or_none()
+    existing = _received(session, referral.id, attachment_id)
     target = UploadTarget(
         referral.id, referral.referral_id, asw_id, declared, None, child=referral.under_18
     )
@@ -476,12 +483,7 @@ def record_upload(
             return 201, _answer(row, referral.referral_id, replayed=False)
     except IntegrityError:
         with sessions() as session:
-            existing = session.scalars(
-                sa.select(tables.ReferralAttachment).where(
-                    tables.ReferralAttachment.referral_pk == target.referral_pk,
-                    tables.ReferralAttachment.attachment_id == declared.id,
-                )
-            ).one_or_none()
+            existing = _received(session, target.referral_pk, declared.id)
             if existing is None:
                 raise
             return 200, _answer(existing, target.referral_id, replayed=True)
@@ -637,12 +639,7 @@ def open_content(
             "the referral declares no attachment with this id",
             parameter_pointer("path", "attachment_id"),
         )  # fmt: skip
-    row = session.scalars(
-        sa.select(tables.ReferralAttachment).where(
-            tables.ReferralAttachment.referral_pk == referral.id,
-            tables.ReferralAttachment.attachment_id == attachment_id,
-        )
-    ).one_or_none()
+    row = _received(session, referral.id, attachment_id)
     if row is None:
         raise Problem(404, ProblemCode.ATTACHMENT_NOT_RECEIVED, "the ASW has not sent this file")
     if row.quarantined:
