@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -16,7 +17,9 @@ import pytest
 from strive_schema.keys import SigningKey
 from strive_server.api.app import create_app
 from strive_server.db.engine import make_sessionmaker
-from strive_server.services import admin
+from strive_server.problems import Problem
+from strive_server.services import admin, ingestion
+from strive_server.services.audit import Actor
 
 from ..conftest import STRIVE
 from .conftest import SETUP, Receiver, fresh_referral, run_server
@@ -89,14 +92,6 @@ def test_an_unknown_key_and_a_bad_signature_are_still_refused_with_a_warm_cache(
 def test_a_revocation_committed_while_a_request_waited_is_refused(receiver: Receiver) -> None:
     """The request arrived before the revocation (its ``now`` is earlier) but is stored after
     it committed: verified again against the new keys, at the clock as it is now."""
-    from datetime import UTC, datetime, timedelta
-
-    import pytest
-
-    from strive_server.problems import Problem
-    from strive_server.services import ingestion
-    from strive_server.services.audit import Actor
-
     key = receiver.register_asw(ASW)
     raw = envelope_for(fresh_referral(asw_id=ASW), key)
     arrived = datetime.now(UTC) - timedelta(seconds=2)
