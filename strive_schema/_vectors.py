@@ -23,6 +23,13 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from strive_schema._internal import b64, strict_json, timestamps
+from strive_schema._vectors_canonical import render_canonical_vectors
+from strive_schema._vectors_index import build_index
+from strive_schema._vectors_negative import (
+    render_httpsig_negative_vectors,
+    render_log_vectors,
+    render_referral_vectors,
+)
 from strive_schema.envelope import (
     RECEIPT_PAYLOAD_TYPE,
     SUBMISSION_PAYLOAD_TYPE,
@@ -39,13 +46,6 @@ from strive_schema.httpsig import (
     REQUEST_MAX_FUTURE,
     sign_request,
     signature_base,
-)
-from strive_schema._vectors_canonical import render_canonical_vectors
-from strive_schema._vectors_index import build_index
-from strive_schema._vectors_negative import (
-    render_httpsig_negative_vectors,
-    render_log_vectors,
-    render_referral_vectors,
 )
 from strive_schema.keys import SigningKey
 from strive_schema.receipts import Receipt, ReceiptStatus, envelope_sha256, sign_receipt

@@ -318,8 +318,7 @@ def _structure_cases() -> list[_Case]:
         ),
         _Case(
             "duplicate-member",
-            "Two members named 'a': refused (a parser keeping either would give another "
-            "digest).",
+            "Two members named 'a': refused (a parser keeping either would give another digest).",
             '{"a":1,"a":2}',
             refusal="duplicate_member",
         ),

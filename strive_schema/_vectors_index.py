@@ -182,11 +182,12 @@ def build_index(files: Mapping[str, bytes]) -> dict[str, object]:
     ]
     produced: dict[str, list[str]] = {}
     for entry in entries:
-        codes = entry.get("expected_codes") or [entry["expected_error"]]
-        for code in codes:  # type: ignore[union-attr]
+        listed = entry.get("expected_codes")
+        found = listed if isinstance(listed, list) else [entry["expected_error"]]
+        for code in found:
             if code is not None:
                 produced.setdefault(str(code), []).append(str(entry["path"]))
-    codes: dict[str, object] = {}
+    codes: dict[str, dict[str, object]] = {}
     for code, family in sorted(registry_codes().items()):
         if code in produced:
             codes[code] = {"family": family, "vectors": produced[code]}

@@ -57,8 +57,8 @@ from strive_schema.tlog import (
 from strive_schema.validator import MAX_DOCUMENT_BYTES, validate_json
 
 __all__ = [
-    "REFERRAL_DIR",
     "LOG_DIR",
+    "REFERRAL_DIR",
     "render_httpsig_negative_vectors",
     "render_log_vectors",
     "render_referral_vectors",
@@ -402,8 +402,7 @@ def _referral_cases() -> list[_Referral]:
         ),
         _Referral(
             "phone-e164-invalid",
-            "e164 is in E.164 syntax but not a possible number (country code 999 is not "
-            "assigned).",
+            "e164 is in E.164 syntax but not a possible number (country code 999 is not assigned).",
             v.PHONE_E164_INVALID,
             "/phones/0/e164",
             _set("/phones", [{**_PHONE, "e164": "+999123456"}]),
@@ -541,7 +540,7 @@ def _cosign(witness: NoteSigner, text: str, timestamp: int, *, claimed: int | No
     return NoteSignature(witness.name, int.from_bytes(raw[:4], "big"), raw[4:]).line
 
 
-def _log_vectors() -> dict[str, _LogVector]:  # noqa: PLR0915 - one flat list of cases
+def _log_vectors() -> dict[str, _LogVector]:
     log, other_log = note_signer(LOG_ORIGIN), note_signer("log.other.example/strive")
     witness = note_signer("witness.example", ALG_COSIGNATURE_V1)
     stranger = note_signer("stranger.example", ALG_COSIGNATURE_V1)
@@ -822,7 +821,10 @@ def render_httpsig_negative_vectors(
     nonce = "c3RyaXZlLXRlc3Qtbm9uY2U"
     created = now - timedelta(seconds=5)
     headers = {"Strive-Asw-Id": asw_id}
-    signed = {**headers, **sign_request("GET", url, headers, b"", key, created=created, nonce=nonce)}
+    signed = {
+        **headers,
+        **sign_request("GET", url, headers, b"", key, created=created, nonce=nonce),
+    }
     label, value = signed["Signature"].split("=", 1)
     raw_signature = base64.b64decode(value.strip(":"))
     cases = {
