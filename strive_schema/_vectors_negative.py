@@ -385,6 +385,32 @@ def _referral_cases() -> list[_Referral]:
             "/taxonomy_version",
             _set("/taxonomy_version", "1.0"),
         ),
+        # Every finding is reported, not only the first.
+        _Referral(
+            "several-schema-errors",
+            "Three schema errors at once: a validator reports every one (semantic rules are "
+            "checked only on a schema-valid document).",
+            v.MISSING_FIELD,
+            "/referral_id",
+            _all(
+                _delete("/referral_id"),
+                _set("/is_test", "yes"),
+                _set("/urgency/level", "whenever"),
+                _set("/indicators/0/evidence_refs", ["ad-9"]),
+            ),
+        ),
+        _Referral(
+            "several-semantic-findings",
+            "Two semantic errors and a warning in one schema-valid document.",
+            v.UNKNOWN_REFERENCE,
+            "/indicators/0/evidence_refs/0",
+            _all(
+                _set("/indicators/0/evidence_refs", ["ad-9"]),
+                _set("/adverts/0/first_seen_at", "2026-11-01T10:00:00Z"),
+                _set("/adverts/0/last_seen_at", "2026-10-01T10:00:00Z"),
+                _set("/adverts/0/advertised_age", 17),
+            ),
+        ),
         # Semantic warnings: the document stays valid.
         _Referral(
             "phone-unparseable",
