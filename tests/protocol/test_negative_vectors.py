@@ -6,20 +6,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from _protocol_support import load_vectors
 
 from strive_client._tlog import LogTrust, verified_checkpoint
 from strive_schema._vectors_negative import referral_document_bytes
-from strive_schema.codes import ValidationCode
+from strive_schema.codes import READ_CODES, SCHEMA_CODES, ValidationCode
 from strive_schema.envelope import parse_timestamp
 from strive_schema.errors import LogError
 from strive_schema.note import NoteVerifier, verify_promise
 from strive_schema.tlog import parse_entry_bundle, verify_consistency, verify_inclusion
 from strive_schema.validator import validate_json
 
+ROOT = Path(__file__).resolve().parents[2]
 REFERRALS = load_vectors("referral")
 LOGS = load_vectors("log")
 
@@ -45,6 +48,26 @@ def test_every_code_a_document_can_produce_has_a_referral_vector() -> None:
     targeted = {v["target"]["code"] for _, v in REFERRALS if v["target"] is not None}
     # No member of schema 1.x is deprecated (spec/vectors/index.json says where it is tested).
     assert targeted == {code.value for code in ValidationCode} - {"deprecated_field"}
+
+
+SCHEMA_VALIDATOR = jsonschema_rs.validator_for(
+    json.loads((ROOT / "spec/schema/v1/referral.schema.json").read_text(encoding="utf-8")),
+    validate_formats=True,
+)
+
+
+def test_an_independent_schema_validator_refuses_exactly_the_schema_error_vectors() -> None:
+    """The published JSON Schema, read by jsonschema_rs (Rust, ECMA-262 patterns), refuses a
+    readable document exactly when its vector lists a schema error."""
+    checked = 0
+    for name, vector in REFERRALS:
+        codes = {f["code"] for f in vector["expected"]["errors"]}
+        if codes & READ_CODES or "document" not in vector:
+            continue
+        refused = not SCHEMA_VALIDATOR.is_valid(json.loads(vector["document"]))
+        assert refused == bool(codes & SCHEMA_CODES), name
+        checked += 1
+    assert checked >= 25
 
 
 def test_the_too_large_vector_is_one_byte_over_the_limit() -> None:
