@@ -40,7 +40,13 @@ from strive_schema.sealed import (
     seal_package,
 )
 
-__all__ = ["check_sealed_vectors", "main", "recipient_keys", "render_sealed_vectors"]
+__all__ = [
+    "check_sealed_vectors",
+    "main",
+    "recipient_keys",
+    "render_sealed_vectors",
+    "sealed_outcomes",
+]
 
 SEALED_DIR = Path(__file__).resolve().parent.parent / "spec" / "vectors" / "sealed"
 ORIGIN = (
@@ -130,7 +136,11 @@ def _header(change: Callable[[dict[str, object]], None]) -> Callable[[dict[str, 
 
 def _reseal_addressed_elsewhere() -> bytes:
     # The receiver signed a package for another recipient; that recipient re-seals it to us.
-    payload = build_package_payload(_manifest("another-force"))
+    return _seal_signed(build_package_payload(_manifest("another-force")))
+
+
+def _seal_signed(payload: bytes) -> bytes:
+    """Sign ``payload`` as the receiver and seal it to the recipient, whatever it holds."""
     envelope = sign_envelope(payload, PACKAGE_PAYLOAD_TYPE, [vector_key("receiver-key")])
     public = recipient_keys("recipient").public_keys()[0]
     header = SealedHeader(public.suite, RECIPIENT_ID, public.key_id, RECEIVER_ID)
@@ -181,6 +191,11 @@ def _cases() -> list[_Case]:
               "The receiver signed it for another recipient, who re-sealed it to this one.",
               lambda: (_reseal_addressed_elsewhere(), me),
               SealedCode.SEALED_RECIPIENT_MISMATCH),
+        _Case("not-a-package-manifest",
+              "Sealed to this recipient and signed by the receiver, but the signed payload is "
+              "not a package manifest.",
+              lambda: (_seal_signed(b'{"package_version":"1","files":"none"}'), me),
+              SealedCode.SEALED_CONTENT_MALFORMED),
     ]  # fmt: skip
 
 
@@ -209,6 +224,14 @@ def _describe(case: _Case, sealed: bytes, keys: RecipientDecryptionKeys) -> dict
         "receiver_public_key_jwk": vector_key("receiver-key").public_key.to_jwk(),
         "sealed": sealed.decode("utf-8", errors="strict"),
         "expected": expected,
+    }
+
+
+def sealed_outcomes() -> dict[str, dict[str, object]]:
+    """``{name: expected}`` for every sealed vector, without sealing anything (the index)."""
+    return {
+        case.name: {"opens": True} if case.code is None else {"opens": False, "code": case.code}
+        for case in _cases()
     }
 
 
