@@ -453,3 +453,30 @@ def test_bad_casework_input_is_a_clean_problem(receiver: Receiver) -> None:
         assert count == 0
     with receiver.http() as http:
         assert http.get("/healthz").status_code == 200
+
+
+def test_a_referral_id_two_asws_used_is_ambiguous_until_the_asw_is_named(
+    receiver: Receiver,
+) -> None:
+    """Referral ids are the ASW's own, unique only per ASW: an id two ASWs chose is a 409
+    ``referral_ambiguous`` problem listing the candidates until ``?asw_id=`` chooses one."""
+    receiver.register_asw(ASW)
+    receiver.register_asw(OTHER)
+    shared = fresh_referral("op-strive-1-london.json", asw_id=ASW)
+    for asw_id in (ASW, OTHER):
+        shared["reporter"]["organisation_id"] = asw_id
+        with receiver.client(asw_id) as client:
+            client.submit_referral(shared)
+    referral_id = str(shared["referral_id"])
+    with receiver.http("analyst") as http:
+        for path in (f"/v1/referrals/{referral_id}", f"/v1/referrals/{referral_id}/links"):
+            response = http.get(path)
+            assert response.status_code == 409, response.text
+            assert response.headers["content-type"].startswith("application/problem+json")
+            assert response.json()["code"] == "referral_ambiguous"
+            assert response.json()["asw_ids"] == sorted((ASW, OTHER))
+        for asw_id in (ASW, OTHER):
+            chosen = http.get(f"/v1/referrals/{referral_id}", params={"asw_id": asw_id})
+            assert chosen.status_code == 200, chosen.text
+            assert chosen.json()["asw_id"] == asw_id
+    assert move(receiver, "analyst", referral_id, "triaged").json()["code"] == "referral_ambiguous"

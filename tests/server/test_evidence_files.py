@@ -4,8 +4,10 @@ S3-compatible server (moto), audited reads, and the attacker's side."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -247,6 +249,47 @@ def test_a_truncated_upload_keeps_nothing_and_can_be_sent_again(receiver: Receiv
                    422, "attachment_size_mismatch")  # fmt: skip
     response = upload(receiver, "asw-a", referral_id, "photo", photo)
     assert response.status_code == 201, response.text
+
+
+def test_a_client_that_leaves_mid_file_gets_attachment_incomplete(receiver: Receiver) -> None:
+    """The disconnect itself, driven at the ASGI interface (a client that has left reads no
+    response, so a socket test cannot see it): the upload is answered 400
+    ``attachment_incomplete`` and nothing is kept."""
+    photo = picture(6)
+    referral_id = submit(receiver, live_referral("asw-a", {"photo": (photo, "image/png")}))
+    path = f"/v1/referrals/{referral_id}/attachments/photo"
+    headers = {"Content-Type": "application/octet-stream", "Strive-Asw-Id": "asw-a",
+               "Content-Length": str(len(photo))}  # fmt: skip
+    headers |= sign_request("PUT", receiver.url + path, headers, b"", receiver.keys["asw-a"],
+                            body_sha256=hashlib.sha256(photo).digest())  # fmt: skip
+    parts = urlsplit(receiver.url)
+    incoming: list[dict[str, Any]] = [
+        {"type": "http.request", "body": photo[: len(photo) // 2], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "PUT",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "server": (parts.hostname, parts.port), "client": ("127.0.0.1", 50000),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        + [(b"host", parts.netloc.encode())],
+    }  # fmt: skip
+    asyncio.run(receiver.app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert start["status"] == 400, body
+    assert json.loads(body)["code"] == "attachment_incomplete"
+    assert attachment_rows(receiver) == 0
+    assert stored_objects(receiver.settings) == []
+    assert upload(receiver, "asw-a", referral_id, "photo", photo).status_code == 201
 
 
 def test_only_content_roles_read_files(receiver: Receiver) -> None:
