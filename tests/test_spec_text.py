@@ -26,6 +26,7 @@ SPEC = ROOT / "spec"
 DOCUMENTS = sorted(
     [
         *SPEC.glob("*.md"),
+        SPEC / "examples" / "README.md",
         SPEC / "reference" / "referral-fields.md",
         SPEC / "taxonomy" / "indicators.md",
         SPEC / "taxonomy" / "external" / "README.md",
