@@ -21,7 +21,13 @@ from typing import Any, Final
 from strive_schema.codes import READ_CODES, SCHEMA_CODES, SEMANTIC_CODES, WARNING_CODES
 from strive_schema.models import SCHEMA_VERSION
 from strive_schema.published import indicator_taxonomy, referral_json_schema
-from strive_schema.taxonomy import INDICATORS, TAXONOMY_VERSION
+from strive_schema.taxonomy import (
+    HTCDS_SOURCE,
+    ILO_NOT_MAPPED_REASON,
+    INDICATORS,
+    TAXONOMY_VERSION,
+    HtcdsMapping,
+)
 
 __all__ = ["ARTEFACTS", "main", "render_all"]
 
@@ -123,6 +129,9 @@ def render_field_reference() -> str:
         "",
         f"<!-- {GENERATED_NOTE} -->",
         "",
+        "Status: normative for the ASW client (what it writes) and the receiver (what it",
+        "accepts). Key words: [BCP 14](../README.md#requirement-language).",
+        "",
         "Every object rejects members not listed here (put extra data in `extensions`).",
         "Optional members are omitted when unknown; `null` is never allowed.",
         "Timestamps are RFC 3339 with an offset; identifiers of entities (`id`) are local to",
@@ -143,20 +152,34 @@ def render_taxonomy_markdown() -> str:
         "",
         f"<!-- {GENERATED_NOTE} -->",
         "",
+        "Status: normative for the ASW client and the receiver (the codes); the mappings are",
+        "informative. Key words: [BCP 14](../README.md#requirement-language).",
+        "",
         "Codes are stable and never reused. Organisations add their own codes as namespaced",
         "extensions, `x-<organisation>-<name>`. The four indicators of the 2022 Operation",
-        "Strive pilot are marked ★. Mappings: ILO/European Commission operational indicators",
-        "of trafficking (2009); HTCDS methods of control (CTDC codebook).",
+        "Strive pilot are marked ★.",
         "",
-        "| code | title | default risk | category | ILO | HTCDS |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "## Mappings to published frameworks",
+        "",
+        f"**HTCDS.** Every indicator names the fields of the {HTCDS_SOURCE['title']} "
+        f"{HTCDS_SOURCE['version']}",
+        "(IOM, CC BY 4.0) under which a case worker records what it suggests once substantiated,",
+        "as `field: value` for a picklist value or `field` alone, or says why none applies. The",
+        "identifiers are checked against the field list vendored in",
+        "[external/htcds-2.0.json](external/htcds-2.0.json) (commit",
+        f"`{HTCDS_SOURCE['commit']}` of {HTCDS_SOURCE['repository']}).",
+        "",
+        f"**ILO.** {ILO_NOT_MAPPED_REASON} Every indicator's `ilo` mapping is",
+        "`not_mapped_unverified`; a mapping is added once the published list is vendored as data.",
+        "",
+        "| code | title | default risk | category | HTCDS 2.0 |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for indicator in INDICATORS:
         star = " ★" if indicator.operation_strive else ""
         lines.append(
             f"| `{indicator.code}`{star} | {_cell(indicator.title)} | {indicator.default_risk} "
-            f"| {indicator.category} | {'; '.join(indicator.mappings.ilo)} "
-            f"| {'; '.join(indicator.mappings.htcds)} |"
+            f"| {indicator.category} | {_htcds_cell(indicator.mappings.htcds)} |"
         )
     lines.append("")
     lines.append("## Descriptions")
@@ -164,6 +187,15 @@ def render_taxonomy_markdown() -> str:
     for indicator in INDICATORS:
         lines.append(f"- **`{indicator.code}`**: {indicator.description}")
     return "\n".join(lines) + "\n"
+
+
+def _htcds_cell(mapping: HtcdsMapping) -> str:
+    if mapping.status == "none_applies":
+        return f"*none applies.* {_cell(mapping.reason or '')}"
+    return "; ".join(
+        f"`{ref.field}: {ref.value}`" if ref.value else f"`{ref.field}`"
+        for ref in mapping.references
+    )
 
 
 def render_code_list() -> str:

@@ -270,7 +270,7 @@ class Declaration(StriveModel):
 
 
 class Handling(StriveModel):
-    """How the referral must be handled."""
+    """How the referral is to be handled."""
 
     protective_marking: ProtectiveMarking
     """Government Security Classification marking, usually ``OFFICIAL-SENSITIVE``."""
@@ -605,7 +605,7 @@ class Referral(StriveModel):
     created_at: Timestamp
     """When the ASW created the referral. Not more than five minutes in the future."""
     is_test: bool
-    """``true`` for a sandbox referral that no one must act on."""
+    """``true`` for a sandbox referral: no one acts on it."""
     reporter: Reporter
     """The ASW making the referral."""
     urgency: Urgency

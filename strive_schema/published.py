@@ -19,7 +19,12 @@ from pydantic_core import CoreSchema, core_schema
 from strive_schema._internal.ecma_regex import check_portable
 from strive_schema._types import EXTENSION_VALUE_DEFINITION
 from strive_schema.models import SCHEMA_VERSION, Referral
-from strive_schema.taxonomy import INDICATORS, TAXONOMY_VERSION
+from strive_schema.taxonomy import (
+    HTCDS_SOURCE,
+    ILO_NOT_MAPPED_REASON,
+    INDICATORS,
+    TAXONOMY_VERSION,
+)
 
 __all__ = [
     "JSON_SCHEMA_DIALECT",
@@ -121,5 +126,9 @@ def indicator_taxonomy() -> dict[str, Any]:
     return {
         "taxonomy_version": TAXONOMY_VERSION,
         "extension_code_pattern": "^x-[a-z0-9]+(-[a-z0-9]+)+$",
+        "mapping_sources": {
+            "htcds": dict(HTCDS_SOURCE),
+            "ilo": {"status": "not_mapped_unverified", "reason": ILO_NOT_MAPPED_REASON},
+        },
         "indicators": [indicator.model_dump(mode="json") for indicator in INDICATORS],
     }

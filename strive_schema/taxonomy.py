@@ -4,26 +4,37 @@ The taxonomy is data. ``spec/taxonomy/indicators.json`` is generated from it. Co
 a code is never renamed or reused; a retired code stays listed with ``deprecated`` set.
 Organisations add their own codes as namespaced extensions, ``x-<organisation>-<name>``.
 
-Mappings point at two published frameworks where an indicator fits:
+Every indicator says where it corresponds to two published frameworks, as identifiers, or why
+none applies:
 
+* ``htcds``: fields and picklist values of the Human Trafficking Case Data Standard (HTCDS) 2.0
+  of the IOM, checked against the identifiers vendored in ``spec/taxonomy/external/``. A
+  reference names the HTCDS field (with its prefix, ``vic_MethodsOfControl``) and, for a
+  picklist, the value name (``TakesEarnings``) under which a case worker records what the
+  indicator suggests once it is substantiated.
 * ``ilo``: the ILO / European Commission *Operational indicators of trafficking in human
-  beings* (2009), sexual exploitation of adults, by the indicator's name in that list;
-* ``htcds``: the *methods of control* of the Human Trafficking Case Data Standard, as
-  published in the Counter Trafficking Data Collaborative (CTDC) codebook.
+  beings* (2009). No indicator is mapped to it: the published lists could not be obtained as a
+  source, and identifiers are not transcribed from memory or from secondary copies
+  (``ILO_NOT_MAPPED_REASON``).
 """
 
 from __future__ import annotations
 
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from strive_schema._internal.ecma_regex import compile_pattern
 from strive_schema._types import EXTENSION_KEY_PATTERN
 
 __all__ = [
+    "HTCDS_SOURCE",
+    "ILO_NOT_MAPPED_REASON",
     "INDICATORS",
     "TAXONOMY_VERSION",
+    "HtcdsMapping",
+    "HtcdsReference",
+    "IloMapping",
     "IndicatorDefinition",
     "IndicatorMappings",
     "get_indicator",
@@ -44,13 +55,71 @@ IndicatorCategory = Literal[
 ]
 
 
-class IndicatorMappings(BaseModel):
-    """Where an indicator corresponds to an entry of a published framework."""
+HTCDS_SOURCE: Final = {
+    "title": "Human Trafficking Case Data Standard (HTCDS)",
+    "version": "2.0",
+    "repository": "https://github.com/UNMigration/HTCDS",
+    "commit": "3c2f6537cd76c3305975aa5eef7a1bf26fe20a30",
+    "licence": "CC BY 4.0",
+    "identifiers": "spec/taxonomy/external/htcds-2.0.json",
+}
+"""The HTCDS release the ``htcds`` mappings refer to; its identifiers are vendored in ``spec``."""
+
+ILO_NOT_MAPPED_REASON: Final = (
+    "Unverified, not mapped: the published ILO / European Commission lists (Operational "
+    "indicators of trafficking in human beings, 2009) could not be obtained as a source to "
+    "check identifiers against, and identifiers are not transcribed from memory or from "
+    "secondary copies."
+)
+
+
+class HtcdsReference(BaseModel):
+    """One HTCDS identifier: a field, and for a picklist field one of its value names."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    ilo: tuple[str, ...] = ()
-    htcds: tuple[str, ...] = ()
+    field: str = Field(pattern=r"^[a-z]{3}_[A-Za-z]+$")
+    """The field name with its table prefix, as HTCDS spells it (``vic_MethodsOfControl``)."""
+    value: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]+$")
+    """A picklist value name (``TakesEarnings``); absent for a field that is not a picklist."""
+
+
+class HtcdsMapping(BaseModel):
+    """Where an indicator corresponds to HTCDS, or why no HTCDS field applies."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: Literal["mapped", "none_applies"]
+    references: tuple[HtcdsReference, ...] = ()
+    reason: str | None = None
+    """Why no field applies (``none_applies``); absent when mapped."""
+
+    @model_validator(mode="after")
+    def _references_or_reason(self) -> HtcdsMapping:
+        if self.status == "mapped" and (not self.references or self.reason is not None):
+            raise ValueError("a mapped indicator has references and no reason")
+        if self.status == "none_applies" and (self.references or not self.reason):
+            raise ValueError("an indicator with no HTCDS field says why, and has no references")
+        return self
+
+
+class IloMapping(BaseModel):
+    """Where an indicator corresponds to the ILO operational indicators, or why it is not mapped."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: Literal["not_mapped_unverified"]
+    """The only status while no published list is vendored to check identifiers against."""
+    reason: str
+
+
+class IndicatorMappings(BaseModel):
+    """Where an indicator corresponds to entries of published frameworks, as identifiers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    htcds: HtcdsMapping
+    ilo: IloMapping
 
 
 class IndicatorDefinition(BaseModel):
@@ -65,8 +134,12 @@ class IndicatorDefinition(BaseModel):
     category: IndicatorCategory
     operation_strive: bool = False
     """One of the four indicators agreed in the 2022 Operation Strive pilot."""
-    mappings: IndicatorMappings = IndicatorMappings()
+    mappings: IndicatorMappings
     deprecated: bool = False
+
+
+_HtcdsSpec = tuple[tuple[str, str | None], ...] | str
+"""``((field, value), ...)`` of a mapped indicator, or the reason no HTCDS field applies."""
 
 
 def _indicator(
@@ -76,10 +149,14 @@ def _indicator(
     default_risk: Literal["low", "medium", "high"],
     category: IndicatorCategory,
     *,
+    htcds: _HtcdsSpec,
     operation_strive: bool = False,
-    ilo: tuple[str, ...] = (),
-    htcds: tuple[str, ...] = (),
 ) -> IndicatorDefinition:
+    if isinstance(htcds, str):
+        htcds_mapping = HtcdsMapping(status="none_applies", reason=htcds)
+    else:
+        references = tuple(HtcdsReference(field=field, value=value) for field, value in htcds)
+        htcds_mapping = HtcdsMapping(status="mapped", references=references)
     return IndicatorDefinition(
         code=code,
         title=title,
@@ -87,8 +164,27 @@ def _indicator(
         default_risk=default_risk,
         category=category,
         operation_strive=operation_strive,
-        mappings=IndicatorMappings(ilo=ilo, htcds=htcds),
+        mappings=IndicatorMappings(
+            htcds=htcds_mapping,
+            ilo=IloMapping(status="not_mapped_unverified", reason=ILO_NOT_MAPPED_REASON),
+        ),
     )
+
+
+_CONTROLLER: Final = (("per_RoleInProcess", "ControlledIndividual"),)
+"""The third party an indicator points at, recorded as a perpetrator who controlled the person."""
+_PAYMENT_ONLY: Final = (
+    "HTCDS records a person's case, not how adverts are paid for: it has no payment or "
+    "payer field, and the payment alone does not show a method of control."
+)
+_ADVERT_ONLY: Final = (
+    "HTCDS records a person's case, not the content of adverts, and this signal alone does "
+    "not show a method of control or a controlling third party."
+)
+_ACCOUNT_ONLY: Final = (
+    "HTCDS records a person's case, not accounts, devices or network addresses of a platform, "
+    "and this link alone does not show a method of control."
+)
 
 
 INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
@@ -101,7 +197,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "high",
         "linkage",
         operation_strive=True,
-        htcds=("Takes earnings", "Restricts financial access"),
+        htcds=_CONTROLLER,
     ),
     _indicator(
         "multiple_phones_one_account",
@@ -111,6 +207,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "medium",
         "linkage",
         operation_strive=True,
+        htcds=_CONTROLLER,
     ),
     _indicator(
         "third_party_payment",
@@ -120,8 +217,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "high",
         "payment",
         operation_strive=True,
-        ilo=("Confiscation of earnings",),
-        htcds=("Takes earnings",),
+        htcds=_CONTROLLER,
     ),
     _indicator(
         "customer_flag_underage_trafficked_exploited",
@@ -131,6 +227,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "high",
         "customer_report",
         operation_strive=True,
+        htcds=(("vic_TraffickingStatus", "PossibleVictimOfTrafficking"),),
     ),
     # Practice.
     _indicator(
@@ -141,7 +238,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "highest priority.",
         "high",
         "age",
-        htcds=("Uses children",),
+        htcds=(("vic_AgeWhenTrafficked", None), ("prs_Birthdate", None)),
     ),
     _indicator(
         "shared_images_different_names",
@@ -150,6 +247,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "or locations.",
         "medium",
         "linkage",
+        htcds=_ADVERT_ONLY,
     ),
     _indicator(
         "not_as_pictured",
@@ -157,8 +255,10 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "Customers report that the person they met was not the person in the advert.",
         "medium",
         "customer_report",
-        ilo=("Deception about the nature of the job",),
-        htcds=("False promises",),
+        htcds=(
+            "The customer is deceived, not the advertised person: HTCDS FalsePromises is deception "
+            "of the person into the situation, which this does not show."
+        ),
     ),
     _indicator(
         "third_party_answers_contact",
@@ -167,8 +267,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "or messages and agrees services on the advertised person's behalf.",
         "high",
         "control",
-        ilo=("Under strong influence", "Isolation, confinement or surveillance"),
-        htcds=("Restricts movement",),
+        htcds=_CONTROLLER,
     ),
     _indicator(
         "poor_or_no_english",
@@ -177,7 +276,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "on others and is a vulnerability.",
         "low",
         "control",
-        ilo=("Difficulties in the past", "Lack of education", "Linguistic difficulties"),
+        htcds=(("prs_PrimaryLanguage", None),),
     ),
     _indicator(
         "frequent_movement_touring",
@@ -185,8 +284,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "Adverts move the advertised person between towns or regions at short intervals.",
         "medium",
         "movement",
-        ilo=("No freedom of movement",),
-        htcds=("Restricts movement",),
+        htcds=(("vic_MethodsOfControl", "RestrictsMovement"),),
     ),
     _indicator(
         "multiple_adverts_one_address",
@@ -195,6 +293,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "run by a third party.",
         "medium",
         "linkage",
+        htcds=(("vic_LocationOfExploitation", None),),
     ),
     _indicator(
         "third_person_advert_text",
@@ -203,6 +302,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "suggesting someone else wrote it.",
         "low",
         "advert_content",
+        htcds=_ADVERT_ONLY,
     ),
     _indicator(
         "inconsistent_ages",
@@ -210,6 +310,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "The advertised age differs between adverts, images or verification documents.",
         "medium",
         "age",
+        htcds=(("prs_Birthdate", None), ("vic_AgeWhenTrafficked", None)),
     ),
     _indicator(
         "payment_from_abroad",
@@ -218,6 +319,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "advertised.",
         "low",
         "payment",
+        htcds=_PAYMENT_ONLY,
     ),
     _indicator(
         "prepaid_card_payment",
@@ -225,6 +327,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "Adverts are paid for with prepaid or gift cards that obscure the payer.",
         "low",
         "payment",
+        htcds=_PAYMENT_ONLY,
     ),
     _indicator(
         "cryptocurrency_payment",
@@ -232,6 +335,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "Adverts are paid for with cryptocurrency.",
         "low",
         "payment",
+        htcds=_PAYMENT_ONLY,
     ),
     _indicator(
         "shared_device_or_ip",
@@ -239,6 +343,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "Several accounts are registered or used from the same device or IP address.",
         "medium",
         "technical",
+        htcds=_ACCOUNT_ONLY,
     ),
     _indicator(
         "restricted_availability_or_control",
@@ -247,8 +352,10 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "excessive hours, lives where they work, or is watched.",
         "high",
         "control",
-        ilo=("Isolation, confinement or surveillance", "Excessive working days or hours"),
-        htcds=("Restricts movement", "Excessive working hours"),
+        htcds=(
+            ("vic_MethodsOfControl", "RestrictsMovement"),
+            ("vic_MethodsOfControl", "ExcessiveWorkingHours"),
+        ),
     ),
     _indicator(
         "violence_or_injury_reported",
@@ -256,8 +363,10 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "Customers or others report bruises, injuries, fear or violence.",
         "high",
         "control",
-        ilo=("Violence on victims", "Threats of violence against victims"),
-        htcds=("Physical abuse", "Threats"),
+        htcds=(
+            ("vic_MethodsOfControl", "PhysicalAbuse"),
+            ("vic_MethodsOfControl", "PhysicalThreats"),
+        ),
     ),
     _indicator(
         "documents_withheld",
@@ -266,8 +375,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "the person says someone else holds their documents.",
         "high",
         "control",
-        ilo=("Confiscation of documents",),
-        htcds=("Withholds documents",),
+        htcds=(("vic_MethodsOfControl", "WithholdsDocuments"),),
     ),
     _indicator(
         "debt_or_earnings_taken",
@@ -275,8 +383,10 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "The person mentions a debt to be worked off, or that someone else takes the money.",
         "high",
         "control",
-        ilo=("Debt bondage", "Withholding of wages"),
-        htcds=("Debt bondage", "Takes earnings"),
+        htcds=(
+            ("vic_MethodsOfControl", "DebtBondage"),
+            ("vic_MethodsOfControl", "TakesEarnings"),
+        ),
     ),
     _indicator(
         "substance_use_coercion",
@@ -285,8 +395,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "part of services arranged by someone else.",
         "medium",
         "control",
-        ilo=("Forced into illicit/criminal activities",),
-        htcds=("Psychoactive substances",),
+        htcds=(("vic_MethodsOfControl", "PsychoactiveSubstance"),),
     ),
     _indicator(
         "unusual_services_or_pricing",
@@ -295,7 +404,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "indicate that the person cannot refuse.",
         "medium",
         "advert_content",
-        ilo=("Forced to work under bad conditions",),
+        htcds=_ADVERT_ONLY,
     ),
     _indicator(
         "account_reregistration_after_ban",
@@ -303,6 +412,7 @@ INDICATORS: Final[tuple[IndicatorDefinition, ...]] = (
         "A removed account reappears under new details that link to the old one.",
         "medium",
         "technical",
+        htcds=_ACCOUNT_ONLY,
     ),
 )
 
