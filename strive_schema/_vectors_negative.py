@@ -460,6 +460,13 @@ def _referral_cases() -> list[_Referral]:
             _set("/adverts/0/advertised_age", 16),
         ),
         _Referral(
+            "image-hash-length-unexpected",
+            "A PDQ hash of 32 hexadecimal digits (PDQ hashes have 64).",
+            v.IMAGE_HASH_LENGTH_UNEXPECTED,
+            "/adverts/0/image_hashes/0/value",
+            _set("/adverts/0/image_hashes", [{"algorithm": "pdq", "value": "ab" * 16}]),
+        ),
+        _Referral(
             "indicator-without-evidence",
             "An indicator with no evidence_refs.",
             v.INDICATOR_WITHOUT_EVIDENCE,

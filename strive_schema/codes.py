@@ -55,6 +55,7 @@ class ValidationCode(StrEnum):
     INDICATOR_FROM_NEWER_TAXONOMY = "indicator_from_newer_taxonomy"
     EMAIL_UNPARSEABLE = "email_unparseable"
     ADVERTISED_AGE_UNDER_18 = "advertised_age_under_18"
+    IMAGE_HASH_LENGTH_UNEXPECTED = "image_hash_length_unexpected"
     INDICATOR_WITHOUT_EVIDENCE = "indicator_without_evidence"
     DEPRECATED_FIELD = "deprecated_field"
 
@@ -107,6 +108,7 @@ WARNING_CODES = frozenset(
         ValidationCode.INDICATOR_FROM_NEWER_TAXONOMY,
         ValidationCode.EMAIL_UNPARSEABLE,
         ValidationCode.ADVERTISED_AGE_UNDER_18,
+        ValidationCode.IMAGE_HASH_LENGTH_UNEXPECTED,
         ValidationCode.INDICATOR_WITHOUT_EVIDENCE,
         ValidationCode.DEPRECATED_FIELD,
     }

@@ -360,8 +360,23 @@ def _check_payments(referral: Referral) -> Iterable[Finding]:
             )
 
 
+#: Hexadecimal digits of each fixed-size image hash algorithm (``phash`` and ``dhash`` come in
+#: several sizes and are not checked). The schema admits 16-128 digits for every algorithm.
+IMAGE_HASH_HEX_DIGITS: Final = {"sha256": 64, "md5": 32, "pdq": 64}
+
+
 def _check_adverts(referral: Referral) -> Iterable[Finding]:
     for index, advert in enumerate(referral.adverts):
+        for number, image_hash in enumerate(advert.image_hashes):
+            digits = IMAGE_HASH_HEX_DIGITS.get(image_hash.algorithm)
+            if digits is not None and len(image_hash.value) != digits:
+                yield Finding(
+                    json_pointer("adverts", index, "image_hashes", number, "value"),
+                    ValidationCode.IMAGE_HASH_LENGTH_UNEXPECTED,
+                    f"a {image_hash.algorithm} hash has {digits} hexadecimal digits, not "
+                    f"{len(image_hash.value)}; it is kept but matches nothing",
+                    severity="warning",
+                )
         if advert.advertised_age is not None and advert.advertised_age < 18:
             yield Finding(
                 json_pointer("adverts", index, "advertised_age"),

@@ -262,6 +262,13 @@ def test_a_payment_token_is_not_mistaken_for_a_card_number(minimal: dict[str, An
             "advertised_age_under_18",
         ),
         (
+            lambda d: d["adverts"][0].update(
+                image_hashes=[{"algorithm": "sha256", "value": "0" * 40}]
+            ),
+            "/adverts/0/image_hashes/0/value",
+            "image_hash_length_unexpected",
+        ),
+        (
             lambda d: d["indicators"][0].update(evidence_refs=[]),
             "/indicators/0/evidence_refs",
             "indicator_without_evidence",

@@ -138,3 +138,22 @@ def test_the_noise_controls_hold_for_pictures(receiver: Receiver) -> None:
     one = send(receiver, "example-adverts", {"b": (blank.getvalue(), "image/png")})
     two = send(receiver, "demo-classifieds", {"b": (again.getvalue(), "image/png")})
     assert cluster_of(receiver, one) != cluster_of(receiver, two)
+
+
+def test_a_hash_of_the_wrong_length_is_kept_but_links_nothing(receiver: Receiver) -> None:
+    """A fixed-size hash with the wrong number of digits (the schema admits 16-128 for every
+    algorithm) draws the ``image_hash_length_unexpected`` warning and is never matched on, so
+    two ASWs sending the same malformed value are not linked by it."""
+    malformed = {"algorithm": "sha256", "value": "ab" * 20}
+    clusters = []
+    for asw_id in ("example-adverts", "demo-classifieds"):
+        document = live_referral(asw_id, {})
+        document["adverts"] = [
+            {"id": "ad-1", "platform_advert_id": f"{asw_id}-1", "image_hashes": [malformed]}
+        ]
+        referral_id = submit(receiver, document)
+        clusters.append(cluster_of(receiver, referral_id))
+        with receiver.http("analyst") as http:
+            view = http.get(f"/v1/referrals/{referral_id}").json()
+        assert view["document"]["adverts"][0]["image_hashes"] == [malformed]
+    assert clusters[0] != clusters[1]

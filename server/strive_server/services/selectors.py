@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from strive_schema.models import Referral
 from strive_schema.normalise import fold_name, normalise_email, normalise_phone
+from strive_schema.semantics import IMAGE_HASH_HEX_DIGITS
 
 __all__ = [
     "MAX_VALUE_LENGTH",
@@ -87,6 +88,9 @@ def _selectors(referral: Referral, asw_id: str, region: str) -> Iterator[Extract
         )  # fmt: skip
     for advert in referral.adverts:
         for image in advert.image_hashes:
+            digits = IMAGE_HASH_HEX_DIGITS.get(image.algorithm)
+            if digits is not None and len(image.value) != digits:
+                continue  # warned as image_hash_length_unexpected: it matches nothing
             value = f"{image.algorithm}:{image.value}"
             yield ExtractedSelector("image_hash", value, value, True, advert.id)
         for location in advert.locations:
