@@ -416,13 +416,13 @@ def promise_kept(session: ReceiverSession) -> str:
         session.shared["log_promised_size"] = found.get("tree_size")
         return f"in the log {max(left, 0.0):.0f} s or more before include_by"
     if time.time() > include_by:
-        raise Failed(f"the entry is not in the log {time.time() - include_by:.0f} s after include_by")
+        raise Failed(
+            f"the entry is not in the log {time.time() - include_by:.0f} s after include_by"
+        )
     raise Skipped(f"not in the log after {wait:.0f} s; include_by is {left:.0f} s away: not waited")
 
 
-@checks.add(
-    "R-LOG-08", "MUST", VERIFYING, "a later checkpoint is consistent with an earlier one"
-)
+@checks.add("R-LOG-08", "MUST", VERIFYING, "a later checkpoint is consistent with an earlier one")
 def checkpoints_consistent(session: ReceiverSession) -> str:
     old = _checkpoint(session)
     promised = session.shared.get("log_promised_size")
@@ -483,9 +483,7 @@ def bundles_match_tiles(session: ReceiverSession) -> str:
     return f"{width} entries hash to the first tile's leaves"
 
 
-@checks.add(
-    "R-LOG-11", "MUST", WITNESSES, "a cosignature not signed by a witness -> 401 problem"
-)
+@checks.add("R-LOG-11", "MUST", WITNESSES, "a cosignature not signed by a witness -> 401 problem")
 def cosignature_needs_witness(session: ReceiverSession) -> str:
     _, note = _fresh_checkpoint(session, at_least=1)
     path = _prefix(advertised_log(session)) + "/cosignature"

@@ -19,6 +19,7 @@ from strive_schema.keys import SigningKey
 
 from . import (
     checks_access,
+    checks_attachments,
     checks_batch,
     checks_discovery,
     checks_log,
@@ -38,6 +39,7 @@ RECEIVER_AREAS: Final[Sequence[Registry[ReceiverSession]]] = (
     checks_reads.checks,
     checks_batch.checks,
     checks_log.checks,
+    checks_attachments.checks,
     checks_access.checks,  # last: R-PROB-03 sums up every refusal seen before it
 )
 
