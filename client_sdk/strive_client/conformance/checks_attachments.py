@@ -122,9 +122,8 @@ def _expect_stored(response: httpx.Response, file: File, *, status: int, replaye
 def upload(session: ReceiverSession) -> str:
     response = put(session, _path(session, FIRST.id), FIRST.content)
     if response.status_code in (404, 405):
-        session.shared["attach_none"] = (
-            f"not applicable: the receiver does not take files (the upload got {describe(response)})"
-        )
+        got = describe(response)
+        session.shared["attach_none"] = f"not applicable: the receiver takes no files ({got})"
         raise Skipped(session.shared["attach_none"])
     _expect_stored(response, FIRST, status=201, replayed=False)
     session.shared["attach_first_answer"] = json_object(response)
