@@ -492,8 +492,8 @@ def cosignature_needs_witness(session: ReceiverSession) -> str:
     unsigned = session.http.post(path, content=body, headers=headers)
     session.expect_problem(unsigned, 401, "authentication_required")
     as_asw = {**headers, **session.signed_headers("POST", path, body=body)}
-    session.expect_problem(session.http.post(path, content=body, headers=as_asw), 401,
-                           "authentication_required")  # fmt: skip
+    signed = session.http.post(path, content=body, headers=as_asw)
+    session.expect_problem(signed, 401, "authentication_required")
     return "unsigned and ASW-signed cosignatures: 401 authentication_required"
 
 
