@@ -11,6 +11,8 @@ is the reference server (with its log sequencer running, as ``strive serve`` run
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import subprocess
@@ -296,6 +298,82 @@ def files_shown_inline(app: App) -> App:
     return rewriting(app, rewrite)
 
 
+def accepts_refused(
+    method: str, path_part: str, code: str, status: int, answer: bytes
+) -> Callable[[App], App]:
+    """A factory of middlewares that answer the refusal ``code`` on ``method`` requests whose
+    path holds ``path_part`` with ``status`` and ``answer``, as a receiver missing that check
+    would."""
+
+    def middleware(app: App) -> App:
+        def rewrite(scope: Scope, got: int, headers: dict[str, str], body: bytes) -> Any:
+            refused = scope["method"] == method and path_part in scope["path"] and got >= 400
+            if refused and json.loads(body).get("code") == code:
+                return status, {**headers, "content-type": "application/json"}, answer
+            return got, headers, body
+
+        return rewriting(app, rewrite)
+
+    return middleware
+
+
+def upload_answer_without_digest(app: App) -> App:
+    """Leaves the digest out of an upload's answer."""
+
+    def rewrite(scope: Scope, status: int, headers: dict[str, str], body: bytes) -> Any:
+        if scope["method"] == "PUT" and status == 201:
+            answer = json.loads(body)
+            answer.pop("sha256", None)
+            body = json.dumps(answer).encode()
+        return status, headers, body
+
+    return rewriting(app, rewrite)
+
+
+def refused_upload_kept(app: App) -> App:
+    """Answers the first good upload of a file refused before as a replay, as a receiver that
+    kept a refused upload would."""
+
+    def rewrite(scope: Scope, status: int, headers: dict[str, str], body: bytes) -> Any:
+        second = scope["method"] == "PUT" and scope["path"].endswith("/conformance-refused")
+        if second and status == 201:
+            answer = json.loads(body)
+            answer["replayed"] = True
+            return 200, headers, json.dumps(answer).encode()
+        return status, headers, body
+
+    return rewriting(app, rewrite)
+
+
+def altered_bundles(app: App) -> App:
+    """Serves entry bundles with one entry changed."""
+
+    def rewrite(scope: Scope, status: int, headers: dict[str, str], body: bytes) -> Any:
+        if scope["path"].startswith("/v1/log/tile/entries/") and status == 200:
+            body = body[:-1] + bytes([body[-1] ^ 1])
+        return status, headers, body
+
+    return rewriting(app, rewrite)
+
+
+def forked_log(app: Any) -> App:
+    """Signs, after the first checkpoint it serves, checkpoints of another tree with the
+    log's own key: a split view."""
+    signer = app.state.settings.log_signer
+    served: list[int] = []
+
+    def rewrite(scope: Scope, status: int, headers: dict[str, str], body: bytes) -> Any:
+        if scope["path"] == "/v1/log/checkpoint" and status == 200:
+            served.append(1)
+            if len(served) > 1:
+                origin, size, root = parse_note(body.decode()).text.split("\n")[:3]
+                other = base64.b64encode(hashlib.sha256(root.encode()).digest()).decode()
+                body = sign_note(f"{origin}\n{size}\n{other}\n", [signer]).encode()
+        return status, headers, body
+
+    return rewriting(app, rewrite)
+
+
 def _freshen(body: bytes, key: SigningKey) -> bytes:
     try:
         envelope = parse_envelope(body)
@@ -370,6 +448,46 @@ BREAKAGES: dict[str, tuple[Callable[[SigningKey], Callable[[App], App]], set[str
     ),
     "uploads not idempotent": (lambda _key: uploads_not_idempotent, {"R-ATTACH-02"}),
     "files served inline": (lambda _key: files_shown_inline, {"R-ATTACH-12"}),
+    "an unknown leaf looked up": (
+        lambda _key: accepts_refused("GET", "/v1/log/lookup/", "log_entry_unknown", 200,
+                                     b'{"leaf_index": 0, "tree_size": 1}'),
+        {"R-LOG-04"},
+    ),
+    "a log that forks": (lambda _key: forked_log, {"R-LOG-08"}),
+    "entry bundles altered": (lambda _key: altered_bundles, {"R-LOG-10"}),
+    "an upload answer without its digest": (
+        lambda _key: upload_answer_without_digest, {"R-ATTACH-01"},
+    ),
+    "an unsigned upload accepted": (
+        lambda _key: accepts_refused("PUT", "/attachments/", "request_signature_missing", 201,
+                                     b'{"replayed": false}'),
+        {"R-ATTACH-03"},
+    ),
+    "an undeclared file accepted": (
+        lambda _key: accepts_refused("PUT", "/attachments/", "attachment_not_declared", 201,
+                                     b'{"replayed": false}'),
+        {"R-ATTACH-04"},
+    ),
+    "a file of another type accepted": (
+        lambda _key: accepts_refused("PUT", "/attachments/", "attachment_type_mismatch", 201,
+                                     b'{"replayed": false}'),
+        {"R-ATTACH-07"},
+    ),
+    "a refused upload kept": (lambda _key: refused_upload_kept, {"R-ATTACH-08"}),
+    "a file uploaded to any referral": (
+        lambda _key: accepts_refused("PUT", "/attachments/", "not_found", 201,
+                                     b'{"replayed": false}'),
+        {"R-ATTACH-09"},
+    ),
+    "a file read with an ASW's signature": (
+        lambda _key: accepts_refused("GET", "/attachments/", "authentication_required", 200,
+                                     b"the file"),
+        {"R-ATTACH-10"},
+    ),
+    "a file read without a reason": (
+        lambda _key: accepts_refused("GET", "/attachments/", "reason_required", 200, b"the file"),
+        {"R-ATTACH-11"},
+    ),
 }  # fmt: skip
 
 
