@@ -30,4 +30,4 @@ def test_strive_conformance_receiver_against_strive_serve(tmp_path: Path) -> Non
     report = json.loads(report_file.read_text())
     statuses = {row["id"]: row["status"] for row in report["results"]}
     assert statuses["R-AUTH-03"] == "pass"  # the analyst read the sandbox referral back
-    assert {s for i, s in statuses.items() if not i.startswith("R-LOG-")} == {"pass"}
+    assert set(statuses.values()) == {"pass"}, done.stdout  # the log and files included

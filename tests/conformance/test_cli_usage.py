@@ -30,3 +30,23 @@ def test_a_file_that_is_not_a_key_is_a_usage_error(tmp_path: Path) -> None:
 def test_the_url_and_the_key_are_required() -> None:
     result = CliRunner().invoke(cli, ["conformance", "receiver", "--url", "http://x"])
     assert result.exit_code == 2
+
+
+def test_a_witness_key_that_is_not_a_vkey_is_a_usage_error() -> None:
+    result = CliRunner().invoke(
+        cli, ["conformance", "witness", "--port", "0", "--witness-key", "not-a-vkey"]
+    )
+    assert result.exit_code == 2
+    assert "--witness-key" in result.output
+
+
+def test_a_recipient_key_set_without_an_encryption_key_is_a_usage_error(tmp_path: Path) -> None:
+    jwks = tmp_path / "public_key.jwk"
+    jwks.write_text('{"keys": [{"kty": "OKP", "crv": "Ed25519", "use": "sig", "x": "AA"}]}')
+    result = CliRunner().invoke(
+        cli,
+        ["conformance", "recipient", "--port", "0", "--recipient-id", "r",
+         "--public-key", str(jwks)],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "no encryption key" in result.output

@@ -23,6 +23,7 @@ from strive_client import AsyncStriveClient, StriveClient
 from strive_client._exceptions import VerificationError
 from strive_client.conformance import MockReceiver, Report
 from strive_schema.envelope import SUBMISSION_PAYLOAD_TYPE, build_submission, sign_envelope
+from strive_schema.httpsig import sign_request
 from strive_schema.keys import SigningKey
 
 from ..conftest import STRIVE, load_example
@@ -73,6 +74,9 @@ def test_the_sdk_is_a_conforming_client(mock: MockReceiver) -> None:
                         break
                     except VerificationError:
                         continue
+            status = client.get_referral_status(referral["referral_id"])  # 503, then 200
+            assert status.referral_id == referral["referral_id"]
+            client.get_referral_status(referral["referral_id"])
 
     report = _session(mock, submit_all)
     print(report.table())
@@ -81,7 +85,9 @@ def test_the_sdk_is_a_conforming_client(mock: MockReceiver) -> None:
     assert passed >= {
         "C-DISC-01", "C-SUBMIT-01", "C-SUBMIT-02", "C-RETRY-01", "C-RETRY-02", "C-RETRY-03", "C-RETRY-04",
         "C-REPLAY-01", "C-RECEIPT-01", "C-RECEIPT-02", "C-RECEIPT-03",
+        "C-READ-01", "C-READ-02", "C-READ-03", "C-READ-04", "C-READ-05",
     }  # fmt: skip
+    assert len(mock.record.reads) == 3  # the 503, its retry and the second read
 
 
 def test_the_async_sdk_is_a_conforming_client(mock: MockReceiver) -> None:
@@ -129,6 +135,34 @@ def test_a_careless_client_is_named_for_each_failure(mock: MockReceiver) -> None
     }  # fmt: skip
     assert report.result("C-SUBMIT-01").status == "pass"
     assert "accepted a receipt signed by an unpublished key" in report.result("C-RECEIPT-01").reason
+    assert report.result("C-READ-01").status == "skip"  # it made no signed read
+    assert "needs --asw-public-key" not in report.result("C-READ-01").reason
+
+
+def test_a_client_that_reuses_a_signature_or_signs_badly_is_named(mock: MockReceiver) -> None:
+    """Signed reads that resend one signature (one nonce) on the retry, sign another path
+    with a stale created, or leave out Strive-Asw-Id: each C-READ check names its part."""
+    key = SigningKey.generate()
+    mock.record.asw_public_key = key.public_key
+
+    def read_badly() -> None:
+        with StriveClient(mock.url, asw_id=ASW, key=key, sandbox=True) as client:
+            referral = _referral()
+            client.submit_referral(referral)  # retry-503: the SDK retries
+        path = f"/v1/referrals/{referral['referral_id']}/status"
+        with httpx.Client(base_url=mock.url, timeout=10) as http:
+            signed = sign_request("GET", mock.url + path, {}, b"", key)
+            http.get(path, headers={**signed, "Strive-Asw-Id": ASW})  # 503
+            http.get(path, headers={**signed, "Strive-Asw-Id": ASW})  # the same nonce again
+            stale = datetime.now(UTC) - timedelta(minutes=20)
+            other = sign_request("GET", mock.url + "/v1/elsewhere", {}, b"", key, created=stale)
+            http.get(path, headers=other)  # no Strive-Asw-Id, another path, stale
+
+    report = _session(mock, read_badly)
+    assert report.failed_ids() >= {"C-READ-01", "C-READ-02", "C-READ-03", "C-READ-04", "C-READ-05"}
+    assert "Strive-Asw-Id" in report.result("C-READ-01").reason
+    assert "signature_invalid" in report.result("C-READ-02").reason
+    assert "nonce was sent twice" in report.result("C-READ-03").reason
 
 
 def test_the_command_serves_until_the_report_is_asked_for(tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ def test_reference_receiver_passes(receiver: Receiver) -> None:
     )
     print(report.table())
     assert report.conformant, report.table()
+    skipped = [r.id for r in report.results if r.status == "skip"]
+    assert not skipped, report.table()  # the log and the files are tested, not skipped
 
 
 def test_the_command_passes_against_the_reference_receiver(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from strive_client.conformance import check_index, client_checks, receiver_checks
+from strive_client.conformance import all_checks, check_index
 
 from ..conftest import ROOT
 
@@ -30,7 +30,7 @@ def test_the_check_index_is_current() -> None:
 
 
 def test_every_check_points_at_a_section_that_exists() -> None:
-    checks = [*receiver_checks(), *client_checks()]
+    checks = all_checks()
     assert len({c.id for c in checks}) == len(checks)
     for check in checks:
         file, _, anchor = check.spec.partition("#")
@@ -42,10 +42,10 @@ def test_every_check_points_at_a_section_that_exists() -> None:
 
 def test_every_check_is_named_in_the_normative_text() -> None:
     text = (SPEC / "conformance.md").read_text(encoding="utf-8").split("## 9. Check index")[0]
-    named = set(re.findall(r"\b([RC]-[A-Z]+-\d\d)\b", text))
-    for prefix, last in re.findall(r"\b([RC]-[A-Z]+-)\d\d to \1(\d\d)\b", text):
-        named |= {f"{prefix}{n:02d}" for n in range(1, int(last) + 1)}
+    named = set(re.findall(r"\b([RCWP]-(?:[A-Z]+-)?\d\d)\b", text))
+    for prefix, first, last in re.findall(r"\b([RCWP]-(?:[A-Z]+-)?)(\d\d) to \1(\d\d)\b", text):
+        named |= {f"{prefix}{n:02d}" for n in range(int(first), int(last) + 1)}
     for prefix, _first, rest in re.findall(r"\b([RC]-[A-Z]+-)(\d\d)((?:, -\d\d)+)", text):
         named |= {f"{prefix}{n}" for n in re.findall(r"\d\d", rest)}
-    missing = {c.id for c in [*receiver_checks(), *client_checks()]} - named
+    missing = {c.id for c in all_checks()} - named
     assert not missing, f"checks not named in spec/conformance.md: {sorted(missing)}"

@@ -1,4 +1,5 @@
-"""``strive conformance receiver`` and ``strive conformance client`` (spec/conformance.md).
+"""``strive conformance receiver``, ``client``, ``witness`` and ``recipient``
+(spec/conformance.md).
 
 ``receiver --url URL --asw-id ID --key PRIVATE_KEY [--passphrase-file FILE]
 [--analyst-token T] [--report FILE]`` runs the receiver suite as the ASW ``ID``, whose key
@@ -9,10 +10,19 @@ one line per check (id, level, result, reason) and a verdict, writes the JSON re
 ``client --port N [--scenarios LIST] [--retry-after S] [--timeout S] [--asw-public-key FILE]
 [--report FILE]`` runs a mock receiver on 127.0.0.1:N until the session ends (see
 ``strive_client.conformance.client``), then prints and writes the report the same way.
+
+``witness --port N [--witness-key VKEY] [--timeout S] [--report FILE]`` runs a mock
+transparency log on 127.0.0.1:N that serves a witness one scripted checkpoint per run (see
+``strive_client.conformance.witness``), then reports the same way.
+
+``recipient --port N --recipient-id ID --public-key JWKS [--timeout S] [--report FILE]``
+runs a mock receiver that serves sealed packages to the recipient's key, good and bad (see
+``strive_client.conformance.recipient``), and reports what the recipient made of each.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -20,6 +30,8 @@ import click
 from strive_client._cli.keys import read_passphrase
 from strive_client.conformance import MockReceiver, Report, run_receiver_suite
 from strive_client.conformance.client import DEFAULT_SCENARIOS, SCENARIOS
+from strive_client.conformance.recipient import RecipientMock, recipient_public_keys
+from strive_client.conformance.witness import STAGES, WitnessMock
 from strive_schema.errors import KeyFormatError
 from strive_schema.keys import PublicKey, SigningKey
 
@@ -143,6 +155,82 @@ def client_command(
     try:
         report = mock.wait()
     except KeyboardInterrupt:  # the developer ends the session by hand: report what was seen
+        report = mock.stop()
+    _finish(report, report_file)
+
+
+@conformance_group.command("witness")
+@click.option("--port", required=True, type=click.IntRange(0, 65535), help="Port on 127.0.0.1.")
+@click.option(
+    "--witness-key",
+    help="The witness's cosigner verifier key (name+keyid+key): also verify its signatures.",
+)
+@click.option(
+    "--timeout",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(1, 3600),
+    help="End the session after this many seconds.",
+)
+@_REPORT
+def witness_command(
+    port: int, witness_key: str | None, timeout: float, report_file: Path | None
+) -> None:
+    """Run a mock transparency log that gives a witness checkpoints to cosign and to refuse."""
+    try:
+        mock = WitnessMock(port, timeout=timeout, witness_key=witness_key)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--witness-key") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc}") from None
+    url = mock.start()
+    click.echo(f"mock log at {url}; run the witness once per stage: {', '.join(STAGES)}", err=True)
+    click.echo(f"end the session with GET {url}/conformance/report", err=True)
+    try:
+        report = mock.wait()
+    except KeyboardInterrupt:
+        report = mock.stop()
+    _finish(report, report_file)
+
+
+@conformance_group.command("recipient")
+@click.option("--port", required=True, type=click.IntRange(0, 65535), help="Port on 127.0.0.1.")
+@click.option("--recipient-id", required=True, help="The recipient's id, as registered.")
+@click.option(
+    "--public-key",
+    "public_key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The recipient's public JWK Set (as `strive keys generate --purpose recipient` "
+    "writes it): packages are sealed to its encryption key.",
+)
+@click.option(
+    "--timeout",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(1, 3600),
+    help="End the session after this many seconds.",
+)
+@_REPORT
+def recipient_command(
+    port: int, recipient_id: str, public_key_file: Path, timeout: float, report_file: Path | None
+) -> None:
+    """Run a mock receiver that serves a recipient sealed packages to open and to refuse."""
+    try:
+        document = json.loads(public_key_file.read_bytes())
+        keys = recipient_public_keys(document if isinstance(document, dict) else {})
+    except (ValueError, KeyFormatError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--public-key") from None
+    try:
+        mock = RecipientMock(recipient_id, keys, port, timeout=timeout)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc}") from None
+    url = mock.start()
+    click.echo(f"mock receiver at {url}; packages listed at {url}/conformance/packages", err=True)
+    click.echo(f"report each result to POST {url}/conformance/results", err=True)
+    try:
+        report = mock.wait()
+    except KeyboardInterrupt:
         report = mock.stop()
     _finish(report, report_file)
 

@@ -93,7 +93,7 @@ class Report:
     """Every result of one run, with what was tested."""
 
     kind: str
-    """``receiver`` or ``client``."""
+    """``receiver``, ``client``, ``witness`` or ``recipient``."""
     target: str
     started_at: str
     results: list[CheckResult] = field(default_factory=list)

@@ -286,6 +286,7 @@ class ReceiverSession:
         key: SigningKey | None = None,
         created: datetime | None = None,
         nonce: str | None = None,
+        body_sha256: bytes | None = None,
     ) -> dict[str, str]:
         headers = {"Strive-Asw-Id": self.asw_id}
         headers.update(
@@ -297,6 +298,7 @@ class ReceiverSession:
                 key or self.key,
                 created=created,
                 nonce=nonce,
+                body_sha256=body_sha256,
             )
         )
         return headers

@@ -5,8 +5,10 @@ skips them: the log is an optional feature of the receiver class.
 
 The formats are those of c2sp.org: a checkpoint is a signed note (tlog-checkpoint,
 signed-note) and the tree is served as tiles of height 8 (tlog-tiles), with RFC 6962 hashing.
-They are read here independently of any server code (a few lines each), so that the suite
-tests another implementation against the published formats, not against our own reading.
+Checkpoints and the tiles' root are read here independently of any server code (a few lines
+each), so that the suite tests another implementation against the published formats, not
+against our own reading; the RFC 9162 proof algorithms and the promise's signed-note form are the
+standard package's (``strive_schema.tlog``, ``strive_schema.note``), as an ASW's SDK uses them.
 """
 
 from __future__ import annotations
@@ -16,13 +18,21 @@ import binascii
 import hashlib
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
+import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from strive_schema import tlog
+from strive_schema.errors import LogError
+from strive_schema.httpsig import sign_request
+from strive_schema.keys import SigningKey
+from strive_schema.note import NoteVerifier, verify_promise
+
 from ._framework import Failed, Registry, Skipped
-from ._session import ReceiverSession, describe
+from ._session import Accepted, ReceiverSession, describe, json_object, problem_code
 
 checks: Registry[ReceiverSession] = Registry("transparency-log")
 
@@ -235,3 +245,275 @@ def _tile(session: ReceiverSession, path: str, width: int) -> list[bytes]:
 def log_needs_authentication(session: ReceiverSession) -> str:
     path = _prefix(advertised_log(session)) + "/checkpoint"
     return session.expect_problem(session.http.get(path), 401, "authentication_required")
+
+
+# -- R-LOG-04 and on: a receipt's entry, its proofs, the promise, access, cosignatures ----------
+
+LOOKUP = "transparency-log.md#tiles"
+MERGE_DELAY = "transparency-log.md#committing-and-sequencing"
+WITNESSES = "transparency-log.md#witnesses"
+VERIFYING = "transparency-log.md#verifying-clients"
+
+
+def _max_merge_delay(log: dict[str, Any]) -> int:
+    delay = log.get("max_merge_delay_seconds")
+    if not isinstance(delay, int) or isinstance(delay, bool) or delay < 0:
+        raise Failed("/log/max_merge_delay_seconds is not a non-negative integer")
+    return delay
+
+
+def receipt_leaf(receipt_envelope: bytes) -> bytes:
+    """The leaf hash of a receipt's entry, computed by its holder alone."""
+    return tlog.leaf_hash(tlog.receipt_entry(receipt_envelope))
+
+
+def _lookup(session: ReceiverSession, leaf: bytes) -> httpx.Response:
+    return session.signed_get(f"{_prefix(advertised_log(session))}/lookup/{leaf.hex()}")
+
+
+def _wait_for_entry(session: ReceiverSession, leaf: bytes, until: float) -> dict[str, Any] | None:
+    """Poll the lookup until the entry is found (its answer) or ``until`` (monotonic) passes
+    (None). Any answer but 200 and 404 ``log_entry_unknown`` fails."""
+    while True:
+        response = _lookup(session, leaf)
+        if response.status_code == 200:
+            return json_object(response)
+        if response.status_code != 404 or problem_code(response) != "log_entry_unknown":
+            raise Failed(f"the lookup of a receipt's leaf got {describe(response)}")
+        if time.monotonic() >= until:
+            return None
+        time.sleep(0.25)
+
+
+def _baseline_entry(session: ReceiverSession) -> tuple[bytes, int]:
+    """The baseline receipt's leaf hash and its index, found with the lookup (waiting up to
+    the merge delay, at most 15 s)."""
+    cached = session.shared.get("log_baseline_entry")
+    if isinstance(cached, tuple):
+        return cached
+    log = advertised_log(session)
+    leaf = receipt_leaf(session.baseline().receipt_envelope)
+    wait = min(float(_max_merge_delay(log)), _MAX_WAIT_SECONDS)
+    found = _wait_for_entry(session, leaf, time.monotonic() + wait)
+    if found is None:
+        raise Failed(f"the receipt's leaf is not found by the lookup after {wait:.0f} s")
+    index, size = found.get("leaf_index"), found.get("tree_size")
+    if not isinstance(index, int) or not isinstance(size, int) or not 0 <= index < size:
+        raise Failed(f"the lookup answered {found!r}, not a leaf_index below tree_size")
+    session.shared["log_baseline_entry"] = (leaf, index)
+    return leaf, index
+
+
+def _fresh_checkpoint(session: ReceiverSession, *, at_least: int) -> tuple[Checkpoint, str]:
+    """The newest checkpoint (verified, not cached) once its tree has ``at_least`` leaves."""
+    log = advertised_log(session)
+    vkey, origin = log.get("vkey"), log.get("origin")
+    if not isinstance(vkey, str) or not isinstance(origin, str):
+        raise Failed("/log has no vkey and origin strings")
+    path = _prefix(log) + "/checkpoint"
+    deadline = time.monotonic() + min(float(_max_merge_delay(log)), _MAX_WAIT_SECONDS)
+    while True:
+        response = session.signed_get(path)
+        if response.status_code != 200:
+            raise Failed(f"GET {path} (signed) got {describe(response)}, not 200")
+        try:
+            checkpoint = verify_checkpoint(response.text, vkey)
+        except ValueError as exc:
+            raise Failed(f"the checkpoint does not verify: {exc}") from None
+        if checkpoint.origin != origin:
+            raise Failed(f"the checkpoint's origin {checkpoint.origin!r} is not {origin!r}")
+        if checkpoint.size >= at_least or time.monotonic() > deadline:
+            return checkpoint, response.text
+        time.sleep(0.25)
+
+
+def _tile_reader(session: ReceiverSession, size: int) -> tlog.TileHashes:
+    prefix = _prefix(advertised_log(session)) + "/"
+
+    def fetch(tile: tlog.Tile) -> bytes:
+        path = prefix + tlog.tile_path(tile)
+        response = session.signed_get(path)
+        if response.status_code != 200:
+            raise Failed(f"GET {path} (signed) got {describe(response)}, not 200")
+        return response.content
+
+    return tlog.TileHashes(size, fetch)
+
+
+@checks.add("R-LOG-04", "MUST", LOOKUP, "the lookup finds a receipt's leaf; an unknown leaf -> 404")
+def lookup_finds_receipt(session: ReceiverSession) -> str:
+    leaf, index = _baseline_entry(session)
+    stranger = hashlib.sha256(b"strive conformance: a leaf no log holds " + leaf).digest()
+    response = _lookup(session, stranger)
+    session.expect_problem(response, 404, "log_entry_unknown")
+    return f"the receipt's leaf is at index {index}; an unknown leaf is 404 log_entry_unknown"
+
+
+@checks.add("R-LOG-05", "MUST", VERIFYING, "the receipt's inclusion proof verifies from the tiles")
+def inclusion_proof_verifies(session: ReceiverSession) -> str:
+    leaf, index = _baseline_entry(session)
+    checkpoint, _ = _fresh_checkpoint(session, at_least=index + 1)
+    if checkpoint.size <= index:
+        raise Failed(f"the lookup named index {index}; the checkpoint has {checkpoint.size}")
+    reader = _tile_reader(session, checkpoint.size)
+    try:
+        proof = tlog.inclusion_proof(index, checkpoint.size, reader)
+        tlog.verify_inclusion(index, checkpoint.size, leaf, proof, checkpoint.root)
+    except LogError as exc:
+        raise Failed(f"{exc.code}: {exc.detail}") from None
+    return f"leaf {index} is included in the signed tree of {checkpoint.size}"
+
+
+def _promise(session: ReceiverSession, accepted: Accepted) -> int:
+    """Verify an acknowledgement's ``log_promise``; return its include_by."""
+    log = advertised_log(session)
+    vkey = log.get("vkey")
+    if not isinstance(vkey, str):
+        raise Failed("/log has no vkey string")
+    promise = accepted.body.get("log_promise")
+    if not isinstance(promise, str):
+        raise Failed("the acknowledgement carries no log_promise string")
+    leaf = receipt_leaf(accepted.receipt_envelope)
+    try:
+        return verify_promise(promise, NoteVerifier.from_vkey(vkey), leaf)
+    except (LogError, ValueError) as exc:
+        raise Failed(f"the log promise does not verify under /log/vkey: {exc}") from None
+
+
+@checks.add(
+    "R-LOG-06", "MUST", MERGE_DELAY, "the receipt's log promise is signed by the log key, in time"
+)
+def promise_signed(session: ReceiverSession) -> str:
+    accepted = session.baseline()
+    include_by = _promise(session, accepted)
+    delay = _max_merge_delay(advertised_log(session))
+    receipt = accepted.body.get("receipt")
+    received = receipt.get("received_at") if isinstance(receipt, dict) else None
+    if not isinstance(received, str):
+        raise Failed("the receipt has no received_at")
+    try:
+        received_at = int(datetime.fromisoformat(received.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        raise Failed(f"received_at {received!r} is not an RFC 3339 time") from None
+    if include_by != received_at + delay:
+        raise Failed(
+            f"include_by is {include_by}, not received_at + max_merge_delay_seconds "
+            f"({received_at} + {delay})"
+        )
+    return f"signed by the log key for this receipt's leaf; include_by = received_at + {delay} s"
+
+
+@checks.add("R-LOG-07", "MUST", MERGE_DELAY, "a promised entry is in a checkpoint by include_by")
+def promise_kept(session: ReceiverSession) -> str:
+    advertised_log(session)
+    accepted = session.accept()
+    include_by = _promise(session, accepted)
+    leaf = receipt_leaf(accepted.receipt_envelope)
+    left = include_by - time.time()
+    wait = min(max(left, 0.0) + 1.0, _MAX_WAIT_SECONDS)
+    found = _wait_for_entry(session, leaf, time.monotonic() + wait)
+    if found is not None:
+        session.shared["log_promised_size"] = found.get("tree_size")
+        return f"in the log {max(left, 0.0):.0f} s or more before include_by"
+    if time.time() > include_by:
+        raise Failed(
+            f"the entry is not in the log {time.time() - include_by:.0f} s after include_by"
+        )
+    raise Skipped(f"not in the log after {wait:.0f} s; include_by is {left:.0f} s away: not waited")
+
+
+@checks.add("R-LOG-08", "MUST", VERIFYING, "a later checkpoint is consistent with an earlier one")
+def checkpoints_consistent(session: ReceiverSession) -> str:
+    old = _checkpoint(session)
+    promised = session.shared.get("log_promised_size")
+    if not isinstance(promised, int) or promised <= old.size:
+        session.accept()  # one more entry, so that the tree grows
+        promised = old.size + 1
+    new, _ = _fresh_checkpoint(session, at_least=promised)
+    if new.size <= old.size:
+        raise Failed(f"the tree did not grow past {old.size} after a submission was acknowledged")
+    reader = _tile_reader(session, new.size)
+    try:
+        proof = tlog.consistency_proof(old.size, new.size, reader)
+        tlog.verify_consistency(old.size, new.size, old.root, new.root, proof)
+    except LogError as exc:
+        raise Failed(f"{exc.code}: {exc.detail}") from None
+    return f"the tree of {new.size} extends the tree of {old.size}"
+
+
+@checks.add("R-LOG-09", "MUST", ACCESS, "entry bundles are refused to an ASW -> 403 forbidden")
+def bundles_refused_to_asw(session: ReceiverSession) -> str:
+    checkpoint = _checkpoint(session)
+    width = min(checkpoint.size, TILE_WIDTH)
+    path = f"{_prefix(advertised_log(session))}/tile/{tile_path_entries(width)}"
+    return session.expect_problem(session.signed_get(path), 403, "forbidden")
+
+
+def tile_path_entries(width: int) -> str:
+    """The path of the first entry bundle, ``entries/000[.p/W]``."""
+    return "entries/000" + (f".p/{width}" if width < TILE_WIDTH else "")
+
+
+@checks.add("R-LOG-10", "MUST", TILES, "entry bundles hash to the tiles (law-enforcement reader)")
+def bundles_match_tiles(session: ReceiverSession) -> str:
+    checkpoint = _checkpoint(session)
+    if session.analyst_token is None:
+        raise Skipped("not tested: needs --analyst-token (entry bundles are not an ASW's)")
+    width = min(checkpoint.size, TILE_WIDTH)
+    prefix = _prefix(advertised_log(session)) + "/tile/"
+    headers = {"Authorization": f"Bearer {session.analyst_token}"}
+    response = session.http.get(prefix + tile_path_entries(width), headers=headers)
+    if response.status_code != 200:
+        raise Failed(f"the first entry bundle got {describe(response)}, not 200")
+    try:
+        entries = tlog.parse_entry_bundle(response.content)
+    except LogError as exc:
+        raise Failed(f"the bundle is malformed: {exc.detail}") from None
+    if len(entries) != width:
+        raise Failed(f"the bundle has {len(entries)} entries, not {width}")
+    hashes = session.http.get(prefix + tile_path(0, 0, width), headers=headers)
+    if hashes.status_code != 200:
+        raise Failed(f"the first hash tile got {describe(hashes)}, not 200")
+    leaves = b"".join(tlog.leaf_hash(entry) for entry in entries)
+    if leaves != hashes.content:
+        raise Failed("the entries do not hash to the leaf hashes of the level-0 tile")
+    kinds = {entry.split(b"\n", 1)[0] for entry in entries}
+    if not kinds <= {b"receipt", b"record"} or any(len(e) not in (40, 39) for e in entries):
+        raise Failed("an entry is not 'receipt' or 'record', a newline and a 32-byte digest")
+    return f"{width} entries hash to the first tile's leaves"
+
+
+@checks.add("R-LOG-11", "MUST", WITNESSES, "a cosignature not signed by a witness -> 401 problem")
+def cosignature_needs_witness(session: ReceiverSession) -> str:
+    _, note = _fresh_checkpoint(session, at_least=1)
+    path = _prefix(advertised_log(session)) + "/cosignature"
+    body = note.encode("utf-8")
+    headers = {"Content-Type": "text/plain; charset=utf-8"}
+    unsigned = session.http.post(path, content=body, headers=headers)
+    session.expect_problem(unsigned, 401, "authentication_required")
+    as_asw = {**headers, **session.signed_headers("POST", path, body=body)}
+    signed = session.http.post(path, content=body, headers=as_asw)
+    session.expect_problem(signed, 401, "authentication_required")
+    return "unsigned and ASW-signed cosignatures: 401 authentication_required"
+
+
+@checks.add("R-LOG-12", "MUST", WITNESSES, "a cosignature by a witness not configured -> 401")
+def cosignature_unknown_witness(session: ReceiverSession) -> str:
+    _, note = _fresh_checkpoint(session, at_least=1)
+    path = _prefix(advertised_log(session)) + "/cosignature"
+    body = note.encode("utf-8")
+    stranger = SigningKey.generate()
+    headers = {
+        "Content-Type": "text/plain; charset=utf-8",
+        "Strive-Witness-Id": "conformance.invalid/unknown-witness",
+        **sign_request("POST", session.origin + path, {}, body, stranger),
+    }
+    response = session.http.post(path, content=body, headers=headers)
+    # "anyone else gets 401 authentication_required (or ... a signed-request code)": for a
+    # signer the receiver does not know, that code is key_unknown (protocol.md, H9)
+    code = (
+        "authentication_required"
+        if problem_code(response) == "authentication_required"
+        else "key_unknown"
+    )
+    return session.expect_problem(response, 401, code)

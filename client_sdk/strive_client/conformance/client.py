@@ -19,6 +19,13 @@ Each scenario is a situation a conforming client must handle:
 ``receipt-wrong-referral``  ``201`` with a receipt naming another referral; refuse.
 ========================  =================================================================
 
+It also answers the client's signed reads of a referral's status
+(``GET /v1/referrals/{referral_id}/status``, for a referral submitted in the session): the
+first read gets ``503`` with ``Retry-After``, so a conforming client signs its retry afresh
+(a new nonce and ``created``); every read is checked against the signed-request profile
+(spec/protocol.md section 14) and, with the ASW's public key, verified (C-READ-*). A client
+that makes no signed read gets "skip" for those checks.
+
 A client *refuses* a receipt by treating the submission as unconfirmed and submitting the
 same referral (same ``referral_id`` and content) again (spec/protocol.md section 15,
 ``receipt_mismatch``: "treat the submission as unconfirmed; retry it"); the mock then answers
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import struct
 import threading
@@ -55,6 +63,7 @@ from strive_schema.envelope import (
     verify_envelope,
 )
 from strive_schema.errors import VerificationError
+from strive_schema.httpsig import check_request_headers, verify_request
 from strive_schema.keys import PublicKey, SigningKey
 from strive_schema.receipts import Receipt, build_receipt, sign_receipt
 from strive_schema.taxonomy import TAXONOMY_VERSION
@@ -96,6 +105,23 @@ class Attempt:
 
 
 @dataclass
+class SignedRead:
+    """One signed read the client made (a referral's status)."""
+
+    path: str
+    at: float
+    answer: int
+    nonce: str | None
+    created: int | None
+    problems: list[str] = field(default_factory=list)
+    """Why the request is not of the signed-request profile (C-READ-01)."""
+    signature: str | None = None
+    """``verified``, the failure's code, or None without the ASW's key (C-READ-02)."""
+    clock_skew: float | None = None
+    """``created`` minus the mock's clock when the read arrived, in seconds."""
+
+
+@dataclass
 class Scripted:
     """One referral of the session and the scenario it was given."""
 
@@ -115,6 +141,7 @@ class ClientRecord:
     discovery_fetches: list[float] = field(default_factory=list)
     referrals: list[Scripted] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    reads: list[SignedRead] = field(default_factory=list)
 
     def scenario(self, name: str) -> Scripted:
         if name not in self.scenarios:
@@ -246,6 +273,54 @@ class MockReceiver:
             )
             return status, answer, what
 
+    def signed_read(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """Record one signed read of a referral's status and answer it: 503 the first time,
+        then the status of a referral of this session (404 for another)."""
+        now = datetime.now(UTC)
+        signature_input = headers.get("signature-input", "")
+        nonce = re.search(r'nonce="([^"]*)"', signature_input)
+        created = re.search(r"created=(\d+)", signature_input)
+        read = SignedRead(
+            path, time.monotonic(), 0, nonce.group(1) if nonce else None,
+            int(created.group(1)) if created else None,
+        )  # fmt: skip
+        if read.created is not None:
+            read.clock_skew = read.created - now.timestamp()
+        if not headers.get("strive-asw-id"):
+            read.problems.append("no Strive-Asw-Id")
+        try:
+            check_request_headers(headers, now=now, max_age=3600, max_future=3600)
+        except VerificationError as exc:
+            read.problems.append(f"{exc.code}: {exc.detail}")
+        key = self.record.asw_public_key
+        if key is not None:
+            try:
+                verify_request(
+                    "GET", self.url + path, headers, b"", [key], now=now, max_age=3600,
+                    max_future=3600,
+                )  # fmt: skip
+                read.signature = "verified"
+            except VerificationError as exc:
+                read.signature = f"{exc.code}: {exc.detail}"
+        referral_id = path.split("/")[3]
+        with self._lock:
+            self._last_submission = time.monotonic()
+            first = not self.record.reads
+            self.record.reads.append(read)
+            known = next((s for s in self.record.referrals if s.referral_id == referral_id), None)
+            if first:
+                read.answer = 503
+                return 503, _problem(503, "service_unavailable", "retry after Retry-After")
+        if known is None:
+            read.answer = 404
+            return 404, _problem(404, "not_found", "no referral of that id in this session")
+        read.answer = 200
+        stamp = now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        return 200, {
+            "referral_id": referral_id, "state": "received", "received_at": stamp,
+            "updated_at": stamp, "outcome": None, "feedback": [], "attachments_received": [],
+        }  # fmt: skip
+
     def _read(self, body: bytes, problems: list[str]) -> Submission | None:
         try:
             envelope = parse_envelope(body)
@@ -335,6 +410,10 @@ def _receipt_body(receipt_envelope: bytes, *, replayed: bool = False) -> dict[st
     return {"receipt": payload, "receipt_envelope": receipt_envelope.decode(), "replayed": replayed}
 
 
+_STATUS_PATH: Final = re.compile(r"/v1/referrals/[0-9A-Za-z._~-]{1,100}/status")
+_PROBLEM: Final = "application/problem+json"
+
+
 def _handler(mock: MockReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -359,7 +438,11 @@ def _handler(mock: MockReceiver) -> type[BaseHTTPRequestHandler]:
             self.connection.close()
 
         def do_GET(self) -> None:
-            if self.path == "/.well-known/strive-configuration":
+            if _STATUS_PATH.fullmatch(self.path):
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, body = mock.signed_read(self.path, headers)
+                self._send(status, body, "application/json" if status < 400 else _PROBLEM)
+            elif self.path == "/.well-known/strive-configuration":
                 self._send(200, mock.discovery())
             elif self.path == "/conformance/report":
                 report = mock.finish()
@@ -550,3 +633,78 @@ def refuses_wrong_digest(record: ClientRecord) -> str:
 @checks.add("C-RECEIPT-03", "MUST", RECEIPTS, "refuses a receipt naming another referral")
 def refuses_wrong_referral(record: ClientRecord) -> str:
     return _refused(record, "receipt-wrong-referral", "naming another referral id")
+
+
+# -- signed reads (C-READ-*) -------------------------------------------------------------------
+
+PROFILE = "protocol.md#142-the-strive-profile"
+VERIFYING_REQUESTS = "protocol.md#144-verifying-a-request"
+
+
+def _reads(record: ClientRecord) -> list[SignedRead]:
+    if not record.reads:
+        raise Skipped(
+            "not tested: the client made no signed read "
+            "(have it read a referral's status, GET /v1/referrals/{id}/status)"
+        )
+    return record.reads
+
+
+@checks.add("C-READ-01", "MUST", PROFILE, "signed reads carry the Strive profile and Strive-Asw-Id")
+def reads_of_the_profile(record: ClientRecord) -> str:
+    reads = _reads(record)
+    bad = [(r.path, p) for r in reads for p in r.problems]
+    if bad:
+        raise Failed(f"{len(bad)} problem(s); first: {bad[0][1]}")
+    return f"{len(reads)} read(s): Content-Digest, the five components, the five parameters"
+
+
+@checks.add("C-READ-02", "MUST", VERIFYING_REQUESTS, "signed reads verify under the ASW's key")
+def reads_verify(record: ClientRecord) -> str:
+    reads = _reads(record)
+    if record.asw_public_key is None:
+        raise Skipped("needs --asw-public-key")
+    bad = [r.signature for r in reads if r.signature != "verified"]
+    if bad:
+        raise Failed(f"{len(bad)} read(s) do not verify for the URL sent; first: {bad[0]}")
+    return f"{len(reads)} read(s) verified for the URL they were sent to"
+
+
+@checks.add(
+    "C-READ-03", "MUST", VERIFYING_REQUESTS, "a fresh nonce on every signed request, retries too"
+)
+def reads_fresh_nonces(record: ClientRecord) -> str:
+    reads = _reads(record)
+    nonces = [r.nonce for r in reads]
+    if None in nonces:
+        raise Failed("a signed read has no nonce")
+    if len(set(nonces)) != len(nonces):
+        raise Failed("a nonce was sent twice (the receiver refuses it: nonce_replayed)")
+    retried = len(reads) > 1 and reads[0].answer == 503
+    return f"{len(reads)} distinct nonces" + (", the retry after 503 re-signed" if retried else "")
+
+
+@checks.add(
+    "C-READ-04", "MUST", VERIFYING_REQUESTS, "created is the signing time (within the window)"
+)
+def reads_fresh_created(record: ClientRecord) -> str:
+    reads = _reads(record)
+    skews = [r.clock_skew for r in reads]
+    if None in skews:
+        raise Failed("a signed read has no created parameter")
+    worst = max(skews, key=lambda s: abs(s or 0.0)) or 0.0
+    max_age, max_future = 300, 60  # the mock's request_max_age/future_seconds
+    if not -max_age <= worst <= max_future:
+        raise Failed(f"created is {worst:+.0f} s from the mock's clock (window -300 s to +60 s)")
+    return f"created within {abs(worst):.0f} s of the mock's clock"
+
+
+@checks.add("C-READ-05", "SHOULD", "api.md#quotas", "a read retried after 503 waits Retry-After")
+def reads_wait(record: ClientRecord) -> str:
+    reads = _reads(record)
+    if reads[0].answer != 503 or len(reads) < 2:
+        raise Failed("the read answered 503 was not retried")
+    gap = reads[1].at - reads[0].at
+    if gap < record.retry_after - 0.05:
+        raise Failed(f"retried after {gap:.2f} s, Retry-After was {record.retry_after} s")
+    return f"retried after {gap:.1f} s"

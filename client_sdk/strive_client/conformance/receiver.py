@@ -6,8 +6,9 @@ so it does no harm to a production receiver; it does leave them stored there (a 
 keeps every referral it acknowledged), and spends a few dozen of the ASW's per-minute
 submissions and signed reads.
 
-The areas run in the order of :data:`RECEIVER_AREAS`; to add one (a transparency log,
-attachments), write a module with a :class:`~._framework.Registry` and add it there.
+The areas run in the order of :data:`RECEIVER_AREAS` (the optional features, the
+transparency log and evidence files, skip as not applicable where a receiver does not offer
+them); to add one, write a module with a :class:`~._framework.Registry` and add it there.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from strive_schema.keys import SigningKey
 
 from . import (
     checks_access,
+    checks_attachments,
     checks_batch,
     checks_discovery,
     checks_log,
@@ -38,6 +40,7 @@ RECEIVER_AREAS: Final[Sequence[Registry[ReceiverSession]]] = (
     checks_reads.checks,
     checks_batch.checks,
     checks_log.checks,
+    checks_attachments.checks,
     checks_access.checks,  # last: R-PROB-03 sums up every refusal seen before it
 )
 
