@@ -38,6 +38,7 @@ from strive_schema.envelope import (
     verify_envelope,
 )
 from strive_schema.errors import ProtocolCode, VerificationError
+from strive_schema.key_validity import judge_key
 from strive_schema.keys import PublicKey
 from strive_schema.models import Referral as ReferralModel
 from strive_schema.receipts import ReceiptStatus, build_receipt, sign_receipt
@@ -240,6 +241,13 @@ def _prepare(
         received_at=received_at,
         status=ReceiptStatus.ACCEPTED,
     )
+    receipt_key = judge_key(settings.receipt_validity(settings.signing_key.key_id), now)
+    if not receipt_key.valid:  # never sign a receipt clients must refuse
+        raise Problem(
+            503, ProblemCode.SERVICE_UNAVAILABLE,
+            f"the receiver's receipt key cannot sign ({receipt_key.explanation}); "
+            "the operator must rotate it", headers={"Retry-After": "60"},
+        )  # fmt: skip
     signed = sign_receipt(receipt, [settings.signing_key])
     receipt_envelope = signed.to_json()
     own, own_breakdown, child = own_score(referral)
