@@ -31,7 +31,7 @@ from strive_server.core.security import hash_token
 from strive_server.db import tables
 from strive_server.db.engine import make_engine, make_sessionmaker, migrate
 from strive_server.problems import Problem
-from strive_server.services import admin, tlog
+from strive_server.services import admin, dissemination, tlog
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.linkworker import LinkingWorker, backlog, drain
 
@@ -302,6 +302,53 @@ def revoke_key(
             s, asw_id=asw_id, key_id=key_id, actor=CLI_ACTOR, compromised_at=compromised_at
         ),
     )
+    assert isinstance(when, datetime)
+    click.echo(f"revoked {key_id}: compromised from {format_timestamp(when)}", err=True)
+
+
+@admin_group.command("retire-recipient-key")
+@click.option("--recipient-id", required=True)
+@click.option("--key-id", required=True)
+@click.option(
+    "--at", "retired_at", type=_TIMESTAMP, default=None,
+    help="When it stops (default: now; never in the past).",
+)  # fmt: skip
+@_DB
+def retire_recipient_key(
+    recipient_id: str, key_id: str, retired_at: datetime | None, database_url: str | None
+) -> None:
+    """Retire a recipient's key after a rotation: nothing is sealed to it, and nothing it
+    signs is accepted, from then on."""
+    when = _run(
+        _database(database_url),
+        lambda s: dissemination.retire_recipient_key(
+            s, recipient_id=recipient_id, key_id=key_id, actor=CLI_ACTOR, at=retired_at
+        ),
+    )
+    assert isinstance(when, datetime)
+    click.echo(f"retired {key_id} from {format_timestamp(when)}", err=True)
+
+
+@admin_group.command("revoke-recipient-key")
+@click.option("--recipient-id", required=True)
+@click.option("--key-id", required=True)
+@click.option(
+    "--compromised-at", type=_TIMESTAMP, default=None,
+    help="From when the key is known or feared to be compromised (default: now).",
+)  # fmt: skip
+@_DB
+def revoke_recipient_key(
+    recipient_id: str, key_id: str, compromised_at: datetime | None, database_url: str | None
+) -> None:
+    """Revoke one of a recipient's keys as compromised: nothing is sealed to it, and what
+    it signed that was received from --compromised-at on is refused."""
+    when = _run(
+        _database(database_url),
+        lambda s: dissemination.revoke_recipient_key(
+            s, recipient_id=recipient_id, key_id=key_id, actor=CLI_ACTOR,
+            compromised_at=compromised_at,
+        ),
+    )  # fmt: skip
     assert isinstance(when, datetime)
     click.echo(f"revoked {key_id}: compromised from {format_timestamp(when)}", err=True)
 
