@@ -149,7 +149,8 @@ def _asw_key(session: Session, asw_id: str, key_id: str) -> tables.AswKey:
 def retire_key(
     session: Session, *, asw_id: str, key_id: str, actor: Actor, at: datetime | None = None
 ) -> datetime:
-    """Retire a key from ``at`` (default: now): no signature received from then on counts,
+    """Retire a key from ``at`` (default: the next whole second): nothing received from then
+    on counts,
     and everything received before stays valid evidence. Unlike a revocation it says
     nothing against the key. Returns the retirement time; retiring again changes nothing.
 
@@ -159,14 +160,18 @@ def retire_key(
             revocation, :func:`revoke_key`).
     """
     row = _asw_key(session, asw_id, key_id)
-    now = datetime.now(UTC).replace(microsecond=0)
-    when = now if at is None else at.astimezone(UTC).replace(microsecond=0)
-    if when < now:
+    now = datetime.now(UTC)
+    # From the next whole second at the earliest: whatever was received so far (received_at
+    # is whole seconds) stays before the retirement.
+    earliest = now.replace(microsecond=0) + timedelta(seconds=1)
+    when = earliest if at is None else at.astimezone(UTC).replace(microsecond=0)
+    if when < now.replace(microsecond=0):
         raise Problem(
             422, ProblemCode.REQUEST_INVALID,
             "a key cannot be retired in the past; revoke it with a compromise time instead",
             errors=[Finding("/retired_at", ProblemCode.REQUEST_INVALID, "is in the past")],
         )  # fmt: skip
+    when = max(when, earliest)
     if row.retired_at is not None and row.retired_at <= when:
         return row.retired_at
     row.retired_at = when

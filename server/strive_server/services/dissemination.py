@@ -14,7 +14,7 @@ import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -406,13 +406,17 @@ def retire_recipient_key(
         Problem: 404 ``not_found``; 422 ``request_invalid`` for a time in the past.
     """
     row = _recipient_key(session, recipient_id, key_id)
-    now = datetime.now(UTC).replace(microsecond=0)
-    when = now if at is None else at.astimezone(UTC).replace(microsecond=0)
-    if when < now:
+    now = datetime.now(UTC)
+    # From the next whole second at the earliest: whatever was received so far (received_at
+    # is whole seconds) stays before the retirement.
+    earliest = now.replace(microsecond=0) + timedelta(seconds=1)
+    when = earliest if at is None else at.astimezone(UTC).replace(microsecond=0)
+    if when < now.replace(microsecond=0):
         raise Problem(
             422, ProblemCode.REQUEST_INVALID,
             "a key cannot be retired in the past; revoke it with a compromise time instead",
         )  # fmt: skip
+    when = max(when, earliest)
     if row.retired_at is not None and row.retired_at <= when:
         return row.retired_at
     row.retired_at = when
