@@ -24,12 +24,13 @@ from strive_schema.keys import SigningKey
 from strive_server.api.app import create_app
 from strive_server.db import tables
 from strive_server.problems import Problem
-from strive_server.services import admin
+from strive_server.services import admin, dissemination
 from strive_server.services.audit import Actor
 
 from ..conftest import STRIVE
 from .conftest import SETUP, Receiver, fresh_referral, run_server
 from .test_casework import signed_get
+from .test_dissemination import Force, _assess, _code, _disseminate, cluster  # noqa: F401
 from .test_ingestion import ASW, envelope_for
 
 HEADERS = {"Content-Type": "application/vnd.dsse.envelope.v1+json", "Strive-Asw-Id": ASW}
@@ -360,3 +361,52 @@ def test_the_receiver_never_signs_a_receipt_with_a_retired_receipt_key(
     finally:
         object.__setattr__(receiver.app.state, "settings", settings)
     accepted(receiver.url, key)
+
+
+def test_nothing_is_sealed_to_a_retired_or_expired_recipient_key(
+    receiver: Receiver,
+    cluster: dict[str, Any],  # noqa: F811 - the fixture of test_dissemination
+) -> None:
+    force = Force("met-cse", ["TLI"])
+    force.register(receiver)
+    _assess(receiver, cluster["id"])
+    enc = [k.key_id for k in force.decryption.public_keys()]
+    with receiver.session() as session, session.begin():
+        times = [
+            dissemination.retire_recipient_key(
+                session, recipient_id="met-cse", key_id=key_id, actor=SETUP
+            )
+            for key_id in enc
+        ]
+    wait_until(max(times))
+    sealed = _disseminate(receiver, cluster["id"], "met-cse")
+    assert (sealed.status_code, _code(sealed)) == (409, "key_retired"), sealed.text
+    assert audit_actions(receiver, "recipient.key_retired")[-1]["key_id"] == enc[-1]
+    # A recipient that registers keys whose period has ended gets nothing either.
+    late = Force("gmp-cse", ["TLI"])
+    jwks = late.jwks()
+    ended = format_timestamp(datetime.now(UTC) - timedelta(days=1))
+    for jwk in jwks["keys"][1:]:
+        jwk["not_after"] = ended
+    register_with(receiver, late, jwks)
+    expired = _disseminate(receiver, cluster["id"], "gmp-cse")
+    assert (expired.status_code, _code(expired)) == (409, "key_expired"), expired.text
+
+
+def test_a_recipient_signing_key_revoked_as_compromised_is_refused(receiver: Receiver) -> None:
+    force = Force("met-cse", ["TLI"])
+    force.register(receiver)
+    with receiver.session() as session, session.begin():
+        dissemination.revoke_recipient_key(
+            session, recipient_id="met-cse", key_id=force.signing.key_id, actor=SETUP
+        )
+    report = force.report(receiver, {"dissemination_id": "dis-x", "outcome": "arrest"})
+    assert (report.status_code, _code(report)) == (401, "key_revoked")
+
+
+def register_with(receiver: Receiver, force: Force, jwks: dict[str, Any]) -> None:
+    with receiver.session() as session, session.begin():
+        dissemination.register_recipient(
+            session, recipient_id=force.recipient_id, name=force.recipient_id,
+            regions=force.regions, jwks=jwks, actor=SETUP,
+        )  # fmt: skip
