@@ -24,7 +24,7 @@ from strive_schema.keys import SigningKey
 from strive_server.api.app import create_app
 from strive_server.db import tables
 from strive_server.problems import Problem
-from strive_server.services import admin, dissemination
+from strive_server.services import admin, dissemination, tlog
 from strive_server.services.audit import Actor
 
 from ..conftest import STRIVE
@@ -156,6 +156,9 @@ def test_a_backdated_envelope_signed_after_the_compromise_is_refused(receiver: R
     result = evidence(receiver, before_id)
     assert result["verified"] is True and result["key_revoked"] is True
     assert result["key_validity"]["rule"] == "before_compromise"
+    # The log entry of its receipt witnesses received_at, once sequenced.
+    tlog.sequence_all(receiver.app.state.engine, receiver.app.state.settings.log_signer)
+    assert isinstance(evidence(receiver, before_id)["log_index"], int)
     assert result["reason"] == (
         f"valid: signed before the key's compromise at {format_timestamp(compromised_at)}"
     )

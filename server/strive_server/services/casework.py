@@ -26,6 +26,7 @@ from strive_schema.receipts import envelope_sha256, verify_receipt
 from strive_schema.semantics import Finding
 from strive_server.db import tables
 from strive_server.problems import Problem
+from strive_server.services import tlog
 from strive_server.services.attachments import attachment_summaries
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.dissemination import record_outcome_event
@@ -266,6 +267,10 @@ def verify_evidence(
         return {"verified": False, "code": "stored_copy_mismatch", "mismatch": mismatches,
                 "key_id": row.key_id}  # fmt: skip
     judgement = judge_key(key.validity, receipt.received_at)
+    # The receipt's entry in the transparency log fixes when it was issued (None while the
+    # sequencer has not reached it): a witness to received_at beyond the receiver's key.
+    ref = f"referrals:{row.id}"
+    logged = {"log_index": tlog.entries_of(session.connection(), [ref]).get(ref)}
     if not judgement.valid:
         assert judgement.code is not None
         return {
@@ -274,6 +279,7 @@ def verify_evidence(
             "key_id": row.key_id,
             "received_at": format_timestamp(receipt.received_at),
             "key_validity": judgement.to_json(),
+            **logged,
             "reason": f"{judgement.explanation} (received at "
             f"{format_timestamp(receipt.received_at)})",
         }
@@ -283,6 +289,7 @@ def verify_evidence(
         "key_revoked": key.validity.revoked,
         "received_at": format_timestamp(receipt.received_at),
         "key_validity": judgement.to_json(),
+        **logged,
         "reason": judgement.explanation,
         "envelope_sha256": row.envelope_sha256,
         "envelope": row.envelope.decode(),
