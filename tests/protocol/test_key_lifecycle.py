@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from _protocol_support import load_vectors, public_keys
+from hypothesis import given
+from hypothesis import strategies as st
 
 from strive_schema.envelope import (
     SUBMISSION_PAYLOAD_TYPE,
@@ -149,3 +151,26 @@ def test_naive_times_are_refused() -> None:
         KeyValidity(not_before=datetime(2026, 1, 1))
     with pytest.raises(ValueError, match="timezone-aware"):
         judge_key(KeyValidity(), datetime(2026, 1, 1))
+
+
+_moments = st.datetimes(
+    min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)
+)
+
+
+@given(
+    st.builds(
+        KeyValidity,
+        retired_at=st.none() | _moments,
+        compromised_at=st.none() | _moments,
+        not_after=st.none() | _moments,
+    ),
+    _moments,
+    _moments,
+)
+def test_what_counts_later_counted_earlier(validity: KeyValidity, a: datetime, b: datetime) -> None:
+    """Without a not_before, validity only ever ends: no time can make a refused signature
+    count again, so no claimed or real delay helps an attacker."""
+    earlier, later = sorted((a, b))
+    if judge_key(validity, later).valid:
+        assert judge_key(validity, earlier).valid
