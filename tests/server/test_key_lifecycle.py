@@ -23,8 +23,9 @@ from strive_schema.envelope import format_timestamp, parse_timestamp
 from strive_schema.keys import SigningKey
 from strive_server.api.app import create_app
 from strive_server.db import tables
+from strive_server.db.engine import make_sessionmaker
 from strive_server.problems import Problem
-from strive_server.services import admin, dissemination, tlog
+from strive_server.services import admin, dissemination, ingestion, tlog
 from strive_server.services.audit import Actor
 
 from ..conftest import STRIVE
@@ -413,3 +414,25 @@ def register_with(receiver: Receiver, force: Force, jwks: dict[str, Any]) -> Non
             session, recipient_id=force.recipient_id, name=force.recipient_id,
             regions=force.regions, jwks=jwks, actor=SETUP,
         )  # fmt: skip
+
+
+def test_a_submission_is_judged_at_its_recorded_time_of_receipt_too(receiver: Receiver) -> None:
+    """A request that arrived before its key's not_before and is verified after it would be
+    stored with a received_at at which the re-check refuses the key: it is refused now."""
+    receiver.register_asw(ASW)
+    key = SigningKey.generate()
+    not_before = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    with receiver.session() as session, session.begin():
+        admin.add_key(
+            session, asw_id=ASW, public_key=key.public_key, actor=SETUP, not_before=not_before
+        )
+    wait_until(not_before)
+    raw = envelope_for(fresh_referral(asw_id=ASW), key, issued_at=not_before)
+    with pytest.raises(Problem) as refused_early:
+        ingestion.ingest_envelope(
+            sessions=make_sessionmaker(receiver.app.state.engine),
+            settings=receiver.app.state.settings, raw=raw, claimed_asw=ASW,
+            now=not_before - timedelta(milliseconds=500),
+        )  # fmt: skip
+    assert refused_early.value.code == "key_not_yet_valid"
+    accepted(receiver.url, key)

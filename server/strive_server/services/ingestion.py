@@ -119,7 +119,7 @@ def _verify(keys: KeySnapshot, envelope: Envelope, asw_id: str, now: datetime) -
     verified again after a revocation committed while it waited (``_StaleKeys``) is refused."""
     at = max(now, datetime.now(UTC))
     rows = keys.keys.get(asw_id, ())
-    usable, refused = judged_keys([(k.public_key, k.validity) for k in rows], at)
+    usable, refused = judged_keys([(k.public_key, k.validity) for k in rows], at, now)
     try:
         verified = verify_envelope(envelope, usable, payload_type=SUBMISSION_PAYLOAD_TYPE)
     except VerificationError as exc:

@@ -34,18 +34,22 @@ EXPLAINABLE = frozenset({ProtocolCode.KEY_UNKNOWN, ProtocolCode.SIGNATURE_INVALI
 
 
 def judged_keys(
-    keys: Sequence[tuple[PublicKey, KeyValidity]], at: datetime
+    keys: Sequence[tuple[PublicKey, KeyValidity]], at: datetime, *also: datetime
 ) -> tuple[list[PublicKey], list[JudgedKey]]:
-    """Split keys into those a signature received at ``at`` may verify under and the others,
-    each with the judgement that excludes it."""
+    """Split keys into those a signature received at ``at`` (and at each of ``also``) may
+    verify under and the others, each with the first judgement that excludes it.
+
+    A submission is judged at the clock as it is now and at its recorded time of receipt, so
+    that what is accepted is also valid when the evidence is re-checked at that time."""
     usable: list[PublicKey] = []
     refused: list[JudgedKey] = []
     for key, validity in keys:
-        judgement = judge_key(validity, at)
-        if judgement.valid:
+        judgements = [judge_key(validity, moment) for moment in (at, *also)]
+        failed = next((j for j in judgements if not j.valid), None)
+        if failed is None:
             usable.append(key)
         else:
-            refused.append((key, judgement))
+            refused.append((key, failed))
     return usable, refused
 
 

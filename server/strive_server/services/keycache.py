@@ -16,12 +16,11 @@ import threading
 import weakref
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from strive_schema.key_validity import KeyJudgement, KeyValidity, judge_key
+from strive_schema.key_validity import KeyValidity
 from strive_schema.keys import PublicKey
 from strive_server.db import tables
 
@@ -36,10 +35,7 @@ class CachedKey:
     asw_id: str
     public_key: PublicKey
     validity: KeyValidity
-
-    def judge(self, now: datetime) -> KeyJudgement:
-        """Whether a signature received at ``now`` counts (spec/protocol.md, "Key lifecycle")."""
-        return judge_key(self.validity, now)
+    """Its lifecycle (spec/protocol.md, "Key lifecycle"), judged by ingestion."""
 
 
 @dataclass(frozen=True, slots=True)
