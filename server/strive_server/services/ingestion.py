@@ -38,7 +38,6 @@ from strive_schema.envelope import (
     verify_envelope,
 )
 from strive_schema.errors import ProtocolCode, VerificationError
-from strive_schema.key_validity import judge_key
 from strive_schema.keys import PublicKey
 from strive_schema.models import Referral as ReferralModel
 from strive_schema.receipts import ReceiptStatus, build_receipt, sign_receipt
@@ -50,7 +49,12 @@ from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
 from strive_server.services import tlog
 from strive_server.services.audit import Actor, record_event_core
-from strive_server.services.key_lifecycle import EXPLAINABLE, judged_keys, lifecycle_refusal
+from strive_server.services.key_lifecycle import (
+    EXPLAINABLE,
+    judged_keys,
+    lifecycle_refusal,
+    receiver_signing_key,
+)
 from strive_server.services.keycache import KeySnapshot, current_version, snapshot
 from strive_server.services.ratelimit import consume_submission_quota, refund_refused_submission
 from strive_server.services.selectors import extract_selectors
@@ -241,14 +245,7 @@ def _prepare(
         received_at=received_at,
         status=ReceiptStatus.ACCEPTED,
     )
-    receipt_key = judge_key(settings.receipt_validity(settings.signing_key.key_id), now)
-    if not receipt_key.valid:  # never sign a receipt clients must refuse
-        raise Problem(
-            503, ProblemCode.SERVICE_UNAVAILABLE,
-            f"the receiver's receipt key cannot sign ({receipt_key.explanation}); "
-            "the operator must rotate it", headers={"Retry-After": "60"},
-        )  # fmt: skip
-    signed = sign_receipt(receipt, [settings.signing_key])
+    signed = sign_receipt(receipt, [receiver_signing_key(settings, now)])
     receipt_envelope = signed.to_json()
     own, own_breakdown, child = own_score(referral)
     row = {

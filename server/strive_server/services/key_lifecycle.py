@@ -13,12 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from strive_schema.codes import ProblemCode
 from strive_schema.errors import ProtocolCode
 from strive_schema.key_validity import KeyJudgement, KeyValidity, judge_key
-from strive_schema.keys import PublicKey
+from strive_schema.keys import PublicKey, SigningKey
+from strive_server.core.config import Settings
 from strive_server.problems import Problem
 
-__all__ = ["JudgedKey", "judged_keys", "lifecycle_refusal", "refusal_problem"]
+__all__ = [
+    "JudgedKey",
+    "judged_keys",
+    "lifecycle_refusal",
+    "receiver_signing_key",
+    "refusal_problem",
+]
 
 JudgedKey = tuple[PublicKey, KeyJudgement]
 
@@ -72,3 +80,21 @@ def lifecycle_refusal(
         if verifies([key]):
             return refusal_problem(judgement, what)
     return None
+
+
+def receiver_signing_key(settings: Settings, now: datetime) -> SigningKey:
+    """The receiver's signing key (receipts, sealed packages), if its configured lifecycle
+    lets it sign at ``now``: a receiver never signs what clients must refuse.
+
+    Raises:
+        Problem: 503 ``service_unavailable`` (with ``Retry-After``) naming the rule.
+    """
+    key = settings.signing_key
+    judgement = judge_key(settings.receipt_validity(key.key_id), now)
+    if not judgement.valid:
+        raise Problem(
+            503, ProblemCode.SERVICE_UNAVAILABLE,
+            f"the receiver's signing key cannot sign ({judgement.explanation}); "
+            "the operator must rotate it", headers={"Retry-After": "60"},
+        )  # fmt: skip
+    return key
