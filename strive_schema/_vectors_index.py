@@ -31,6 +31,9 @@ PROCEDURES: Mapping[str, str] = {
     "referral": "validate the document bytes (validation.md) with `validate.now` and "
     "`validate.default_region`: exactly `expected.errors` and `expected.warnings`",
     "log": "run the check named by `check` (transparency-log.md) on `input`",
+    "lifecycle": "verify the envelope (or receipt) under `public_keys`, then judge the signing "
+    "key's lifecycle `key_validity` at `received_at` (protocol.md 9.1; never at "
+    "`issued_at_claimed`): `expected.valid`, `expected.rule`, or refuse with `expected.code`",
     "sealed": "open the sealed package (sealed-package.md)",
 }
 
@@ -152,6 +155,8 @@ def _entry(path: str, document: Mapping[str, Any]) -> dict[str, object]:
     if kind == "sealed":
         expected = document.get("expected", {})
         error = None if expected.get("opens") else expected.get("code")
+    elif kind == "lifecycle":
+        error = document["expected"]["code"]
     else:
         error = document.get("expected_error")
     entry["expected_error"] = error

@@ -133,6 +133,10 @@ class ProblemCode(StrEnum):
     AUTHENTICATION_REQUIRED = "authentication_required"
     TOKEN_INVALID = "token_invalid"  # noqa: S105 - an error code, not a secret
     KEY_REVOKED = "key_revoked"
+    # The other key lifecycle refusals (spec/protocol.md section 9.1; also ProtocolCode).
+    KEY_RETIRED = "key_retired"
+    KEY_EXPIRED = "key_expired"
+    KEY_NOT_YET_VALID = "key_not_yet_valid"
     FORBIDDEN = "forbidden"
     RATE_LIMITED = "rate_limited"
     REFERRAL_INVALID = "referral_invalid"

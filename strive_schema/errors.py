@@ -49,6 +49,12 @@ class ProtocolCode(StrEnum):
     PAYLOAD_TYPE_UNSUPPORTED = "payload_type_unsupported"
     KEY_UNKNOWN = "key_unknown"
     SIGNATURE_INVALID = "signature_invalid"
+    # The key's lifecycle (spec/protocol.md, "Key lifecycle"), judged at the trusted time of
+    # receipt by strive_schema.key_validity for whoever knows the key's validity.
+    KEY_REVOKED = "key_revoked"
+    KEY_RETIRED = "key_retired"
+    KEY_EXPIRED = "key_expired"
+    KEY_NOT_YET_VALID = "key_not_yet_valid"
     # The submission payload.
     PAYLOAD_MALFORMED = "payload_malformed"
     ASW_MISMATCH = "asw_mismatch"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum, unique
@@ -35,13 +35,16 @@ from strive_schema.envelope import (
     verify_envelope,
 )
 from strive_schema.errors import ProtocolCode, VerificationError
+from strive_schema.key_validity import KeyJudgement, KeyRule, KeyValidity, judge_key
 from strive_schema.keys import PublicKey, SigningKey
 
 __all__ = [
     "RECEIPT_VERSION",
     "Receipt",
+    "ReceiptCheck",
     "ReceiptStatus",
     "build_receipt",
+    "check_receipt",
     "envelope_sha256",
     "sign_receipt",
     "verify_receipt",
@@ -213,23 +216,45 @@ def sign_receipt(receipt: Receipt, keys: Sequence[SigningKey]) -> Envelope:
     return sign_envelope(receipt.to_payload(), RECEIPT_PAYLOAD_TYPE, keys)
 
 
-def verify_receipt(
+@dataclass(frozen=True)
+class ReceiptCheck:
+    """A verified receipt, the receipt key that signed it, and the key lifecycle rule that
+    let it count (:func:`strive_schema.key_validity.judge_key`)."""
+
+    receipt: Receipt
+    key_id: str
+    key_judgement: KeyJudgement
+
+
+def check_receipt(
     envelope: bytes | Envelope,
     receiver_keys: Sequence[PublicKey],
     *,
+    key_validity: Mapping[str, KeyValidity] | None = None,
+    observed_at: datetime | None = None,
     expected_envelope_sha256: str | None = None,
     expected_asw_id: str | None = None,
     expected_referral_id: str | None = None,
     expected_receiver_id: str | None = None,
-) -> Receipt:
-    """Verify a signed receipt against the receiver's published keys (client side).
+) -> ReceiptCheck:
+    """Verify a signed receipt (as :func:`verify_receipt`) and judge its key's lifecycle.
 
-    Each ``expected_*`` argument that is given must equal the receipt's field.
+    The key that signed must be valid at the receipt's ``received_at`` (spec/protocol.md,
+    "Key lifecycle"): not before its ``not_before``, not after its ``not_after``, before its
+    ``retired_at`` and before its ``compromised_at``. With ``observed_at`` (when the client
+    got a fresh receipt, by its own clock) the key must be valid then too: a receipt key
+    retired or revoked before the client saw the receipt cannot vouch for it, whatever
+    ``received_at`` it claims (a thief of the key can backdate that). For a receipt kept
+    from earlier, omit ``observed_at``; for a key revoked since, confirm the receipt's
+    inclusion in the receiver's transparency log, which fixes when it was issued.
+
+    Args:
+        key_validity: each receipt key's lifecycle by key id, as published; a key not in it
+            is judged valid at any time.
 
     Raises:
-        VerificationError: the codes of :func:`~strive_schema.envelope.verify_envelope`
-            (with the receipt payload type), then ``payload_malformed``, then
-            ``receipt_mismatch`` naming the first field that differs.
+        VerificationError: as :func:`verify_receipt`; then ``key_revoked``, ``key_retired``,
+            ``key_expired`` or ``key_not_yet_valid``, the detail naming the rule and times.
     """
     verified = verify_envelope(envelope, receiver_keys, payload_type=RECEIPT_PAYLOAD_TYPE)
     receipt = Receipt.from_payload(verified.payload)
@@ -244,4 +269,45 @@ def verify_receipt(
             raise VerificationError(
                 ProtocolCode.RECEIPT_MISMATCH, f"the receipt's {name} is not the expected one"
             )
-    return receipt
+    validity = (key_validity or {}).get(verified.key_id, KeyValidity())
+    judgement = judge_key(validity, receipt.received_at)
+    if observed_at is not None and judgement.valid:
+        seen = judge_key(validity, observed_at)
+        if not seen.valid and seen.rule is not KeyRule.NOT_YET_VALID:
+            judgement = seen
+    if judgement.code is not None:
+        raise VerificationError(
+            judgement.code,
+            f"the receipt key {judgement.explanation} "
+            f"(judged at {timestamps.format_utc(judgement.at)})",
+        )
+    return ReceiptCheck(receipt, verified.key_id, judgement)
+
+
+def verify_receipt(
+    envelope: bytes | Envelope,
+    receiver_keys: Sequence[PublicKey],
+    *,
+    key_validity: Mapping[str, KeyValidity] | None = None,
+    observed_at: datetime | None = None,
+    expected_envelope_sha256: str | None = None,
+    expected_asw_id: str | None = None,
+    expected_referral_id: str | None = None,
+    expected_receiver_id: str | None = None,
+) -> Receipt:
+    """Verify a signed receipt against the receiver's published keys (client side).
+
+    Each ``expected_*`` argument that is given must equal the receipt's field;
+    ``key_validity`` and ``observed_at`` are as for :func:`check_receipt`.
+
+    Raises:
+        VerificationError: the codes of :func:`~strive_schema.envelope.verify_envelope`
+            (with the receipt payload type), then ``payload_malformed``, then
+            ``receipt_mismatch`` naming the first field that differs, then the key lifecycle
+            codes of :func:`check_receipt`.
+    """
+    return check_receipt(
+        envelope, receiver_keys, key_validity=key_validity, observed_at=observed_at,
+        expected_envelope_sha256=expected_envelope_sha256, expected_asw_id=expected_asw_id,
+        expected_referral_id=expected_referral_id, expected_receiver_id=expected_receiver_id,
+    ).receipt  # fmt: skip

@@ -70,10 +70,11 @@ from strive_schema.envelope import (
 )
 from strive_schema.errors import KeyFormatError, LogCode, LogError
 from strive_schema.httpsig import sign_request
+from strive_schema.key_validity import VALIDITY_MEMBERS, KeyValidity
 from strive_schema.keys import PublicKey, SigningKey
 from strive_schema.normalise import DEFAULT_REGION, normalise_phone
 from strive_schema.note import verify_promise
-from strive_schema.receipts import Receipt, envelope_sha256, verify_receipt
+from strive_schema.receipts import Receipt, check_receipt, envelope_sha256
 from strive_schema.semantics import Finding
 from strive_schema.validator import DocumentReadError, load_json, validate_document
 
@@ -172,6 +173,7 @@ class _Core:
         self.signer = RequestSigner(key, asw_id)
         self.discovery: Discovery | None = None
         self.published_keys: list[PublicKey] = []
+        self.published_validity: dict[str, KeyValidity] = {}
 
     # -- referrals ---------------------------------------------------------------------------
 
@@ -322,6 +324,12 @@ class _Core:
         self.known_discovery()
         return self.published_keys
 
+    @property
+    def receipt_key_validity(self) -> dict[str, KeyValidity]:
+        """The published lifecycle of the receipt keys (none for pinned keys: the caller
+        who pins keys vouches for them)."""
+        return {} if self.pinned_keys is not None else self.published_validity
+
     def may_refresh_keys(self, error: VerificationError) -> bool:
         """A receipt under an unknown key may mean the receiver rotated: look again, unless
         the caller pinned the receiver's keys."""
@@ -346,9 +354,14 @@ class _Core:
         raw = envelope.encode("utf-8")  # the exact bytes the receiver signed and hashed
         replayed = body.get("replayed") is True
         try:
-            receipt = verify_receipt(
+            # A fresh receipt must come from a key valid now, by this client's clock, as well
+            # as at its received_at; a replay's original receipt is judged at its
+            # received_at (its key may have been retired since).
+            checked = check_receipt(
                 raw,
                 self.receiver_keys(),
+                key_validity=self.receipt_key_validity,
+                observed_at=None if replayed else self.clock(),
                 expected_envelope_sha256=None if replayed else envelope_sha256(sent),
                 expected_asw_id=self.asw_id,
                 expected_referral_id=referral_id,
@@ -356,6 +369,7 @@ class _Core:
             )
         except schema_errors.VerificationError as exc:
             raise VerificationError(exc.code, exc.detail) from None
+        receipt = checked.receipt
         if replayed:
             sent_digest = parse_submission(parse_envelope(sent).payload).referral_digest
             if receipt.referral_digest != sent_digest:
@@ -368,6 +382,7 @@ class _Core:
             receipt_envelope=raw,
             replayed=replayed,
             log_promise=promise if isinstance(promise, str) else None,
+            receipt_key=checked.key_judgement,
         )
 
     def batch_results(
@@ -425,6 +440,12 @@ class _Core:
         self.published_keys = [
             _published_key(jwk, f"/jwks/keys/{i}") for i, jwk in enumerate(discovery.jwks.keys)
         ]
+        self.published_validity = {
+            key.key_id: _published_validity(jwk, f"/jwks/keys/{i}")
+            for i, (key, jwk) in enumerate(
+                zip(self.published_keys, discovery.jwks.keys, strict=True)
+            )
+        }
         self.discovery = discovery
         return discovery
 
@@ -504,6 +525,15 @@ def _published_key(jwk: dict[str, Any], pointer: str) -> PublicKey:
             else:
                 pointer += "/kid"
         raise DiscoveryInvalid(pointer, str(exc)) from None
+
+
+def _published_validity(jwk: dict[str, Any], pointer: str) -> KeyValidity:
+    """The lifecycle members of a receipt key, or DiscoveryInvalid naming the member."""
+    try:
+        return KeyValidity.from_members(jwk)
+    except KeyFormatError as exc:
+        member = next((name for name in VALIDITY_MEMBERS if f'"{name}"' in str(exc)), "not_after")
+        raise DiscoveryInvalid(f"{pointer}/{member}", str(exc)) from None
 
 
 _LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from strive_schema.key_validity import KeyJudgement
 from strive_schema.receipts import Receipt
 
 __all__ = [
@@ -96,6 +97,10 @@ class SubmissionResult(_Response):
     log_promise: str | None = None
     """The transparency log's signed promise to include the receipt by a stated time
     (``verify_inclusion`` checks it); keep it with the receipt."""
+    receipt_key: KeyJudgement | None = None
+    """Which key lifecycle rule let the receipt key vouch for the receipt (``rule``,
+    ``explanation``: "valid: signed before the key's retirement at ..."), judged at the
+    receipt's ``received_at`` and, for a fresh receipt, at the time it arrived."""
 
 
 class BatchItemResult(_Response):

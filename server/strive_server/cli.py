@@ -21,6 +21,7 @@ import uvicorn
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from strive_schema.envelope import format_timestamp
 from strive_schema.errors import KeyFormatError
 from strive_schema.keys import PublicKey, SigningKey
 from strive_schema.note import NoteVerifier
@@ -30,7 +31,7 @@ from strive_server.core.security import hash_token
 from strive_server.db import tables
 from strive_server.db.engine import make_engine, make_sessionmaker, migrate
 from strive_server.problems import Problem
-from strive_server.services import admin, tlog
+from strive_server.services import admin, dissemination, tlog
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.linkworker import LinkingWorker, backlog, drain
 
@@ -213,37 +214,143 @@ def add_recipient_key(
     _announce(row, f"add keys {key_ids} to recipient {recipient_id}")
 
 
+class _Timestamp(click.ParamType[datetime]):
+    """An RFC 3339 date-time with an offset (``2026-03-01T12:00:00Z``)."""
+
+    name = "RFC3339"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an RFC 3339 date-time", param, ctx)
+        if moment.tzinfo is None:
+            self.fail(f"{value!r} has no offset (add Z or +00:00)", param, ctx)
+        return moment.astimezone(UTC)
+
+
+_TIMESTAMP = _Timestamp()
+
+
 @admin_group.command("add-key")
 @click.option("--asw-id", required=True)
 @_PUBLIC_KEY
+@click.option("--not-before", type=_TIMESTAMP, default=None, help="First time the key may sign.")
+@click.option("--not-after", type=_TIMESTAMP, default=None, help="Last time the key may sign.")
 @_REQUESTER
 @_DB
-def add_key(asw_id: str, public_key: Path, requester: str, database_url: str | None) -> None:
-    """Ask to add a public key to an ASW (rotation); prints the request id. Another operator
-    completes it with `strive admin approve`."""
+def add_key(
+    asw_id: str, public_key: Path, not_before: datetime | None, not_after: datetime | None,
+    requester: str, database_url: str | None,
+) -> None:  # fmt: skip
+    """Ask to add a public key to an ASW (rotation), with an optional validity period;
+    prints the request id. Another operator completes it with `strive admin approve`."""
     key = _read_public_key(public_key)
     person = _operator(requester)
     row = _run(
         _database(database_url),
         lambda s: admin.request_key(
-            s, asw_id=asw_id, public_key=key, requester=person, ttl=_ttl(database_url)
+            s, asw_id=asw_id, public_key=key, requester=person, ttl=_ttl(database_url),
+            not_before=not_before, not_after=not_after,
         ),
-    )
+    )  # fmt: skip
     assert isinstance(row, tables.ApprovalRequest)
     _announce(row, f"add key {key.key_id} to ASW {asw_id}")
+
+
+@admin_group.command("retire-key")
+@click.option("--asw-id", required=True)
+@click.option("--key-id", required=True)
+@click.option(
+    "--at", "retired_at", type=_TIMESTAMP, default=None,
+    help="When it stops signing (default: now; never in the past).",
+)  # fmt: skip
+@_DB
+def retire_key(
+    asw_id: str, key_id: str, retired_at: datetime | None, database_url: str | None
+) -> None:
+    """Retire an ASW's key after a rotation: nothing it signs from then on is accepted, and
+    everything received before stays valid evidence."""
+    when = _run(
+        _database(database_url),
+        lambda s: admin.retire_key(s, asw_id=asw_id, key_id=key_id, actor=CLI_ACTOR, at=retired_at),
+    )
+    assert isinstance(when, datetime)
+    click.echo(f"retired {key_id} from {format_timestamp(when)}", err=True)
 
 
 @admin_group.command("revoke-key")
 @click.option("--asw-id", required=True)
 @click.option("--key-id", required=True)
+@click.option(
+    "--compromised-at", type=_TIMESTAMP, default=None,
+    help="From when the key is known or feared to be compromised (default: now).",
+)  # fmt: skip
 @_DB
-def revoke_key(asw_id: str, key_id: str, database_url: str | None) -> None:
-    """Revoke an ASW's key. Evidence it signed stays verifiable."""
-    _run(
+def revoke_key(
+    asw_id: str, key_id: str, compromised_at: datetime | None, database_url: str | None
+) -> None:
+    """Revoke an ASW's key as compromised: what it signed that was received from
+    --compromised-at on is invalid evidence; what was received before stays valid."""
+    when = _run(
         _database(database_url),
-        lambda s: admin.revoke_key(s, asw_id=asw_id, key_id=key_id, actor=CLI_ACTOR),
+        lambda s: admin.revoke_key(
+            s, asw_id=asw_id, key_id=key_id, actor=CLI_ACTOR, compromised_at=compromised_at
+        ),
     )
-    click.echo(f"revoked {key_id}", err=True)
+    assert isinstance(when, datetime)
+    click.echo(f"revoked {key_id}: compromised from {format_timestamp(when)}", err=True)
+
+
+@admin_group.command("retire-recipient-key")
+@click.option("--recipient-id", required=True)
+@click.option("--key-id", required=True)
+@click.option(
+    "--at", "retired_at", type=_TIMESTAMP, default=None,
+    help="When it stops (default: now; never in the past).",
+)  # fmt: skip
+@_DB
+def retire_recipient_key(
+    recipient_id: str, key_id: str, retired_at: datetime | None, database_url: str | None
+) -> None:
+    """Retire a recipient's key after a rotation: nothing is sealed to it, and nothing it
+    signs is accepted, from then on."""
+    when = _run(
+        _database(database_url),
+        lambda s: dissemination.retire_recipient_key(
+            s, recipient_id=recipient_id, key_id=key_id, actor=CLI_ACTOR, at=retired_at
+        ),
+    )
+    assert isinstance(when, datetime)
+    click.echo(f"retired {key_id} from {format_timestamp(when)}", err=True)
+
+
+@admin_group.command("revoke-recipient-key")
+@click.option("--recipient-id", required=True)
+@click.option("--key-id", required=True)
+@click.option(
+    "--compromised-at", type=_TIMESTAMP, default=None,
+    help="From when the key is known or feared to be compromised (default: now).",
+)  # fmt: skip
+@_DB
+def revoke_recipient_key(
+    recipient_id: str, key_id: str, compromised_at: datetime | None, database_url: str | None
+) -> None:
+    """Revoke one of a recipient's keys as compromised: nothing is sealed to it, and what
+    it signed that was received from --compromised-at on is refused."""
+    when = _run(
+        _database(database_url),
+        lambda s: dissemination.revoke_recipient_key(
+            s, recipient_id=recipient_id, key_id=key_id, actor=CLI_ACTOR,
+            compromised_at=compromised_at,
+        ),
+    )  # fmt: skip
+    assert isinstance(when, datetime)
+    click.echo(f"revoked {key_id}: compromised from {format_timestamp(when)}", err=True)
 
 
 @admin_group.command("create-token")

@@ -374,6 +374,20 @@ def forked_log(app: Any) -> App:
     return rewriting(app, rewrite)
 
 
+def retired_receipt_key(app: App) -> App:
+    """Publishes its current receipt key as retired an hour ago, and signs with it anyway."""
+    retired = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def rewrite(scope: Scope, status: int, headers: dict[str, str], body: bytes) -> Any:
+        if scope["path"] == "/.well-known/strive-configuration" and status == 200:
+            answer = json.loads(body)
+            answer["jwks"]["keys"][0]["retired_at"] = retired
+            body = json.dumps(answer).encode()
+        return status, headers, body
+
+    return rewriting(app, rewrite)
+
+
 def _freshen(body: bytes, key: SigningKey) -> bytes:
     try:
         envelope = parse_envelope(body)
@@ -432,6 +446,7 @@ BREAKAGES: dict[str, tuple[Callable[[SigningKey], Callable[[App], App]], set[str
         lambda _key: receipt_shows_content, {"R-RECEIPT-03", "R-RECEIPT-04"},
     ),
     "nonces not recorded": (ignores_nonces, {"R-READ-05"}),
+    "receipts signed with a retired key": (lambda _key: retired_receipt_key, {"R-DISC-06"}),
     "errors without a problem document": (
         lambda _key: plain_errors, {"R-PROB-01", "R-SUBMIT-02", "R-READ-03", "R-PROB-03"},
     ),

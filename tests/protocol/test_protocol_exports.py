@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from strive_schema import envelope, errors, httpsig, keys, receipts
+from strive_schema import envelope, errors, httpsig, key_validity, keys, receipts
 
 EXPORTS = {
     errors: {
@@ -42,12 +42,15 @@ EXPORTS = {
     receipts: {
         "RECEIPT_VERSION",
         "Receipt",
+        "ReceiptCheck",
         "ReceiptStatus",
         "build_receipt",
+        "check_receipt",
         "envelope_sha256",
         "sign_receipt",
         "verify_receipt",
     },
+    key_validity: {"VALIDITY_MEMBERS", "KeyJudgement", "KeyRule", "KeyValidity", "judge_key"},
     httpsig: {
         "ALGORITHM",
         "COVERED_COMPONENTS",
@@ -80,6 +83,10 @@ def test_protocol_codes_are_stable_strings() -> None:
         "payload_type_unsupported",
         "key_unknown",
         "signature_invalid",
+        "key_revoked",
+        "key_retired",
+        "key_expired",
+        "key_not_yet_valid",
         "payload_malformed",
         "asw_mismatch",
         "audience_mismatch",

@@ -26,6 +26,7 @@ RUNNERS = {
     "httpsig": "tests/protocol/test_protocol_vectors.py",
     "referral": "tests/protocol/test_negative_vectors.py",
     "log": "tests/protocol/test_negative_vectors.py",
+    "lifecycle": "tests/protocol/test_key_lifecycle.py",
     "sealed": "tests/schema/test_sealed_vectors.py",
 }
 
@@ -48,6 +49,8 @@ def test_each_entry_states_the_outcome_its_file_states() -> None:
         if entry["kind"] == "sealed":
             expected = document["expected"]
             stated = None if expected["opens"] else expected["code"]
+        elif entry["kind"] == "lifecycle":
+            stated = document["expected"]["code"]
         else:
             stated = document["expected_error"]
         assert entry["expected_error"] == stated, entry["path"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from strive_schema.envelope import RECEIPT_PAYLOAD_TYPE, SUBMISSION_PAYLOAD_TYPE
+from strive_schema.errors import KeyFormatError
+from strive_schema.key_validity import VALIDITY_MEMBERS, KeyValidity, judge_key
 from strive_schema.keys import PublicKey
 
 from ._framework import Failed, Registry
@@ -125,3 +128,21 @@ def discovery_origin(session: ReceiverSession) -> str:
             "are signed under the published origin"
         )
     return f"origin {origin}"
+
+
+@checks.add("R-DISC-06", "MUST", "protocol.md#91-key-lifecycle", "receipt key lifecycle published")
+def discovery_key_lifecycle(session: ReceiverSession) -> str:
+    jwks = session.discovery().get("jwks")
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, dict) for k in keys):
+        raise Failed("/jwks/keys is not a non-empty array of objects")
+    for index, jwk in enumerate(keys):
+        try:
+            KeyValidity.from_members(jwk)
+        except KeyFormatError as exc:
+            raise Failed(f"/jwks/keys/{index}: {exc}") from None
+    current = judge_key(KeyValidity.from_members(keys[0]), datetime.now(UTC))
+    if not current.valid:
+        raise Failed(f"the current receipt key (/jwks/keys/0) cannot sign: {current.explanation}")
+    dated = sum(any(m in jwk for m in VALIDITY_MEMBERS) for jwk in keys)
+    return f"current receipt key {current.rule.value}; {dated} key(s) with lifecycle members"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Final
 
@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect
 from strive_schema.codes import ProblemCode
 from strive_schema.errors import ProtocolCode, VerificationError
 from strive_schema.httpsig import check_request_headers, verify_request, verify_request_headers
+from strive_schema.key_validity import KeyValidity
 from strive_schema.keys import PublicKey
 from strive_server.core.config import Settings
 from strive_server.core.security import ROLES, hash_token
@@ -29,6 +30,12 @@ from strive_server.db import tables
 from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
 from strive_server.services.audit import Actor
+from strive_server.services.key_lifecycle import (
+    EXPLAINABLE,
+    JudgedKey,
+    judged_keys,
+    lifecycle_refusal,
+)
 from strive_server.services.ratelimit import (
     consume_recipient_request_quota,
     consume_signed_read_quota,
@@ -166,8 +173,9 @@ class _Signer:
 
     header: str
     who: str
-    keys: Callable[[Session, str, datetime], tuple[list[PublicKey], list[PublicKey]]]
-    """The claimed signer's (current, revoked) Ed25519 keys at a time."""
+    keys: Callable[[Session, str, datetime], tuple[list[PublicKey], list[JudgedKey]]]
+    """The claimed signer's Ed25519 keys at a time: those usable, and those its lifecycle
+    refuses with the judgement that does (spec/protocol.md, "Key lifecycle")."""
     count: Callable[[Session, str, datetime, Settings], None]
 
 
@@ -201,12 +209,12 @@ async def _verify_signed_request(
     origin = public_origin(request, settings)
     target = target_uri(request, settings)
     with write_guard(sessions), sessions() as session, session.begin():
-        current, revoked = signer.keys(session, claimed, now)
+        current, refused = signer.keys(session, claimed, now)
         try:
             verified = verify_request(request.method, target, fields, body, current, now=now)
         except VerificationError as exc:
             raise _signed_request_problem(
-                exc, request.method, target, fields, body, origin, revoked, now
+                exc, request.method, target, fields, body, origin, refused, now
             ) from None
         # Verified first: nobody spends another's quota; refused, no nonce is stored.
         signer.count(session, claimed, now, settings)
@@ -221,22 +229,28 @@ def _signed_request_problem(
     fields: dict[str, str],
     body: bytes,
     origin: str,
-    revoked: list[PublicKey],
+    refused: list[JudgedKey],
     now: datetime,
 ) -> Problem:
     """The problem for a signed request that did not verify under the signer's current keys.
 
-    Step H9 failed (``key_unknown``, ``signature_invalid``) but a revoked key of the signer
-    verifies the signature: ``key_revoked``, as for submissions (spec/protocol.md section 9).
+    Step H9 failed (``key_unknown``, ``signature_invalid``) but a key of the signer that its
+    lifecycle refuses verifies the signature: ``key_revoked``, ``key_retired``,
+    ``key_expired`` or ``key_not_yet_valid``, as for submissions (spec/protocol.md section 9).
     Every earlier check (H1 to H8) has passed by then, so it keeps its own code.
     """
-    if revoked and error.code in (ProtocolCode.KEY_UNKNOWN, ProtocolCode.SIGNATURE_INVALID):
-        try:
-            verify_request(method, target, fields, body, revoked, now=now)
-        except VerificationError:
-            pass
-        else:
-            return Problem(401, ProblemCode.KEY_REVOKED, "the request is signed with a revoked key")
+    if error.code in EXPLAINABLE:
+
+        def verifies(keys: list[PublicKey]) -> bool:
+            try:
+                verify_request(method, target, fields, body, keys, now=now)
+            except VerificationError:
+                return False
+            return True
+
+        refusal = lifecycle_refusal(refused, verifies, "the request")
+        if refusal is not None:
+            return refusal
     problem = verification_problem(error)
     if error.code == ProtocolCode.SIGNATURE_INVALID:
         # The most common cause is signing for another origin (localhost for 127.0.0.1, a
@@ -251,13 +265,9 @@ def _signed_request_problem(
 
 def _asw_keys(
     session: Session, asw_id: str, now: datetime
-) -> tuple[list[PublicKey], list[PublicKey]]:
+) -> tuple[list[PublicKey], list[JudgedKey]]:
     rows = session.scalars(sa.select(tables.AswKey).where(tables.AswKey.asw_id == asw_id)).all()
-    current = [r for r in rows if r.revoked_at is None or r.revoked_at > now]
-    return (
-        [PublicKey.from_jwk(r.public_jwk) for r in current],
-        [PublicKey.from_jwk(r.public_jwk) for r in rows if r not in current],
-    )
+    return judged_keys([(PublicKey.from_jwk(r.public_jwk), r.validity) for r in rows], now)
 
 
 def _count_asw_request(session: Session, asw_id: str, now: datetime, settings: Settings) -> None:
@@ -313,21 +323,24 @@ async def authenticated_asw_upload(
     except VerificationError as exc:
         raise verification_problem(exc) from None
     with write_guard(sessions), sessions() as session, session.begin():
-        current, revoked = _asw_keys(session, claimed, now)
+        current, refused = _asw_keys(session, claimed, now)
         try:
             verified, sha256 = verify_request_headers(
                 request.method, target, fields, current, now=now
             )
         except VerificationError as exc:
-            if revoked and exc.code in (ProtocolCode.KEY_UNKNOWN, ProtocolCode.SIGNATURE_INVALID):
-                try:
-                    verify_request_headers(request.method, target, fields, revoked, now=now)
-                except VerificationError:
-                    pass
-                else:
-                    raise Problem(
-                        401, ProblemCode.KEY_REVOKED, "the request is signed with a revoked key"
-                    ) from None
+            if exc.code in EXPLAINABLE:
+
+                def verifies(keys: list[PublicKey]) -> bool:
+                    try:
+                        verify_request_headers(request.method, target, fields, keys, now=now)
+                    except VerificationError:
+                        return False
+                    return True
+
+                refusal = lifecycle_refusal(refused, verifies, "the request")
+                if refusal is not None:
+                    raise refusal from None
             raise verification_problem(exc) from None
         _count_asw_request(session, claimed, now, settings)
         remember_nonce(session, key_id=verified.key_id, nonce=verified.nonce, now=now)
@@ -336,7 +349,7 @@ async def authenticated_asw_upload(
 
 def _recipient_keys(
     session: Session, recipient_id: str, now: datetime
-) -> tuple[list[PublicKey], list[PublicKey]]:
+) -> tuple[list[PublicKey], list[JudgedKey]]:
     """A recipient's Ed25519 signing keys; all revoked once the recipient is."""
     recipient = session.get(tables.Recipient, recipient_id)
     if recipient is None:
@@ -348,14 +361,16 @@ def _recipient_keys(
         )
     ).all()
 
-    def live(revoked_at: datetime | None) -> bool:
-        return revoked_at is None or revoked_at > now
+    gone = recipient.revoked_at
 
-    current = [r for r in rows if live(r.revoked_at) and live(recipient.revoked_at)]
-    return (
-        [PublicKey.from_jwk(r.public_jwk) for r in current],
-        [PublicKey.from_jwk(r.public_jwk) for r in rows if r not in current],
-    )
+    def validity(row: tables.RecipientKey) -> KeyValidity:
+        # A revoked recipient's keys are all refused from the recipient's revocation.
+        own = row.validity
+        if gone is None or (own.compromised_at is not None and own.compromised_at <= gone):
+            return own
+        return replace(own, compromised_at=gone)
+
+    return judged_keys([(PublicKey.from_jwk(r.public_jwk), validity(r)) for r in rows], now)
 
 
 def _count_recipient_request(

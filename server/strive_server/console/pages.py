@@ -280,7 +280,10 @@ def referral(
     with write_guard(sessions), sessions() as session, session.begin():
         row = casework.find_referral(session, referral_id, asw_id=asw_id)
         view = casework.analyst_view(session, row, actor=person.actor, reason=None)
-        evidence = casework.verify_evidence(session, row, actor=person.actor, reason=None)
+        evidence = casework.verify_evidence(
+            session, row, actor=person.actor, reason=None,
+            receipt_keys=settings_of(request).published_keys,
+        )  # fmt: skip
         history = casework.history(session, row, actor=person.actor, reason=None)
         links = intelligence.referral_links(session, row, actor=person.actor, limit=20)
         requests = casework.referral_information_requests(session, row, actor=person.actor)

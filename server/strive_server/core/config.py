@@ -9,13 +9,32 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from strive_schema.key_validity import KeyValidity
 from strive_schema.keys import PublicKey, SigningKey
 from strive_schema.note import ALG_COSIGNATURE_V1, NoteSigner, NoteVerifier
 
-__all__ = ["Settings"]
+__all__ = ["ReceiptKeyValidity", "Settings"]
+
+
+class ReceiptKeyValidity(BaseModel):
+    """The lifecycle of one receipt key (every member optional, RFC 3339 with an offset)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    not_before: AwareDatetime | None = None
+    not_after: AwareDatetime | None = None
+    retired_at: AwareDatetime | None = None
+    compromised_at: AwareDatetime | None = None
+
+    @property
+    def validity(self) -> KeyValidity:
+        return KeyValidity(
+            not_before=self.not_before, not_after=self.not_after,
+            retired_at=self.retired_at, compromised_at=self.compromised_at,
+        )  # fmt: skip
 
 
 class Settings(BaseSettings):
@@ -33,6 +52,11 @@ class Settings(BaseSettings):
     retired_receipt_keys: list[Path] = Field(default_factory=list)
     """Public keys (PEM or JWK files) that signed receipts before a rotation; published, never
     used to sign."""
+    receipt_key_validity: dict[str, ReceiptKeyValidity] = Field(default_factory=dict)
+    """The lifecycle of receipt keys, by key id, published with each key in the discovery
+    document (spec/protocol.md, "Key lifecycle"): ``{"<kid>": {"not_after": "...",
+    "retired_at": "...", "compromised_at": "..."}}``. Give every retired key its
+    ``retired_at``, so that a receipt it signs later is refused by clients."""
     audit_key_file: Path = Path(".strive/audit_hmac.key")
     """The secret for the audit trail's HMACs of searched values; created on first use."""
     public_base_url: str | None = None
@@ -235,6 +259,19 @@ class Settings(BaseSettings):
         so receipts issued before a rotation stay verifiable."""
         retired = [PublicKey.load(path.read_bytes()) for path in self.retired_receipt_keys]
         return [self.signing_key.public_key, *retired]
+
+    def receipt_validity(self, key_id: str) -> KeyValidity:
+        """A receipt key's lifecycle as configured (none: valid at any time)."""
+        configured = self.receipt_key_validity.get(key_id)
+        return KeyValidity() if configured is None else configured.validity
+
+    @cached_property
+    def published_jwks(self) -> list[dict[str, str]]:
+        """:attr:`published_keys` as JWKs, each with its lifecycle members."""
+        return [
+            {**key.to_jwk(), **self.receipt_validity(key.key_id).to_members()}
+            for key in self.published_keys
+        ]
 
 
 def _create_once(path: Path, make: Callable[[], bytes]) -> bytes:

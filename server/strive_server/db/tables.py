@@ -7,12 +7,14 @@ other column is derived from them and can be rebuilt.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+from strive_schema.key_validity import KeyValidity
 
 __all__ = [
     "ApprovalRequest",
@@ -55,6 +57,7 @@ __all__ = [
     "SelectorStat",
     "StateTransition",
     "Token",
+    "validity_of",
 ]
 
 
@@ -78,6 +81,25 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         return aware.replace(microsecond=0)
+
+
+class _HasLifecycle(Protocol):
+    revoked_at: datetime | None
+    not_before: datetime | None
+    not_after: datetime | None
+    retired_at: datetime | None
+    compromised_at: datetime | None
+
+
+def validity_of(row: _HasLifecycle) -> KeyValidity:
+    """A key row's lifecycle. A revocation recorded without a compromise time (before
+    migration 0012) counts from the revocation."""
+    return KeyValidity(
+        not_before=row.not_before,
+        not_after=row.not_after,
+        retired_at=row.retired_at,
+        compromised_at=row.compromised_at or row.revoked_at,
+    )
 
 
 JSONDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -118,7 +140,17 @@ class AswKey(Base):
     public_jwk: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    """When the revocation was recorded; what it invalidates runs from ``compromised_at``."""
+    not_before: Mapped[datetime | None]
+    not_after: Mapped[datetime | None]
+    retired_at: Mapped[datetime | None]
+    compromised_at: Mapped[datetime | None]
     asw: Mapped[Asw] = relationship(back_populates="keys")
+
+    @property
+    def validity(self) -> KeyValidity:
+        """The key's lifecycle (spec/protocol.md, "Key lifecycle")."""
+        return validity_of(self)
 
 
 class Referral(Base):
@@ -479,6 +511,15 @@ class RecipientKey(Base):
     public_jwk: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    not_before: Mapped[datetime | None]
+    not_after: Mapped[datetime | None]
+    retired_at: Mapped[datetime | None]
+    compromised_at: Mapped[datetime | None]
+
+    @property
+    def validity(self) -> KeyValidity:
+        """The key's lifecycle (spec/protocol.md, "Key lifecycle")."""
+        return validity_of(self)
 
 
 class Dissemination(Base):

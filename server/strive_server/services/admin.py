@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 from strive_schema.codes import ProblemCode
 from strive_schema.envelope import format_timestamp
 from strive_schema.errors import KeyFormatError
+from strive_schema.key_validity import KeyValidity, judge_key
 from strive_schema.keys import PublicKey
+from strive_schema.semantics import Finding
 from strive_server.core.security import DUAL_CONTROL_ROLES, ROLES, hash_token
 from strive_server.db import tables
 from strive_server.problems import Problem
@@ -49,6 +51,7 @@ __all__ = [
     "request_recipient_keys",
     "request_recipient_registration",
     "request_token",
+    "retire_key",
     "revoke_key",
     "revoke_token",
 ]
@@ -86,12 +89,36 @@ def register_asw(
     return public_key.key_id
 
 
-def add_key(session: Session, *, asw_id: str, public_key: PublicKey, actor: Actor) -> str:
-    """Register another key for an ASW (rotation); return its key id."""
+def _check_period(not_before: datetime | None, not_after: datetime | None) -> None:
+    if not_before is not None and not_after is not None and not_after < not_before:
+        raise Problem(
+            422, ProblemCode.REQUEST_INVALID, "not_after must not be before not_before",
+            errors=[Finding("/not_after", ProblemCode.REQUEST_INVALID, "is before not_before")],
+        )  # fmt: skip
+
+
+def add_key(
+    session: Session,
+    *,
+    asw_id: str,
+    public_key: PublicKey,
+    actor: Actor,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> str:
+    """Register another key for an ASW (rotation), valid from ``not_before`` to ``not_after``
+    when given; return its key id.
+
+    Raises:
+        Problem: 404 ``not_found`` (no such ASW); 409 ``conflict`` (already registered);
+            422 ``request_invalid`` (``not_after`` before ``not_before``).
+    """
     if session.get(tables.Asw, asw_id) is None:
         raise Problem(404, ProblemCode.NOT_FOUND, "no such ASW")
     if session.get(tables.AswKey, public_key.key_id) is not None:
         raise Problem(409, ProblemCode.CONFLICT, "this key is already registered")
+    _check_period(not_before, not_after)
+    validity = KeyValidity(not_before=not_before, not_after=not_after)
     session.add(
         tables.AswKey(
             key_id=public_key.key_id,
@@ -99,31 +126,111 @@ def add_key(session: Session, *, asw_id: str, public_key: PublicKey, actor: Acto
             public_jwk=public_key.to_jwk(),
             created_at=datetime.now(UTC),
             revoked_at=None,
+            not_before=validity.not_before,
+            not_after=validity.not_after,
         )
     )
     record_event(
         session,
         actor=actor,
         action="asw.key_added",
-        detail={"asw_id": asw_id, "key_id": public_key.key_id},
+        detail={"asw_id": asw_id, "key_id": public_key.key_id, **validity.to_members()},
     )
     return public_key.key_id
 
 
-def revoke_key(session: Session, *, asw_id: str, key_id: str, actor: Actor) -> None:
-    """Revoke a key: it no longer authenticates anything, but evidence it signed stays
-    verifiable. Revoking twice is harmless."""
+def _asw_key(session: Session, asw_id: str, key_id: str) -> tables.AswKey:
     row = session.get(tables.AswKey, key_id)
     if row is None or row.asw_id != asw_id:
         raise Problem(404, ProblemCode.NOT_FOUND, "no such key for this ASW")
-    if row.revoked_at is None:
-        row.revoked_at = datetime.now(UTC)
-        record_event(
-            session,
-            actor=actor,
-            action="asw.key_revoked",
-            detail={"asw_id": asw_id, "key_id": key_id},
-        )
+    return row
+
+
+def retire_key(
+    session: Session, *, asw_id: str, key_id: str, actor: Actor, at: datetime | None = None
+) -> datetime:
+    """Retire a key from ``at`` (default: the next whole second): nothing received from then
+    on counts,
+    and everything received before stays valid evidence. Unlike a revocation it says
+    nothing against the key. Returns the retirement time; retiring again changes nothing.
+
+    Raises:
+        Problem: 404 ``not_found``; 422 ``request_invalid`` for a time in the past (that
+            would make evidence already accepted under the key invalid: a compromise is a
+            revocation, :func:`revoke_key`).
+    """
+    row = _asw_key(session, asw_id, key_id)
+    now = datetime.now(UTC)
+    # From the next whole second at the earliest: whatever was received so far (received_at
+    # is whole seconds) stays before the retirement.
+    earliest = now.replace(microsecond=0) + timedelta(seconds=1)
+    when = earliest if at is None else at.astimezone(UTC).replace(microsecond=0)
+    if when < now.replace(microsecond=0):
+        raise Problem(
+            422, ProblemCode.REQUEST_INVALID,
+            "a key cannot be retired in the past; revoke it with a compromise time instead",
+            errors=[Finding("/retired_at", ProblemCode.REQUEST_INVALID, "is in the past")],
+        )  # fmt: skip
+    when = max(when, earliest)
+    if row.retired_at is not None and row.retired_at <= when:
+        return row.retired_at
+    row.retired_at = when
+    record_event(
+        session,
+        actor=actor,
+        action="asw.key_retired",
+        detail={"asw_id": asw_id, "key_id": key_id, "retired_at": format_timestamp(when)},
+    )
+    return when
+
+
+def revoke_key(
+    session: Session,
+    *,
+    asw_id: str,
+    key_id: str,
+    actor: Actor,
+    compromised_at: datetime | None = None,
+) -> datetime:
+    """Revoke a key as compromised from ``compromised_at`` (default: now): no signature
+    received from then on counts, and what was received before stays valid evidence (the
+    evidence re-check says which applied). Returns the compromise time in force.
+
+    Revoking again with an earlier compromise time moves it earlier (what was received in
+    between becomes invalid); a later one changes nothing, so a revocation can never be
+    weakened.
+
+    Raises:
+        Problem: 404 ``not_found``; 422 ``request_invalid`` for a compromise time in the
+            future (to stop a key later, retire it).
+    """
+    row = _asw_key(session, asw_id, key_id)
+    now = datetime.now(UTC).replace(microsecond=0)
+    when = now if compromised_at is None else compromised_at.astimezone(UTC)
+    when = when.replace(microsecond=0)
+    if when > now:
+        raise Problem(
+            422, ProblemCode.REQUEST_INVALID,
+            "the compromise time is in the future; retire the key to stop it at a later time",
+            errors=[Finding("/compromised_at", ProblemCode.REQUEST_INVALID, "is in the future")],
+        )  # fmt: skip
+    current = row.validity.compromised_at
+    if current is not None and current <= when:
+        return current
+    row.revoked_at = row.revoked_at or now
+    row.compromised_at = when
+    record_event(
+        session,
+        actor=actor,
+        action="asw.key_revoked",
+        detail={
+            "asw_id": asw_id,
+            "key_id": key_id,
+            "compromised_at": format_timestamp(when),
+            **({"previous_compromised_at": format_timestamp(current)} if current else {}),
+        },
+    )
+    return when
 
 
 MAX_TOKEN_LIFETIME: Final = timedelta(days=366)
@@ -187,13 +294,23 @@ def revoke_token(session: Session, *, token_id: int, actor: Actor) -> None:
 
 
 def list_asws(session: Session) -> list[dict[str, object]]:
-    """ASWs with their keys (public data only)."""
+    """ASWs with their keys (public data only): each key's lifecycle and the rule in force
+    now (``active``, ``before_retirement``, ``after_compromise``, ...)."""
     asws = session.scalars(sa.select(tables.Asw).order_by(tables.Asw.id)).all()
+    now = datetime.now(UTC)
     return [
         {
             "asw_id": asw.id,
             "name": asw.name,
-            "keys": [{"key_id": k.key_id, "revoked": k.revoked_at is not None} for k in asw.keys],
+            "keys": [
+                {
+                    "key_id": k.key_id,
+                    "revoked": k.validity.revoked,
+                    "state": judge_key(k.validity, now).rule.value,
+                    **k.validity.to_members(),
+                }
+                for k in asw.keys
+            ],
         }
         for asw in asws
     ]
@@ -403,25 +520,36 @@ def request_asw_registration(
 
 
 def request_key(
-    session: Session, *, asw_id: str, public_key: PublicKey, requester: Person, ttl: timedelta
+    session: Session,
+    *,
+    asw_id: str,
+    public_key: PublicKey,
+    requester: Person,
+    ttl: timedelta,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
 ) -> tables.ApprovalRequest:
-    """Ask to add a key to an ASW; a second admin's approval adds it.
+    """Ask to add a key to an ASW, valid from ``not_before`` to ``not_after`` when given; a
+    second admin's approval adds it.
 
     Raises:
         Problem: 404 ``not_found`` for an unknown ASW; 409 ``conflict`` when the key is
-            already registered.
+            already registered; 422 ``request_invalid`` for ``not_after`` before
+            ``not_before``.
     """
     if session.get(tables.Asw, asw_id) is None:
         raise Problem(404, ProblemCode.NOT_FOUND, "no such ASW")
     if session.get(tables.AswKey, public_key.key_id) is not None:
         raise Problem(409, ProblemCode.CONFLICT, "this key is already registered")
+    _check_period(not_before, not_after)
+    period = KeyValidity(not_before=not_before, not_after=not_after).to_members()
     return _new_request(
         session,
         action="asw.key_add",
-        parameters={"asw_id": asw_id, "public_jwk": public_key.to_jwk()},
+        parameters={"asw_id": asw_id, "public_jwk": public_key.to_jwk(), **period},
         requester=requester,
         ttl=ttl,
-        audit_detail={"asw_id": asw_id, "key_id": public_key.key_id},
+        audit_detail={"asw_id": asw_id, "key_id": public_key.key_id, **period},
     )
 
 
@@ -598,7 +726,11 @@ def approve_request(session: Session, *, request_id: int, approver: Person) -> A
         row.result = {"asw_id": parameters["asw_id"], "key_id": key.key_id}
     elif row.action == "asw.key_add":
         key = public_key_from_jwk(parameters["public_jwk"])
-        add_key(session, asw_id=parameters["asw_id"], public_key=key, actor=approver.actor)
+        period = KeyValidity.from_members(parameters)
+        add_key(
+            session, asw_id=parameters["asw_id"], public_key=key, actor=approver.actor,
+            not_before=period.not_before, not_after=period.not_after,
+        )  # fmt: skip
         row.result = {"asw_id": parameters["asw_id"], "key_id": key.key_id}
     elif row.action == "recipient.register":
         key_ids = dissemination.register_recipient(

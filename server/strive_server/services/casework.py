@@ -5,6 +5,7 @@ transaction, so no read or change goes unrecorded."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,15 +15,18 @@ from sqlalchemy.orm import Session
 from strive_schema.codes import ProblemCode
 from strive_schema.envelope import (
     SUBMISSION_PAYLOAD_TYPE,
+    format_timestamp,
     parse_submission,
     verify_envelope,
 )
 from strive_schema.errors import VerificationError
+from strive_schema.key_validity import judge_key
 from strive_schema.keys import PublicKey
-from strive_schema.receipts import envelope_sha256
+from strive_schema.receipts import envelope_sha256, verify_receipt
 from strive_schema.semantics import Finding
 from strive_server.db import tables
 from strive_server.problems import Problem
+from strive_server.services import tlog
 from strive_server.services.attachments import attachment_summaries
 from strive_server.services.audit import Actor, record_event
 from strive_server.services.dissemination import record_outcome_event
@@ -199,14 +203,24 @@ def _same_json(stored: object, signed: object) -> bool:
 
 
 def verify_evidence(
-    session: Session, row: tables.Referral, *, actor: Actor, reason: str | None
+    session: Session,
+    row: tables.Referral,
+    *,
+    actor: Actor,
+    reason: str | None,
+    receipt_keys: Sequence[PublicKey],
 ) -> dict[str, Any]:
     """Re-verify the stored envelope bytes against the key that signed them, even if that key
-    has since been revoked: the evidence check years later. Returns the envelope, so the read
-    is audited like any other read of content.
+    has since been retired or revoked: the evidence check years later. Returns the envelope,
+    so the read is audited like any other read of content.
 
     Everything is checked from the envelope bytes (``referrals.envelope``); the stored parsed
-    copy (``document``) is only compared with them, never canonicalised itself.
+    copy (``document``) is only compared with them, never canonicalised itself. Whether the
+    key's lifecycle lets the signature count is judged at the time of receipt as the stored
+    receipt states it (verified under ``receipt_keys``, the receiver's published keys), never
+    at the envelope's claimed ``issued_at``: ``key_validity`` says which rule applied, and a
+    referral received at or after its key's compromise is ``verified: false`` with
+    ``key_revoked`` (spec/protocol.md, "Key lifecycle").
     """
     key = session.get(tables.AswKey, row.key_id)
     record_event(
@@ -226,6 +240,15 @@ def verify_evidence(
         submission = parse_submission(verified.payload)
     except VerificationError as exc:
         return {"verified": False, "code": exc.code.value, "key_id": row.key_id}
+    assert key is not None  # it verified
+    try:
+        receipt = verify_receipt(
+            row.receipt_envelope, receipt_keys, expected_envelope_sha256=row.envelope_sha256
+        )
+    except VerificationError as exc:
+        return {"verified": False, "code": exc.code.value, "key_id": row.key_id,
+                "reason": "the stored receipt does not verify under the receiver's "
+                          f"published receipt keys ({exc.detail})"}  # fmt: skip
     # The signature covers the stored bytes; the stored derivations must agree with them too,
     # or someone changed the database behind the triggers' back.
     mismatches = [
@@ -236,16 +259,38 @@ def verify_evidence(
             ("document", _same_json(row.document, submission.referral)),
             ("asw_id", submission.asw_id == row.asw_id),
             ("referral_id", submission.referral_id == row.referral_id),
+            ("received_at", receipt.received_at == row.received_at),
         )
         if not ok
     ]
     if mismatches:
         return {"verified": False, "code": "stored_copy_mismatch", "mismatch": mismatches,
                 "key_id": row.key_id}  # fmt: skip
+    judgement = judge_key(key.validity, receipt.received_at)
+    # The receipt's entry in the transparency log fixes when it was issued (None while the
+    # sequencer has not reached it): a witness to received_at beyond the receiver's key.
+    ref = f"referrals:{row.id}"
+    logged = {"log_index": tlog.entries_of(session.connection(), [ref]).get(ref)}
+    if not judgement.valid:
+        assert judgement.code is not None
+        return {
+            "verified": False,
+            "code": judgement.code.value,
+            "key_id": row.key_id,
+            "received_at": format_timestamp(receipt.received_at),
+            "key_validity": judgement.to_json(),
+            **logged,
+            "reason": f"{judgement.explanation} (received at "
+            f"{format_timestamp(receipt.received_at)})",
+        }
     return {
         "verified": True,
         "key_id": row.key_id,
-        "key_revoked": bool(key and key.revoked_at),
+        "key_revoked": key.validity.revoked,
+        "received_at": format_timestamp(receipt.received_at),
+        "key_validity": judgement.to_json(),
+        **logged,
+        "reason": judgement.explanation,
         "envelope_sha256": row.envelope_sha256,
         "envelope": row.envelope.decode(),
     }

@@ -14,14 +14,16 @@ import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from strive_schema.codes import ProblemCode
+from strive_schema.envelope import format_timestamp
 from strive_schema.errors import KeyFormatError
+from strive_schema.key_validity import VALIDITY_MEMBERS, KeyValidity, judge_key
 from strive_schema.keys import PublicKey, SigningKey
 from strive_schema.sealed import (
     Grading,
@@ -58,7 +60,9 @@ __all__ = [
     "record_outcome_event",
     "record_recipient_outcome",
     "register_recipient",
+    "retire_recipient_key",
     "revoke_recipient",
+    "revoke_recipient_key",
     "suggest_recipients",
 ]
 
@@ -72,29 +76,40 @@ under several outcome types depending on the reason; see spec/api.md."""
 # -- recipients --------------------------------------------------------------------------------
 
 
+_PERIOD: Final = ("not_before", "not_after")
+
+
 def _read_recipient_keys(
     jwks: Mapping[str, object],
-) -> tuple[list[PublicKey], list[RecipientPublicKey]]:
+) -> tuple[list[PublicKey], list[RecipientPublicKey], dict[str, dict[str, str]]]:
+    """The signing keys, the encryption keys, and each key's validity period (the JWK members
+    ``not_before`` / ``not_after``, spec/protocol.md "Key lifecycle") by key id."""
     entries = jwks.get("keys")
     if not isinstance(entries, list) or not entries:
         raise Problem(422, ProblemCode.REQUEST_INVALID, 'public keys are a JWK Set ("keys")')
     signing: list[PublicKey] = []
     encryption: list[RecipientPublicKey] = []
+    periods: dict[str, dict[str, str]] = {}
     try:
         for entry in entries:
             if not isinstance(entry, dict):
                 raise KeyFormatError("each key is a JSON object")
+            key: PublicKey | RecipientPublicKey
             if (
                 entry.get("use") == "enc"
                 or entry.get("crv") == "X25519"
                 or entry.get("kty") == "AKP"
             ):
-                encryption.append(RecipientPublicKey.from_jwk(entry))
+                key = RecipientPublicKey.from_jwk(entry)
+                encryption.append(key)
             else:
-                signing.append(PublicKey.from_jwk(entry))
+                key = PublicKey.from_jwk(entry)
+                signing.append(key)
+            period = KeyValidity.from_members({m: entry.get(m) for m in _PERIOD})
+            periods[key.key_id] = period.to_members()
     except KeyFormatError as exc:
         raise Problem(422, ProblemCode.REQUEST_INVALID, f"unreadable key: {exc}") from None
-    return signing, encryption
+    return signing, encryption, periods
 
 
 def parse_recipient_keys(
@@ -106,7 +121,7 @@ def parse_recipient_keys(
         Problem: 422 ``request_invalid`` when a key is unreadable, or there is no signing key
             or no encryption key.
     """
-    signing, encryption = _read_recipient_keys(jwks)
+    signing, encryption, _ = _read_recipient_keys(jwks)
     if not signing or not encryption:
         raise Problem(
             422,
@@ -119,7 +134,7 @@ def parse_recipient_keys(
 @dataclass(frozen=True, slots=True)
 class RecipientKeys:
     """A recipient's keys as registered: ``(purpose, key_id, public_jwk)`` each, ``sig`` or
-    ``enc``, every JWK in its canonical form."""
+    ``enc``, every JWK in its canonical form plus its validity period members, if any."""
 
     keys: list[tuple[str, str, dict[str, Any]]]
 
@@ -133,11 +148,10 @@ class RecipientKeys:
         return {"keys": [jwk for _, _, jwk in self.keys]}
 
 
-def _recipient_keys(
-    session: Session, signing: list[PublicKey], encryption: list[RecipientPublicKey]
-) -> RecipientKeys:
-    keys = [("sig", k.key_id, k.to_jwk()) for k in signing] + [
-        ("enc", k.key_id, k.to_jwk()) for k in encryption
+def _recipient_keys(session: Session, jwks: Mapping[str, object]) -> RecipientKeys:
+    signing, encryption, periods = _read_recipient_keys(jwks)
+    keys = [("sig", k.key_id, {**k.to_jwk(), **periods[k.key_id]}) for k in signing] + [
+        ("enc", k.key_id, {**k.to_jwk(), **periods[k.key_id]}) for k in encryption
     ]
     key_ids = [key_id for _, key_id, _ in keys]
     if len(set(key_ids)) != len(key_ids):
@@ -157,10 +171,10 @@ def new_recipient(
         Problem: 409 ``conflict`` when the recipient or a key exists; 422 as
             :func:`parse_recipient_keys`.
     """
-    signing, encryption = parse_recipient_keys(jwks)
+    parse_recipient_keys(jwks)
     if session.get(tables.Recipient, recipient_id) is not None:
         raise Problem(409, ProblemCode.CONFLICT, "this recipient is already registered")
-    return _recipient_keys(session, signing, encryption)
+    return _recipient_keys(session, jwks)
 
 
 def new_recipient_keys(
@@ -178,16 +192,18 @@ def new_recipient_keys(
         raise Problem(404, ProblemCode.RECIPIENT_UNKNOWN, "no such recipient")
     if recipient.revoked_at is not None:
         raise Problem(409, ProblemCode.RECIPIENT_REVOKED, "this recipient has been revoked")
-    signing, encryption = _read_recipient_keys(jwks)
-    return _recipient_keys(session, signing, encryption)
+    return _recipient_keys(session, jwks)
 
 
 def _store_keys(session: Session, recipient_id: str, keys: RecipientKeys, now: datetime) -> None:
     for purpose, key_id, jwk in keys.keys:
+        period = KeyValidity.from_members(jwk)
         session.add(
             tables.RecipientKey(
-                key_id=key_id, recipient_id=recipient_id, purpose=purpose, public_jwk=jwk,
-                created_at=now, revoked_at=None,
+                key_id=key_id, recipient_id=recipient_id, purpose=purpose,
+                public_jwk={m: v for m, v in jwk.items() if m not in VALIDITY_MEMBERS},
+                created_at=now, revoked_at=None, not_before=period.not_before,
+                not_after=period.not_after,
             )
         )  # fmt: skip
 
@@ -275,7 +291,12 @@ def list_recipients(session: Session) -> list[dict[str, Any]]:
     by_recipient: dict[str, list[dict[str, Any]]] = {}
     for key in keys:
         by_recipient.setdefault(key.recipient_id, []).append(
-            {"key_id": key.key_id, "purpose": key.purpose, "revoked": key.revoked_at is not None}
+            {
+                "key_id": key.key_id,
+                "purpose": key.purpose,
+                "revoked": key.validity.revoked,
+                **key.validity.to_members(),
+            }
         )
     return [
         {
@@ -332,23 +353,118 @@ def _dissemination_id(now: datetime) -> str:
     return f"dis-{int(now.timestamp() * 1000):012x}{secrets.token_hex(8)}"
 
 
-def _encryption_key(session: Session, recipient: tables.Recipient) -> RecipientPublicKey:
-    keys = [
-        RecipientPublicKey.from_jwk(row.public_jwk)
-        for row in session.scalars(
-            sa.select(tables.RecipientKey).where(
-                tables.RecipientKey.recipient_id == recipient.id,
-                tables.RecipientKey.purpose == "enc",
-                tables.RecipientKey.revoked_at.is_(None),
-            )
+def _encryption_key(
+    session: Session, recipient: tables.Recipient, now: datetime
+) -> RecipientPublicKey:
+    """The recipient's encryption key to seal to now: never one that is retired, revoked,
+    expired or not yet valid (spec/protocol.md, "Key lifecycle").
+
+    Raises:
+        Problem: 404 ``recipient_unknown`` without an encryption key; 409 with the lifecycle
+            code (``key_retired``, ``key_revoked``, ``key_expired``, ``key_not_yet_valid``)
+            when it has some but none may be sealed to now.
+    """
+    rows = session.scalars(
+        sa.select(tables.RecipientKey).where(
+            tables.RecipientKey.recipient_id == recipient.id,
+            tables.RecipientKey.purpose == "enc",
         )
-    ]
+    ).all()
+    if not rows:
+        raise Problem(404, ProblemCode.RECIPIENT_UNKNOWN, "the recipient has no encryption key")
+    judged = [(row, judge_key(row.validity, now)) for row in rows]
+    keys = [RecipientPublicKey.from_jwk(row.public_jwk) for row, j in judged if j.valid]
+    if not keys:
+        # Name the refusal of the most recently registered key: the one to replace.
+        _, judgement = max(judged, key=lambda pair: (pair[0].created_at, pair[0].key_id))
+        assert judgement.code is not None
+        raise Problem(
+            409, judgement.code,
+            f"the recipient has no encryption key that may be sealed to now "
+            f"({judgement.explanation}); it must register a new one",
+        )  # fmt: skip
     # The hybrid whenever the recipient has one; the classical suite only for recipients
     # that registered no hybrid key (spec/sealed-package.md, "Suites").
     keys.sort(key=lambda k: (k.suite is not SealSuite.PQ_HYBRID, k.key_id))
-    if not keys:
-        raise Problem(404, ProblemCode.RECIPIENT_UNKNOWN, "the recipient has no encryption key")
     return keys[0]
+
+
+def _recipient_key(session: Session, recipient_id: str, key_id: str) -> tables.RecipientKey:
+    row = session.get(tables.RecipientKey, key_id)
+    if row is None or row.recipient_id != recipient_id:
+        raise Problem(404, ProblemCode.NOT_FOUND, "no such key for this recipient")
+    return row
+
+
+def retire_recipient_key(
+    session: Session, *, recipient_id: str, key_id: str, actor: Actor, at: datetime | None = None
+) -> datetime:
+    """Retire a recipient's key from ``at`` (default: now, never in the past): nothing is
+    sealed to it, and nothing it signs is accepted, from then on. Returns the time.
+
+    Raises:
+        Problem: 404 ``not_found``; 422 ``request_invalid`` for a time in the past.
+    """
+    row = _recipient_key(session, recipient_id, key_id)
+    now = datetime.now(UTC)
+    # From the next whole second at the earliest: whatever was received so far (received_at
+    # is whole seconds) stays before the retirement.
+    earliest = now.replace(microsecond=0) + timedelta(seconds=1)
+    when = earliest if at is None else at.astimezone(UTC).replace(microsecond=0)
+    if when < now.replace(microsecond=0):
+        raise Problem(
+            422, ProblemCode.REQUEST_INVALID,
+            "a key cannot be retired in the past; revoke it with a compromise time instead",
+        )  # fmt: skip
+    when = max(when, earliest)
+    if row.retired_at is not None and row.retired_at <= when:
+        return row.retired_at
+    row.retired_at = when
+    record_event(
+        session, actor=actor, action="recipient.key_retired",
+        detail={"recipient_id": recipient_id, "key_id": key_id,
+                "retired_at": format_timestamp(when)},
+    )  # fmt: skip
+    return when
+
+
+def revoke_recipient_key(
+    session: Session,
+    *,
+    recipient_id: str,
+    key_id: str,
+    actor: Actor,
+    compromised_at: datetime | None = None,
+) -> datetime:
+    """Revoke one of a recipient's keys as compromised from ``compromised_at`` (default:
+    now; never in the future): nothing is sealed to it and nothing it signed that was
+    received from then on counts. An earlier time moves the compromise earlier; a later one
+    changes nothing. Returns the compromise time in force.
+
+    Raises:
+        Problem: 404 ``not_found``; 422 ``request_invalid`` for a time in the future.
+    """
+    row = _recipient_key(session, recipient_id, key_id)
+    now = datetime.now(UTC).replace(microsecond=0)
+    when = (now if compromised_at is None else compromised_at.astimezone(UTC)).replace(
+        microsecond=0
+    )
+    if when > now:
+        raise Problem(
+            422, ProblemCode.REQUEST_INVALID,
+            "the compromise time is in the future; retire the key to stop it later",
+        )  # fmt: skip
+    current = row.validity.compromised_at
+    if current is not None and current <= when:
+        return current
+    row.revoked_at = row.revoked_at or now
+    row.compromised_at = when
+    record_event(
+        session, actor=actor, action="recipient.key_revoked",
+        detail={"recipient_id": recipient_id, "key_id": key_id,
+                "compromised_at": format_timestamp(when)},
+    )  # fmt: skip
+    return when
 
 
 def disseminate_cluster(
@@ -368,7 +484,9 @@ def disseminate_cluster(
     Raises:
         Problem: 404 ``recipient_unknown``; 409 ``recipient_revoked``; 409 ``sandbox_referral``
             when the cluster holds a test referral; 409 ``assessment_required`` without an
-            assessment of the cluster or of each of its referrals.
+            assessment of the cluster or of each of its referrals; 409 ``key_retired``,
+            ``key_revoked``, ``key_expired`` or ``key_not_yet_valid`` when no encryption key
+            of the recipient may be sealed to now.
     """
     recipient = session.get(tables.Recipient, recipient_id)
     if recipient is None:
@@ -390,8 +508,8 @@ def disseminate_cluster(
             ProblemCode.ASSESSMENT_REQUIRED,
             "record a THRIVE assessment of the cluster (or of each referral) first",
         )
-    key = _encryption_key(session, recipient)
     now = datetime.now(UTC).replace(microsecond=0)
+    key = _encryption_key(session, recipient, now)
     dissemination_id = _dissemination_id(now)
     package = packages.build_package(session, cluster)
     findings = json.loads(  # JSON-ready: times as ISO 8601 text

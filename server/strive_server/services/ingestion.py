@@ -20,6 +20,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Literal, cast
 
 import sqlalchemy as sa
@@ -37,6 +38,7 @@ from strive_schema.envelope import (
     verify_envelope,
 )
 from strive_schema.errors import ProtocolCode, VerificationError
+from strive_schema.keys import PublicKey
 from strive_schema.models import Referral as ReferralModel
 from strive_schema.receipts import ReceiptStatus, build_receipt, sign_receipt
 from strive_schema.semantics import Finding
@@ -47,6 +49,12 @@ from strive_server.db.engine import write_guard
 from strive_server.problems import Problem, verification_problem
 from strive_server.services import tlog
 from strive_server.services.audit import Actor, record_event_core
+from strive_server.services.key_lifecycle import (
+    EXPLAINABLE,
+    judged_keys,
+    lifecycle_refusal,
+    receiver_signing_key,
+)
 from strive_server.services.keycache import KeySnapshot, current_version, snapshot
 from strive_server.services.ratelimit import consume_submission_quota, refund_refused_submission
 from strive_server.services.selectors import extract_selectors
@@ -106,33 +114,33 @@ def _claimed_asw(keys: KeySnapshot, envelope: Envelope, claimed: str | None) -> 
 
 
 def _verify(keys: KeySnapshot, envelope: Envelope, asw_id: str, now: datetime) -> str:
-    """Verify against the ASW's current keys; return the key id that verified.
+    """Verify against the ASW's keys usable at the time of receipt; return the key id that
+    verified. A key retired, revoked, expired or not yet valid is refused with its own code
+    (services/key_lifecycle.py), judged at the receiver's clock, never the envelope's
+    ``issued_at``: a backdated envelope signed with a stolen key gains nothing.
 
-    A key counts as revoked from its revocation time on the clock as it is now, not as it
-    was when the request arrived: a submission verified again after a revocation committed
-    while it waited (``_StaleKeys``) is refused."""
+    The clock is the one as it is now, not as it was when the request arrived: a submission
+    verified again after a revocation committed while it waited (``_StaleKeys``) is refused."""
     at = max(now, datetime.now(UTC))
     rows = keys.keys.get(asw_id, ())
-    active = [k for k in rows if k.active(at)]
-    revoked = [k for k in rows if not k.active(at)]
+    usable, refused = judged_keys([(k.public_key, k.validity) for k in rows], at, now)
     try:
-        verified = verify_envelope(
-            envelope, [k.public_key for k in active], payload_type=SUBMISSION_PAYLOAD_TYPE
-        )
+        verified = verify_envelope(envelope, usable, payload_type=SUBMISSION_PAYLOAD_TYPE)
     except VerificationError as exc:
-        if revoked and exc.code in (ProtocolCode.KEY_UNKNOWN, ProtocolCode.SIGNATURE_INVALID):
-            try:
-                verify_envelope(
-                    envelope, [k.public_key for k in revoked], payload_type=SUBMISSION_PAYLOAD_TYPE
-                )
-            except VerificationError:
-                pass
-            else:
-                raise Problem(
-                    401, ProblemCode.KEY_REVOKED, "the envelope is signed with a revoked key"
-                ) from None
+        if exc.code in EXPLAINABLE:
+            problem = lifecycle_refusal(refused, partial(_verifies, envelope), "the envelope")
+            if problem is not None:
+                raise problem from None
         raise verification_problem(exc) from None
     return verified.key_id
+
+
+def _verifies(envelope: Envelope, keys: list[PublicKey]) -> bool:
+    try:
+        verify_envelope(envelope, keys, payload_type=SUBMISSION_PAYLOAD_TYPE)
+    except VerificationError:
+        return False
+    return True
 
 
 def _check_referral(submission: Submission, asw_id: str, now: datetime) -> ReferralModel:
@@ -237,7 +245,7 @@ def _prepare(
         received_at=received_at,
         status=ReceiptStatus.ACCEPTED,
     )
-    signed = sign_receipt(receipt, [settings.signing_key])
+    signed = sign_receipt(receipt, [receiver_signing_key(settings, now)])
     receipt_envelope = signed.to_json()
     own, own_breakdown, child = own_score(referral)
     row = {

@@ -1,13 +1,13 @@
 """Registered ASWs and their public keys, cached in each process.
 
 Every submission needs the claimed ASW and its keys; reading and parsing them per request was
-a large share of the request path. They change rarely (an ASW registered, a key added or
-revoked), and every change raises ``cache_versions.version`` for ``asw_keys`` in the same
+a large share of the request path. They change rarely (an ASW registered, a key added,
+retired or revoked), and every change raises ``cache_versions.version`` for ``asw_keys`` in the same
 transaction (database triggers on ``asws`` and ``asw_keys``: migration 0009), whoever makes
 it. So a process verifies against its cached snapshot outside any transaction, and the store
 transaction reads the version (one primary-key read): if it moved, the snapshot is reloaded
-and the submission verified again. A key revoked by another process is therefore refused by
-every process from the moment the revocation commits.
+and the submission verified again. A key retired or revoked by another process is therefore
+refused by every process from the moment the change commits.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import threading
 import weakref
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from strive_schema.key_validity import KeyValidity
 from strive_schema.keys import PublicKey
 from strive_server.db import tables
 
@@ -34,10 +34,8 @@ class CachedKey:
     key_id: str
     asw_id: str
     public_key: PublicKey
-    revoked_at: datetime | None
-
-    def active(self, now: datetime) -> bool:
-        return self.revoked_at is None or self.revoked_at > now
+    validity: KeyValidity
+    """Its lifecycle (spec/protocol.md, "Key lifecycle"), judged by ingestion."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +51,10 @@ class KeySnapshot:
 _VERSION = sa.select(tables.CacheVersion.version).where(tables.CacheVersion.name == CACHE_NAME)
 _ASWS = sa.select(tables.Asw.id)
 _KEYS = sa.select(
-    tables.AswKey.key_id, tables.AswKey.asw_id, tables.AswKey.public_jwk, tables.AswKey.revoked_at
-).order_by(tables.AswKey.asw_id, tables.AswKey.key_id)
+    tables.AswKey.key_id, tables.AswKey.asw_id, tables.AswKey.public_jwk,
+    tables.AswKey.revoked_at, tables.AswKey.not_before, tables.AswKey.not_after,
+    tables.AswKey.retired_at, tables.AswKey.compromised_at,
+).order_by(tables.AswKey.asw_id, tables.AswKey.key_id)  # fmt: skip
 
 _SNAPSHOTS: weakref.WeakKeyDictionary[Engine, KeySnapshot] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
@@ -76,10 +76,12 @@ def _load(connection: Connection) -> KeySnapshot:
     asws = frozenset(connection.execute(_ASWS).scalars())
     keys: dict[str, list[CachedKey]] = {}
     owners: dict[str, str] = {}
-    for key_id, asw_id, jwk, revoked_at in connection.execute(_KEYS):
-        cached = CachedKey(key_id, asw_id, PublicKey.from_jwk(jwk), revoked_at)
-        keys.setdefault(asw_id, []).append(cached)
-        owners[key_id] = asw_id
+    for row in connection.execute(_KEYS):
+        cached = CachedKey(
+            row.key_id, row.asw_id, PublicKey.from_jwk(row.public_jwk), tables.validity_of(row)
+        )
+        keys.setdefault(row.asw_id, []).append(cached)
+        owners[row.key_id] = row.asw_id
     return KeySnapshot(version, asws, {a: tuple(k) for a, k in keys.items()}, owners)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 
-from strive_server.api.deps import SessionsDep, User, require_roles
+from strive_server.api.deps import SessionsDep, SettingsDep, User, require_roles
 from strive_server.api.schemas import (
     AssignmentCreate,
     FeedbackCreate,
@@ -60,12 +60,14 @@ def get_referral(
     summary="Re-verify the stored signed envelope, also after key revocation (audited)",
 )
 def verify_referral_evidence(
-    referral_id: str, user: AnalystDep, sessions: SessionsDep, asw_id: AswQuery = None,
-    reason: Reason = None,
+    referral_id: str, user: AnalystDep, sessions: SessionsDep, settings: SettingsDep,
+    asw_id: AswQuery = None, reason: Reason = None,
 ) -> dict[str, Any]:  # fmt: skip
     with sessions() as session, session.begin():
         row = casework.find_referral(session, referral_id, asw_id=asw_id)
-        return casework.verify_evidence(session, row, actor=user.actor, reason=reason)
+        return casework.verify_evidence(
+            session, row, actor=user.actor, reason=reason, receipt_keys=settings.published_keys
+        )
 
 
 @router.get(

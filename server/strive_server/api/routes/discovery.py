@@ -61,7 +61,7 @@ def get_configuration(request: Request, settings: SettingsDep) -> Discovery:
             statistics="/v1/stats",
             recipient_outcomes="/v1/recipient/outcomes",
         ),
-        jwks=JwkSet(keys=[key.to_jwk() for key in settings.published_keys]),
+        jwks=JwkSet(keys=settings.published_jwks),
         log=DiscoveryLog(
             origin=settings.log_signer.name,
             vkey=settings.log_signer.verifier.vkey,

@@ -4,7 +4,7 @@ dissemination, and outcomes the recipient reports with its own signed requests."
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Response
@@ -27,6 +27,7 @@ from strive_server.problems import Problem
 from strive_server.services import admin, assessment, attachments, dissemination, retention
 from strive_server.services.casework import find_referral
 from strive_server.services.intelligence import current_cluster, normalised_selector
+from strive_server.services.key_lifecycle import receiver_signing_key
 
 router = APIRouter(tags=["dissemination"])
 
@@ -309,7 +310,8 @@ def disseminate_cluster(
         sealed = dissemination.disseminate_cluster(
             session, cluster, recipient_id=body.recipient_id, reason=body.reason,
             grading=grading, formats=list(dict.fromkeys(body.formats)),
-            receiver_id=settings.receiver_id, signing_key=settings.signing_key,
+            receiver_id=settings.receiver_id,
+            signing_key=receiver_signing_key(settings, datetime.now(UTC)),
             actor=user.actor,
         )  # fmt: skip
     record = sealed.record

@@ -33,6 +33,7 @@ from strive_server.api.deps import (
 from strive_server.core.config import Settings
 from strive_server.problems import Problem
 from strive_server.services import tlog
+from strive_server.services.key_lifecycle import JudgedKey
 
 router = APIRouter(tags=["transparency log"])
 
@@ -44,12 +45,12 @@ MAX_COSIGNED_NOTE_BYTES = 16 * 1024
 
 def _witness_keys(
     settings: Settings,
-) -> Callable[[Session, str, datetime], tuple[list[PublicKey], list[PublicKey]]]:
+) -> Callable[[Session, str, datetime], tuple[list[PublicKey], list[JudgedKey]]]:
     """The configured witness of this name's cosigner key (it signs its reads too)."""
 
     def keys(
         _session: Session, name: str, _now: datetime
-    ) -> tuple[list[PublicKey], list[PublicKey]]:
+    ) -> tuple[list[PublicKey], list[JudgedKey]]:
         found = [PublicKey.from_raw(w.public) for w in settings.log_witness_keys if w.name == name]
         return found, []
 
