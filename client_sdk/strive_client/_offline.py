@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from strive_client._exceptions import ReferralInvalid, VerificationError
@@ -16,6 +16,7 @@ from strive_schema.envelope import (
     sign_envelope,
 )
 from strive_schema.envelope import verify_envelope as _verify_envelope
+from strive_schema.key_validity import KeyValidity
 from strive_schema.keys import PublicKey, SigningKey
 from strive_schema.receipts import Receipt
 from strive_schema.validator import validate_document
@@ -75,15 +76,21 @@ def verify_receipt(
     receiver_keys: Sequence[PublicKey],
     *,
     sent_envelope: bytes | None = None,
+    key_validity: Mapping[str, KeyValidity] | None = None,
 ) -> Receipt:
     """Verify a receipt against the receiver's keys; with ``sent_envelope``, also check that
-    it acknowledges exactly those bytes.
+    it acknowledges exactly those bytes. With ``key_validity`` (each receipt key's published
+    lifecycle, by key id), the signing key must also be valid at the receipt's
+    ``received_at`` (spec/protocol.md 9.1): a receipt kept from before a key was retired or
+    revoked stays valid, one dated after does not.
 
     Raises:
         VerificationError: with the stable code of the first check that failed.
     """
     expected = receipts.envelope_sha256(sent_envelope) if sent_envelope is not None else None
     try:
-        return receipts.verify_receipt(envelope, receiver_keys, expected_envelope_sha256=expected)
+        return receipts.verify_receipt(
+            envelope, receiver_keys, key_validity=key_validity, expected_envelope_sha256=expected
+        )
     except schema_errors.VerificationError as exc:
         raise VerificationError(exc.code, exc.detail) from None

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import stat
-from datetime import UTC, datetime
+from contextlib import nullcontext
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from _protocol_support import load_vectors, vector_keys
 from click.testing import CliRunner, Result
 
+from strive_client import VerificationError, verify_receipt
 from strive_client._cli.main import cli
 from strive_schema.envelope import SUBMISSION_PAYLOAD_TYPE, sign_envelope
+from strive_schema.key_validity import KeyValidity
 from strive_schema.keys import PublicKey, SigningKey
 from strive_schema.receipts import Receipt, ReceiptStatus, envelope_sha256, sign_receipt
 
@@ -249,3 +252,49 @@ def test_verify_a_receipt_for_an_envelope(tmp_path: Path, key_dir: Path) -> None
     mismatch = run(*base, "--for-envelope", other)
     assert mismatch.exit_code == 1
     assert "receipt_mismatch" in mismatch.stdout
+
+
+def test_a_receipt_keys_published_lifecycle_is_judged_at_its_received_at(
+    tmp_path: Path, key_dir: Path
+) -> None:
+    """A receipt key's JWK carrying its lifecycle (spec/protocol.md 9.1): a receipt received
+    before the key's compromise stays valid and says so; one received after is refused with
+    ``key_revoked``, as the offline SDK call refuses it."""
+    envelope = sign(tmp_path, key_dir)
+    receiver = SigningKey.generate()
+    compromised = datetime(2026, 6, 1, tzinfo=UTC)
+    jwk = tmp_path / "receiver.jwk"
+    jwk.write_text(
+        json.dumps(receiver.public_key.to_jwk() | {"compromised_at": "2026-06-01T00:00:00Z"})
+    )
+    outcomes = {}
+    for label, received_at in (
+        ("before", compromised - timedelta(days=1)),
+        ("after", compromised + timedelta(seconds=1)),
+    ):
+        receipt = Receipt(
+            receiver_id="receiver.example",
+            asw_id="example-asw",
+            referral_id=str(REFERRAL["referral_id"]),
+            envelope_sha256=envelope_sha256(envelope.read_bytes()),
+            referral_digest="0" * 64,
+            received_at=received_at,
+            status=ReceiptStatus.ACCEPTED,
+        )
+        signed = tmp_path / f"receipt-{label}.json"
+        signed.write_bytes(sign_receipt(receipt, [receiver]).to_json())
+        outcomes[label] = run(
+            "verify", signed, "--type", "receipt", "--public-key", jwk, "--format", "json"
+        )
+        with pytest.raises(VerificationError) if label == "after" else nullcontext():
+            verify_receipt(
+                signed.read_bytes(),
+                [receiver.public_key],
+                key_validity={receiver.key_id: KeyValidity(compromised_at=compromised)},
+            )
+    assert outcomes["before"].exit_code == 0, outcomes["before"].output
+    before = json.loads(outcomes["before"].stdout)
+    assert before["receipt_key"] == receiver.key_id
+    assert "before the key's compromise at 2026-06-01T00:00:00Z" in before["receipt_key_rule"]
+    assert outcomes["after"].exit_code == 1
+    assert json.loads(outcomes["after"].stdout)["code"] == "key_revoked"

@@ -33,8 +33,9 @@ from strive_schema.envelope import (
     verify_envelope,
 )
 from strive_schema.errors import KeyFormatError, ProtocolCode, VerificationError
+from strive_schema.key_validity import KeyValidity
 from strive_schema.keys import PublicKey, SigningKey
-from strive_schema.receipts import envelope_sha256, verify_receipt
+from strive_schema.receipts import check_receipt, envelope_sha256
 
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -117,20 +118,27 @@ def sign_command(
         raise click.ClickException(f"cannot write {out_file}: {exc.strerror}") from None
 
 
-def _load_keys(paths: tuple[Path, ...]) -> list[PublicKey]:
-    keys = []
+def _load_keys(paths: tuple[Path, ...]) -> tuple[list[PublicKey], dict[str, KeyValidity]]:
+    """The keys, and the lifecycle of each JWK that publishes one (``not_before``,
+    ``not_after``, ``retired_at``, ``compromised_at``: spec/protocol.md 9.1)."""
+    keys, validity = [], {}
     for path in paths:
+        data = _read(path, "public key")
         try:
-            keys.append(PublicKey.load(_read(path, "public key")))
+            key = PublicKey.load(data)
+            if data.lstrip().startswith(b"{"):
+                validity[key.key_id] = KeyValidity.from_members(json.loads(data))
         except KeyFormatError as exc:
             raise click.BadParameter(f"{path}: {exc}", param_hint="--public-key") from None
-    return keys
+        keys.append(key)
+    return keys, validity
 
 
 def _check(
     raw: bytes,
     keys: list[PublicKey],
     *,
+    validity: dict[str, KeyValidity],
     kind: str,
     audience: str | None,
     asw_id: str | None,
@@ -138,14 +146,16 @@ def _check(
     for_envelope: bytes | None,
 ) -> dict[str, object]:
     if kind == "receipt":
-        receipt = verify_receipt(
+        checked = check_receipt(
             raw,
             keys,
+            key_validity=validity,
             expected_asw_id=asw_id,
             expected_envelope_sha256=None
             if for_envelope is None
             else envelope_sha256(for_envelope),
         )
+        receipt = checked.receipt
         return {
             "type": "receipt",
             "receiver_id": receipt.receiver_id,
@@ -155,6 +165,8 @@ def _check(
             "referral_digest": receipt.referral_digest,
             "received_at": format_timestamp(receipt.received_at),
             "status": receipt.status.value,
+            "receipt_key": checked.key_id,
+            "receipt_key_rule": checked.key_judgement.explanation,
         }
     verified = verify_envelope(raw, keys, payload_type=SUBMISSION_PAYLOAD_TYPE)
     if audience is not None:
@@ -188,7 +200,9 @@ def _check(
     required=True,
     multiple=True,
     type=_FILE,
-    help="A public key registered to the sender (PEM or JWK); repeat for several.",
+    help="A public key registered to the sender (PEM or JWK); repeat for several. A receipt "
+    "key's JWK may carry its lifecycle (not_before, not_after, retired_at, compromised_at), "
+    "judged at the receipt's received_at.",
 )
 @click.option(
     "--type",
@@ -224,7 +238,7 @@ def verify_command(
     output_format: str,
 ) -> None:
     """Verify a signed envelope against public keys; exit 1 with its code if invalid."""
-    keys = _load_keys(public_key_files)
+    keys, validity = _load_keys(public_key_files)
     raw = _read(envelope_file, "envelope")
     reference = None if for_envelope is None else _read(for_envelope, "envelope")
     try:
@@ -235,6 +249,7 @@ def verify_command(
         result = _check(
             raw,
             keys,
+            validity=validity,
             kind=kind,
             audience=audience,
             asw_id=asw_id,
