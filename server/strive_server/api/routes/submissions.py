@@ -13,29 +13,25 @@ from strive_schema._internal import timestamps
 from strive_schema.codes import ProblemCode
 from strive_schema.note import promise_text, sign_note
 from strive_schema.tlog import leaf_hash, receipt_entry
+from strive_server.api.contract import problems
 from strive_server.api.deps import SessionsDep, SettingsDep, read_body
 from strive_server.api.schemas import BatchResponse, SubmissionResponse
 from strive_server.core.config import Settings
-from strive_server.problems import PROBLEM_MEDIA_TYPE, Problem
+from strive_server.problems import Problem
 from strive_server.services.ingestion import ingest_batch, ingest_envelope
 
 router = APIRouter(tags=["submissions"])
 
 ENVELOPE_TYPES: Final = frozenset({"application/vnd.dsse.envelope.v1+json", "application/json"})
 BATCH_TYPES: Final = frozenset({"application/x-ndjson", "application/jsonl"})
-_PROBLEM_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
-    status: {"description": description, "content": {PROBLEM_MEDIA_TYPE: {}}}
-    for status, description in {
-        400: "Malformed envelope",
-        401: "Signature, key or freshness check failed",
-        403: "Signed by another ASW than the referral names",
-        409: "Referral id already used with different content",
-        413: "Too large",
-        415: "Wrong content type",
-        422: "Invalid referral (every error with its JSON Pointer)",
-        429: "Rate limit; see Retry-After",
-    }.items()
-}
+_PROBLEM_RESPONSES: Final = problems(
+    400, 401, 403, 409, 413, 415, 422, 429,
+    s400="Malformed envelope or payload (a protocol code)",
+    s401="Signature, key or freshness check failed (a protocol code, `key_revoked`)",
+    s403="Signed by another ASW than the referral names (`asw_mismatch`)",
+    s409="Referral id already used with different content (`referral_conflict`)",
+    s422="Invalid referral (`referral_invalid`, every error with its JSON Pointer)",
+)  # fmt: skip
 _ENVELOPE_BODY: Final = {
     "requestBody": {
         "required": True,
