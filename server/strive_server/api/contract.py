@@ -110,7 +110,7 @@ class ProblemDocument(BaseModel):
     detail: str = Field(description="What went wrong, for people; never holds referral content.")
     code: str = Field(
         description="The stable code clients act on (spec/errors.md).",
-        json_schema_extra={"enum": PROBLEM_CODES},
+        json_schema_extra={"enum": [*PROBLEM_CODES]},
     )
     instance: str | None = Field(None, description="The path of the request refused.")
     errors: list[ProblemFinding] | None = Field(
@@ -274,7 +274,7 @@ def _uses(route: APIRoute, name: str) -> bool:
     return any(getattr(call, "__name__", None) == name for call in _calls(route.dependant))
 
 
-def parameters_of(operation: dict[str, Any]) -> list[dict[str, Any]]:
+def _parameters(operation: dict[str, Any]) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = operation.get("parameters", [])
     return parameters
 
@@ -293,7 +293,7 @@ def _document_operation(operation: dict[str, Any], route: APIRoute) -> None:
         statuses.add(503)
     if "requestBody" in operation:  # the guard's limits; a body that cannot be read is 400
         statuses |= {400, 408, 413}
-    if any(p.get("in") == "query" and p.get("name") == "asw_id" for p in parameters_of(operation)):
+    if any(p.get("in") == "query" and p.get("name") == "asw_id" for p in _parameters(operation)):
         statuses.add(409)  # several ASWs used the referral id: name one (`referral_ambiguous`)
     authentication = _authentication(route)
     if authentication is not None:
@@ -319,8 +319,8 @@ def _document_operation(operation: dict[str, Any], route: APIRoute) -> None:
         operation["security"] = []
     if responses.get("422", {}).get("description") == "Validation Error":
         del responses["422"]  # FastAPI's HTTPValidationError, never sent
-    for status in statuses:
-        responses.setdefault(str(status), _problem_response(status))
+    for number in statuses:
+        responses.setdefault(str(number), _problem_response(number))
     for status, response in responses.items():
         if status.startswith(("4", "5")):  # every refusal is a problem document
             response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}

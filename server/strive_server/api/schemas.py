@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import fastapi.encoders
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from strive_schema.envelope import format_timestamp
@@ -191,27 +191,53 @@ _LOG_PROMISE = (
 )
 
 
+class ReceiptPayload(BaseModel):
+    """The receipt as signed (spec/protocol.md, "Receipts"): the payload of
+    ``receipt_envelope``, parsed for convenience. Verify the envelope, not this copy."""
+
+    asw_id: str
+    envelope_sha256: str = Field(description="SHA-256 of the exact envelope bytes received.")
+    received_at: str = Field(description="RFC 3339 UTC, whole seconds.")
+    receipt_version: Literal[1]
+    receiver_id: str
+    referral_digest: str
+    referral_id: str
+    status: Literal["accepted"]
+
+
+_PROBLEM_OR_NULL = WithJsonSchema(
+    {"anyOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "null"}]}
+)
+
+
 class SubmissionResponse(BaseModel):
     """An acknowledged referral: its receipt, readable, and the signed receipt envelope."""
 
-    receipt: dict[str, Any]
+    receipt: ReceiptPayload
     receipt_envelope: str = Field(description=_RECEIPT_ENVELOPE)
     replayed: bool = Field(description="True when the referral was already held.")
     log_promise: str | None = Field(None, description=_LOG_PROMISE)
 
 
 class BatchItem(BaseModel):
-    index: int
+    """One line of a batch: accepted or a duplicate with its receipt, or rejected with its
+    problem."""
+
+    index: int = Field(description="The line's position in the batch, from 0.")
     status: Literal["accepted", "duplicate", "rejected"]
     referral_id: str | None = None
-    receipt: dict[str, Any] | None = None
+    receipt: ReceiptPayload | None = None
     receipt_envelope: str | None = Field(None, description=_RECEIPT_ENVELOPE)
     replayed: bool | None = None
-    problem: dict[str, Any] | None = None
+    problem: Annotated[dict[str, Any] | None, _PROBLEM_OR_NULL] = Field(
+        None, description="Why this line was rejected: an RFC 9457 problem document."
+    )
     log_promise: str | None = Field(None, description=_LOG_PROMISE)
 
 
 class BatchResponse(BaseModel):
+    """One result per line of the batch, in order (spec/api.md, "Batches")."""
+
     results: list[BatchItem]
 
 
