@@ -141,16 +141,37 @@ _DESCRIPTIONS: Final[dict[int, str]] = {
 }
 
 
+_RETRY_AFTER: Final = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer"},
+    }
+}
+_HEADERS: Final[dict[int, dict[str, Any]]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": 'On calls taking a bearer token: `Bearer realm="strive"`.',
+            "schema": {"type": "string"},
+        }
+    },
+    429: _RETRY_AFTER,
+    503: _RETRY_AFTER,
+}
+
+
 def problems(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` of a route for the problem statuses it answers with beyond those every
     route has; ``descriptions`` (``s409="..."``) replace the default wording of a status."""
-    return {
-        status: {
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        response: dict[str, Any] = {
             "description": descriptions.get(f"s{status}", _DESCRIPTIONS.get(status, "Refused")),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}},
         }
-        for status in statuses
-    }
+        if status in _HEADERS:
+            response["headers"] = _HEADERS[status]
+        responses[status] = response
+    return responses
 
 
 @dataclass(frozen=True)
@@ -324,6 +345,9 @@ def _document_operation(operation: dict[str, Any], route: APIRoute) -> None:
     for status, response in responses.items():
         if status.startswith(("4", "5")):  # every refusal is a problem document
             response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}
+            headers = response.get("headers") or _HEADERS.get(int(status))
+            if headers:
+                response["headers"] = headers
     operation["responses"] = dict(sorted(responses.items()))
 
 

@@ -502,7 +502,7 @@ class EvidenceCheck(BaseModel):
 
 class HistoryEntry(BaseModel):
     kind: Literal["transition", "outcome"]
-    from_state: str
+    from_state: str | None = Field(description="None for the first transition, on receipt.")
     to_state: str
     outcome: str | None
     actor: str
