@@ -10,6 +10,7 @@ from typing import Any, Final
 
 import requests
 import schemathesis
+import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -21,6 +22,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from schemathesis.core.failures import Failure, FailureGroup
+
+from strive_server.db import tables
 
 from .conftest import Receiver, fresh_referral
 
@@ -41,19 +44,37 @@ CHECKS: Final = [
 ]
 
 
-def seed(receiver: Receiver) -> None:
-    """Two linked referrals, so referral, cluster and selector reads find something."""
+def seed(receiver: Receiver) -> dict[str, str]:
+    """Two linked referrals, so referral, cluster and selector reads find something; returns
+    the path parameters that name them."""
     receiver.register_asw(ASW)
+    referral_ids = []
     with receiver.client(ASW) as client:
         for _ in range(2):
             document = fresh_referral(asw_id=ASW)
             document.update(is_test=False, phones=[{"id": "ph", "raw": "07700 900123"}])
             client.submit_referral(document)
+            referral_ids.append(str(document["referral_id"]))
+    with receiver.session() as session:
+        cluster_id = session.scalar(
+            sa.select(tables.Referral.cluster_id).where(
+                tables.Referral.referral_id == referral_ids[0]
+            )
+        )
+    return {"referral_id": referral_ids[0], "cluster_id": str(cluster_id)}
+
+
+def aim_at_seeded(case: Any, seeded: dict[str, str]) -> None:
+    """Point the path parameters of a positive case at the seeded rows, so responses about
+    real referrals and clusters are checked too, not only 404s."""
+    for name in case.path_parameters or {}:
+        if name in seeded:
+            case.path_parameters[name] = seeded[name]
 
 
 def failures_of(
     operation: Any, mode: GenerationMode, *, base_url: str, session: requests.Session,
-    headers: dict[str, str], caller: str,
+    headers: dict[str, str], caller: str, seeded: dict[str, str],
 ) -> list[str]:  # fmt: skip
     """Every generated request of one operation whose response is a 5xx or is not what the
     document describes (all of them, unshrunk), with the checks it failed."""
@@ -69,6 +90,8 @@ def failures_of(
     )
     @given(case=operation.as_strategy(generation_mode=mode))
     def call(case: Any) -> None:
+        if mode is GenerationMode.POSITIVE:
+            aim_at_seeded(case, seeded)
         response = case.call(base_url=base_url, session=session, headers=headers, timeout=60)
         try:
             case.validate_response(response, checks=CHECKS)
@@ -88,7 +111,7 @@ def failures_of(
 
 
 def test_every_generated_request_gets_a_documented_answer(receiver: Receiver) -> None:
-    seed(receiver)
+    seeded = seed(receiver)
     schema = schemathesis.openapi.from_url(f"{receiver.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 30
@@ -103,6 +126,6 @@ def test_every_generated_request_gets_a_documented_answer(receiver: Receiver) ->
                 for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                     failures += failures_of(
                         operation, mode, base_url=receiver.url, session=session,
-                        headers=headers, caller=role or "anonymous",
+                        headers=headers, caller=role or "anonymous", seeded=seeded,
                     )  # fmt: skip
     assert failures == [], "\n".join(failures)
