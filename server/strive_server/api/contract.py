@@ -7,8 +7,8 @@ with :func:`authenticates` (its scheme, its headers, the statuses it refuses wit
 that authenticates inline says so with ``openapi_extra=authenticated_by(...)``; a route lists
 the further problems it answers with in ``responses=problems(409, 415)``. Everything every
 route can answer (422 ``request_invalid`` for a bad parameter, 503 when the database does not
-answer, 404 for a path naming nothing, 413 and 408 for a body) is added from what the route
-is, so no route repeats it.
+answer, 404 for a path naming nothing, 400, 408 and 413 for a body, 409 where ``asw_id``
+picks the referral) is added from what the route is, so no route repeats it.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ __all__ = [
     "BEARER",
     "BEARER_OR_ANONYMOUS",
     "LOG_READER",
-    "PROBLEM_MEDIA_TYPE",
+    "PROBLEM_CODES",
     "RECIPIENT_SIGNATURE",
+    "SECURITY_SCHEMES",
     "WITNESS_SIGNATURE",
     "Authentication",
     "ProblemDocument",
@@ -292,6 +293,7 @@ def _authentication(route: APIRoute) -> Authentication | None:
 
 
 def _uses(route: APIRoute, name: str) -> bool:
+    # By name: the dependencies live in api/deps.py, which imports this module.
     return any(getattr(call, "__name__", None) == name for call in _calls(route.dependant))
 
 
