@@ -809,10 +809,23 @@ SuppressedCount = int | str
 """A published count: the number, or `<N` / `suppressed` (spec/api.md, "Statistics")."""
 
 
+class Suppression(BaseModel):
+    threshold: int = Field(description="Counts below it (but above 0) are not shown.")
+    rule: str = Field(description="The rule applied, in words.")
+
+
+class Timeliness(BaseModel):
+    """Hours from receipt to a step, over the referrals that reached it."""
+
+    referrals: SuppressedCount
+    median_hours: int | float | None = Field(description="Null below the threshold.")
+    p90_hours: int | float | None = Field(description="Null for too few referrals.")
+
+
 class Statistics(BaseModel):
     """The published statistics, with small counts suppressed (spec/api.md, "Statistics")."""
 
-    suppression: dict[str, Any] = Field(description="The threshold and the rule applied.")
+    suppression: Suppression
     referrals: SuppressedCount
     by_month: dict[str, SuppressedCount]
     by_asw: dict[str, SuppressedCount]
@@ -820,8 +833,8 @@ class Statistics(BaseModel):
     by_urgency: dict[str, SuppressedCount]
     by_state: dict[str, SuppressedCount]
     by_outcome: dict[str, SuppressedCount]
-    time_to_first_triage: dict[str, Any]
-    time_to_outcome: dict[str, Any]
+    time_to_first_triage: Timeliness
+    time_to_outcome: Timeliness
     pathway: dict[str, Any] = Field(description="Figures along the referral pathway.")
 
 
