@@ -26,12 +26,6 @@ def openapi_document() -> dict[str, Any]:
     """The OpenAPI document of the app, built without touching any database or key."""
     app = create_app(Settings(database_url="sqlite://"))
     document: dict[str, Any] = app.openapi()
-    document["info"]["description"] = (
-        "The reference receiver of the Strive referral standard. Behaviour, errors, roles, "
-        "the lifecycle and the statistics are specified in spec/api.md; the signed envelope "
-        "and signed requests in spec/protocol.md. Every error is an RFC 9457 problem document "
-        "(application/problem+json) with a stable `code`."
-    )
     return document
 
 

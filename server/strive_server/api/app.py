@@ -6,10 +6,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from strive_server.api.contract import complete_openapi
 from strive_server.api.guard import RequestGuard, refuse_nul_parameters
 from strive_server.api.routes import (
     accountability,
@@ -34,6 +36,14 @@ from strive_server.services.tlog import SequencerThread
 __all__ = ["create_app", "create_app_from_environment"]
 
 logger = logging.getLogger("strive.server.http")
+_DESCRIPTION = (
+    "The reference receiver of the Strive referral standard. Behaviour, errors, roles, the "
+    "lifecycle and the statistics are specified in spec/api.md; the signed envelope and signed "
+    "requests in spec/protocol.md. People authenticate with bearer tokens (`bearer`); ASWs, "
+    "recipients and witnesses sign their requests (RFC 9421, the `*Signature` schemes); a "
+    "submission is authenticated by its signed envelope. Every error is an RFC 9457 problem "
+    "document (`application/problem+json`, the `Problem` schema) with a stable `code`."
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,7 @@ def create_app(settings: Settings | None = None, *, migrate_database: bool = Fal
         title="Strive reference receiver",
         version="1.0.0",
         summary="Receives signed exploitation referrals from ASWs; see spec/api.md.",
+        description=_DESCRIPTION,
         openapi_url="/openapi.json",
         docs_url=None,
         redoc_url=None,
@@ -92,6 +103,7 @@ def create_app(settings: Settings | None = None, *, migrate_database: bool = Fal
     app.state.sessions = make_sessionmaker(engine)
     app.state.metrics = Metrics.create()
     install_problem_handlers(app)
+    _publish_complete_openapi(app)
     use_api_timestamps()
     for module in (
         discovery,
@@ -126,6 +138,18 @@ def create_app(settings: Settings | None = None, *, migrate_database: bool = Fal
         return response
 
     return app
+
+
+def _publish_complete_openapi(app: FastAPI) -> None:
+    """Serve (and generate) the document with authentication and problem responses added."""
+    derived = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = complete_openapi(app, derived())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _record(request: Request, status: int, elapsed: float) -> None:

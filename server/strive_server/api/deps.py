@@ -24,6 +24,13 @@ from strive_schema.errors import ProtocolCode, VerificationError
 from strive_schema.httpsig import check_request_headers, verify_request, verify_request_headers
 from strive_schema.key_validity import KeyValidity
 from strive_schema.keys import PublicKey
+from strive_server.api.contract import (
+    ASW_SIGNATURE,
+    BEARER,
+    BEARER_OR_ANONYMOUS,
+    RECIPIENT_SIGNATURE,
+    authenticates,
+)
 from strive_server.core.config import Settings
 from strive_server.core.security import ROLES, hash_token
 from strive_server.db import tables
@@ -279,6 +286,7 @@ def _count_asw_request(session: Session, asw_id: str, now: datetime, settings: S
 _ASW = _Signer("Strive-Asw-Id", "your organisation", _asw_keys, _count_asw_request)
 
 
+@authenticates(ASW_SIGNATURE)
 async def authenticated_asw(
     request: Request, settings: SettingsDep, sessions: SessionsDep
 ) -> AswCaller:
@@ -386,6 +394,7 @@ _RECIPIENT = _Signer(
 )
 
 
+@authenticates(RECIPIENT_SIGNATURE)
 async def authenticated_recipient(
     request: Request, settings: SettingsDep, sessions: SessionsDep
 ) -> RecipientCaller:
@@ -456,6 +465,7 @@ def _log_denied(request: Request, user: User) -> None:
     )  # fmt: skip
 
 
+@authenticates(BEARER)
 class RoleCheck:
     """The dependency behind :func:`require_roles`. The request guard (``api/guard.py``)
     runs :meth:`authorise` before a body is read, since FastAPI reads and parses a body
@@ -491,6 +501,7 @@ def require_roles(*roles: str) -> object:
 def optional_roles(*roles: str) -> object:
     """Like :func:`require_roles`, but ``None`` when no token is presented."""
 
+    @authenticates(BEARER_OR_ANONYMOUS)
     def check(request: Request, sessions: SessionsDep) -> User | None:
         if "authorization" not in request.headers:
             return None

@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import fastapi.encoders
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from strive_schema.envelope import format_timestamp
+from strive_schema.key_validity import KeyRule
 from strive_schema.models import ProtectiveMarking, UrgencyLevel
 from strive_server.services.lifecycle import State
 
@@ -191,27 +192,53 @@ _LOG_PROMISE = (
 )
 
 
+class ReceiptPayload(BaseModel):
+    """The receipt as signed (spec/protocol.md, "Receipts"): the payload of
+    ``receipt_envelope``, parsed for convenience. Verify the envelope, not this copy."""
+
+    asw_id: str
+    envelope_sha256: str = Field(description="SHA-256 of the exact envelope bytes received.")
+    received_at: str = Field(description="RFC 3339 UTC, whole seconds.")
+    receipt_version: Literal[1]
+    receiver_id: str
+    referral_digest: str
+    referral_id: str
+    status: Literal["accepted"]
+
+
+_PROBLEM_OR_NULL = WithJsonSchema(
+    {"anyOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "null"}]}
+)
+
+
 class SubmissionResponse(BaseModel):
     """An acknowledged referral: its receipt, readable, and the signed receipt envelope."""
 
-    receipt: dict[str, Any]
+    receipt: ReceiptPayload
     receipt_envelope: str = Field(description=_RECEIPT_ENVELOPE)
     replayed: bool = Field(description="True when the referral was already held.")
     log_promise: str | None = Field(None, description=_LOG_PROMISE)
 
 
 class BatchItem(BaseModel):
-    index: int
+    """One line of a batch: accepted or a duplicate with its receipt, or rejected with its
+    problem."""
+
+    index: int = Field(description="The line's position in the batch, from 0.")
     status: Literal["accepted", "duplicate", "rejected"]
     referral_id: str | None = None
-    receipt: dict[str, Any] | None = None
+    receipt: ReceiptPayload | None = None
     receipt_envelope: str | None = Field(None, description=_RECEIPT_ENVELOPE)
     replayed: bool | None = None
-    problem: dict[str, Any] | None = None
+    problem: Annotated[dict[str, Any] | None, _PROBLEM_OR_NULL] = Field(
+        None, description="Why this line was rejected: an RFC 9457 problem document."
+    )
     log_promise: str | None = Field(None, description=_LOG_PROMISE)
 
 
 class BatchResponse(BaseModel):
+    """One result per line of the batch, in order (spec/api.md, "Batches")."""
+
     results: list[BatchItem]
 
 
@@ -431,3 +458,445 @@ class AttachmentSummary(BaseModel):
 
 
 ReferralView.model_rebuild()
+
+
+# --- Responses of casework, intelligence, dissemination and administration ---------------------
+#
+# Each mirrors what its service returns, member for member, so the published document says what
+# is sent. A route returning a plain dict is validated against its model by FastAPI.
+
+
+class StateChange(BaseModel):
+    """A referral's state and latest outcome after a transition or a recorded outcome."""
+
+    referral_id: str
+    state: State
+    outcome: str | None
+
+
+class AssignmentView(BaseModel):
+    referral_id: str
+    assigned_to: str | None
+
+
+class FeedbackCreated(BaseModel):
+    feedback_id: int
+    released: bool = Field(description="True when the ASW sees it.")
+
+
+class KeyJudgementView(BaseModel):
+    """Whether a key's signature counts at a trusted time, and which lifecycle rule decided
+    (``strive_schema.key_validity.judge_key``)."""
+
+    valid: bool
+    rule: KeyRule
+    code: str | None
+    judged_at: ApiTimestamp
+    key_time: ApiTimestamp | None
+    explanation: str
+
+
+class EvidenceCheck(BaseModel):
+    """The stored signed envelope re-verified against the key that signed it. Members other
+    than ``verified`` and ``key_id`` are present as the outcome says."""
+
+    verified: bool
+    key_id: str
+    code: str | None = Field(
+        None,
+        description="Why it did not verify: a protocol code, or `stored_copy_mismatch` when "
+        "the stored derivations disagree with the signed bytes.",
+    )
+    mismatch: list[str] | None = Field(None, description="Which stored derivations disagree.")
+    key_revoked: bool | None = Field(None, description="The signing key was revoked since.")
+    received_at: ApiTimestamp | None = Field(
+        None, description="The time of receipt, from the verified stored receipt."
+    )
+    key_validity: KeyJudgementView | None = Field(
+        None,
+        description="The signing key's lifecycle judged at `received_at` (spec/protocol.md "
+        "9.1), never at the envelope's claimed `issued_at`.",
+    )
+    log_index: int | None = Field(
+        None,
+        description="The receipt's transparency-log entry, a witness to `received_at` (null "
+        "until sequenced).",
+    )
+    reason: str | None = Field(None, description="The rule that applied, in words.")
+    envelope_sha256: str | None = None
+    envelope: str | None = Field(None, description="The envelope's exact JSON text.")
+
+
+class HistoryEntry(BaseModel):
+    kind: Literal["transition", "outcome"]
+    from_state: str | None = Field(description="None for the first transition, on receipt.")
+    to_state: str
+    outcome: str | None
+    actor: str
+    reason: str | None
+    at: ApiTimestamp
+
+
+class LinkedReferral(BaseModel):
+    referral_id: str
+    asw_id: str
+    cluster_id: int | None
+
+
+class SelectorLink(BaseModel):
+    """One selector of the referral and the other referrals that share it."""
+
+    kind: str
+    value: str = Field(description="The normalised value.")
+    raw: str = Field(description="As the ASW wrote it.")
+    entity_ref: str | None
+    normalised: bool
+    referrals_with_value: int
+    over_correlating: bool = Field(description="Too common to link referrals (spec/linking.md).")
+    linked: list[LinkedReferral]
+
+
+class ReferralLinks(BaseModel):
+    referral_id: str
+    cluster_id: int | None
+    selectors: list[SelectorLink]
+
+
+class ClusterCounts(BaseModel):
+    referrals: int
+    asws: int
+    accounts: int
+    phones: int
+    emails: int
+    payers: int
+    regions: int
+
+
+class ClusterTimeline(BaseModel):
+    first_received_at: ApiTimestamp | None
+    last_received_at: ApiTimestamp | None
+
+
+class ClusterMergeView(BaseModel):
+    at: ApiTimestamp
+    absorbed_cluster_id: int
+    referral_id: str | None = Field(description="The referral whose arrival merged them.")
+    by: str | None = Field(description="The kind of selector that linked them.")
+
+
+class ImageMatch(BaseModel):
+    """Two referrals' pictures whose PDQ hashes are near (spec/evidence-files.md)."""
+
+    at: ApiTimestamp
+    algorithm: str
+    distance: int
+    referral_id: str
+    asw_id: str
+    value: str
+    entity_ref: str | None
+    matched_referral_id: str
+    matched_asw_id: str
+    matched_value: str
+    matched_entity_ref: str | None
+
+
+class ClusterSummary(BaseModel):
+    cluster_id: int
+    created_at: ApiTimestamp
+    updated_at: ApiTimestamp
+    counts: ClusterCounts
+    asws: list[str]
+    regions: list[str]
+    score: int
+    breakdown: list[PriorityFactor] = Field(description="Where the cluster's score came from.")
+    under_18: bool = Field(description="A referral in it suspects a child.")
+    timeline: ClusterTimeline
+    merges: list[ClusterMergeView]
+    image_matches: list[ImageMatch]
+
+
+class ClusterMember(BaseModel):
+    referral_id: str
+    asw_id: str
+    received_at: ApiTimestamp
+    state: State
+    priority_band: Literal["P1", "P2", "P3", "P4"]
+    priority_score: int
+
+
+class ClusterReferralPage(BaseModel):
+    items: list[ClusterMember]
+    next_cursor: str | None
+
+
+class ClusterSelector(BaseModel):
+    kind: str
+    value: str
+    referrals: int
+    over_correlating: bool
+
+
+class ClusterSelectorPage(BaseModel):
+    items: list[ClusterSelector]
+    next_cursor: str | None
+
+
+class SelectorOccurrence(BaseModel):
+    referral_id: str
+    asw_id: str
+    cluster_id: int | None
+    received_at: ApiTimestamp
+    entity_ref: str | None
+    raw: str
+
+
+class SelectorSearchResult(BaseModel):
+    kind: str
+    value: str = Field(description="The value searched for, normalised.")
+    referrals: int
+    over_correlating: bool
+    items: list[SelectorOccurrence]
+    next_cursor: str | None
+
+
+class LinkingAllowed(BaseModel):
+    kind: str
+    value: str
+    cluster_id: int | None = Field(description="The cluster the value's referrals are now in.")
+    clusters_merged: int
+    referrals_moved: int
+
+
+class GradingView(BaseModel):
+    """3x5x2 grading (spec/dissemination.md)."""
+
+    source_evaluation: str
+    intelligence_assessment: str
+    handling_code: str
+    handling_conditions: str | None
+
+
+class AssessmentView(BaseModel):
+    """A THRIVE assessment of a cluster or a referral."""
+
+    id: int
+    cluster_id: int | None
+    referral_id: str | None
+    threat: str
+    harm: str
+    risk: str
+    investigation: str
+    vulnerability: str
+    engagement: str
+    rationale: str
+    priority: Literal["P1", "P2", "P3", "P4"]
+    assessed_by: str
+    assessed_at: ApiTimestamp
+
+
+class SelectorValue(BaseModel):
+    kind: str
+    value: str
+
+
+class FindingView(BaseModel):
+    """A graded research finding on a cluster, a referral or a selector value."""
+
+    id: int
+    cluster_id: int | None
+    referral_id: str | None
+    selector: SelectorValue | None
+    finding: str
+    source_reference: str
+    grading: GradingView
+    recorded_by: str
+    recorded_at: ApiTimestamp
+
+
+class ClusterResearch(BaseModel):
+    cluster_id: int
+    assessments: list[AssessmentView]
+    findings: list[FindingView]
+
+
+class RecipientKeyView(BaseModel):
+    key_id: str
+    purpose: Literal["sig", "enc"]
+    revoked: bool
+
+
+class RecipientView(BaseModel):
+    recipient_id: str
+    name: str
+    regions: list[str]
+    revoked: bool
+    keys: list[RecipientKeyView]
+
+
+class RecipientRevoked(BaseModel):
+    recipient_id: str
+    status: Literal["revoked"]
+
+
+class RecipientSuggestion(BaseModel):
+    recipient_id: str
+    name: str
+    regions_covered: list[str]
+
+
+class RecipientSuggestions(BaseModel):
+    cluster_id: int
+    regions: list[str]
+    suggestions: list[RecipientSuggestion] = Field(description="Most regions covered first.")
+
+
+class DisseminatedReferral(BaseModel):
+    asw_id: str
+    referral_id: str
+
+
+class DisseminationView(BaseModel):
+    """A dissemination record: what was sealed to whom, by whom, when and why."""
+
+    dissemination_id: str
+    cluster_id: int
+    recipient_id: str
+    recipient_key_id: str
+    suite: str
+    assessment_id: int | None
+    package_sha256: str
+    sealed_sha256: str
+    formats: list[str]
+    grading: GradingView
+    reason: str
+    sent_by: str
+    sent_at: ApiTimestamp
+    referrals: list[DisseminatedReferral]
+
+
+class OutcomeEvent(BaseModel):
+    outcome: str
+    home_office_outcome: str | None
+    force_reference: str | None
+    case_reference: str | None
+    dissemination_id: str | None
+    recorded_by_kind: str
+    recorded_by: str
+    recorded_at: ApiTimestamp
+
+
+class OutcomeHistory(BaseModel):
+    referral_id: str
+    latest: str | None
+    outcomes: list[OutcomeEvent]
+
+
+class RecordedOutcome(BaseModel):
+    asw_id: str
+    referral_id: str
+    outcome: str
+
+
+class OutcomesRecorded(BaseModel):
+    dissemination_id: str
+    recorded: list[RecordedOutcome]
+
+
+class ReviewView(BaseModel):
+    """A referral's review date under the retention rules, and whether it was erased."""
+
+    referral_id: str
+    review_due: ApiTimestamp
+    basis: str
+    erased: bool
+    erased_at: ApiTimestamp | None
+    erased_by: str | None
+    envelope_sha256: str
+    referral_digest: str
+
+
+class AuditEvent(BaseModel):
+    id: int
+    at: ApiTimestamp
+    actor_kind: str
+    actor: str
+    role: str | None
+    action: str
+    referral_pk: int | None
+    reason: str | None
+    detail: dict[str, Any] | None = Field(description="Identifiers only, never content.")
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEvent]
+    next_after: int | None = Field(description="Pass as `after` for the next page.")
+
+
+SuppressedCount = int | str
+"""A published count: the number, or `<N` / `suppressed` (spec/api.md, "Statistics")."""
+
+
+class Suppression(BaseModel):
+    threshold: int = Field(description="Counts below it (but above 0) are not shown.")
+    rule: str = Field(description="The rule applied, in words.")
+
+
+class Timeliness(BaseModel):
+    """Hours from receipt to a step, over the referrals that reached it."""
+
+    referrals: SuppressedCount
+    median_hours: int | float | None = Field(description="Null below the threshold.")
+    p90_hours: int | float | None = Field(description="Null for too few referrals.")
+
+
+class Statistics(BaseModel):
+    """The published statistics, with small counts suppressed (spec/api.md, "Statistics")."""
+
+    suppression: Suppression
+    referrals: SuppressedCount
+    by_month: dict[str, SuppressedCount]
+    by_asw: dict[str, SuppressedCount]
+    by_indicator: dict[str, SuppressedCount]
+    by_urgency: dict[str, SuppressedCount]
+    by_state: dict[str, SuppressedCount]
+    by_outcome: dict[str, SuppressedCount]
+    time_to_first_triage: Timeliness
+    time_to_outcome: Timeliness
+    pathway: dict[str, Any] = Field(description="Figures along the referral pathway.")
+
+
+class AswKeyView(BaseModel):
+    key_id: str
+    revoked: bool
+
+
+class AswView(BaseModel):
+    asw_id: str
+    name: str
+    keys: list[AswKeyView]
+
+
+class AswKeyRevoked(BaseModel):
+    asw_id: str
+    key_id: str
+    status: Literal["revoked"]
+
+
+class TokenRevoked(BaseModel):
+    id: int
+    status: Literal["revoked"]
+
+
+class SelectorExcluded(BaseModel):
+    kind: str
+    value: str = Field(description="The value excluded, normalised.")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "degraded"]
+    linking_backlog: int = Field(description="Referrals waiting to be linked.")
+    linking_oldest_pending_seconds: float

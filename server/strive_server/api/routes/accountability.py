@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 
 from strive_schema.codes import ProblemCode
+from strive_server.api.contract import BEARER_OR_ANONYMOUS, authenticates
 from strive_server.api.deps import (
     MAX_ROW_ID,
     SessionsDep,
@@ -18,6 +19,7 @@ from strive_server.api.deps import (
     bearer_user,
     require_roles,
 )
+from strive_server.api.schemas import AuditPage, Statistics
 from strive_server.db import tables
 from strive_server.problems import Problem
 from strive_server.services.audit import record_event
@@ -31,6 +33,7 @@ PUBLIC_STATS_TTL_SECONDS: Final = 60.0
 unauthenticated endpoint must not cost the database a full scan per request."""
 
 
+@authenticates(BEARER_OR_ANONYMOUS)
 def stats_reader(request: Request, settings: SettingsDep, sessions: SessionsDep) -> User | None:
     """The user reading statistics, or ``None`` for an anonymous reader where they are public.
 
@@ -90,7 +93,12 @@ def _public_figures(request: Request) -> _PublicFigures:
     return cache
 
 
-@router.get("/v1/audit", operation_id="listAuditEvents", summary="The audit trail; auditors")
+@router.get(
+    "/v1/audit",
+    operation_id="listAuditEvents",
+    response_model=AuditPage,
+    summary="The audit trail; auditors",
+)
 def list_audit_events(
     user: AuditorDep,
     sessions: SessionsDep,
@@ -132,6 +140,7 @@ def list_audit_events(
 @router.get(
     "/v1/stats",
     operation_id="getStatistics",
+    response_model=Statistics,
     summary="What happened to the referrals: counts and timeliness, small counts suppressed",
 )
 def get_statistics(

@@ -14,14 +14,19 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
+from strive_server.api.contract import problems
 from strive_server.api.deps import RowId, SessionsDep, SettingsDep, User, require_roles
 from strive_server.api.schemas import (
     ApiTimestamp,
     AswCreate,
     AswKeyCreate,
+    AswKeyRevoked,
+    AswView,
+    SelectorExcluded,
     SelectorExclusionCreate,
     TokenCreate,
     TokenCreated,
+    TokenRevoked,
 )
 from strive_server.db.engine import write_guard
 from strive_server.services import admin
@@ -102,7 +107,12 @@ def requester(user: User) -> admin.Person:
     return admin.Person(user.name, user.token_id, user.actor)
 
 
-@router.get("/asws", operation_id="listAsws", summary="Registered ASWs and their key ids")
+@router.get(
+    "/asws",
+    operation_id="listAsws",
+    response_model=list[AswView],
+    summary="Registered ASWs and their key ids",
+)
 def list_asws(user: AdminDep, sessions: SessionsDep) -> list[dict[str, Any]]:
     with sessions() as session:
         return admin.list_asws(session)
@@ -111,6 +121,7 @@ def list_asws(user: AdminDep, sessions: SessionsDep) -> list[dict[str, Any]]:
 @router.post(
     "/asws",
     operation_id="registerAsw",
+    responses=problems(409),
     status_code=202,
     response_model=ApprovalRequestView,
     summary="Ask to register an ASW with its first key (another admin approves)",
@@ -130,6 +141,7 @@ def register_asw(
 @router.post(
     "/asws/{asw_id}/keys",
     operation_id="addAswKey",
+    responses=problems(409),
     status_code=202,
     response_model=ApprovalRequestView,
     summary="Ask to add a key to an ASW (another admin approves)",
@@ -149,6 +161,7 @@ def add_asw_key(
 @router.delete(
     "/asws/{asw_id}/keys/{key_id}",
     operation_id="revokeAswKey",
+    response_model=AswKeyRevoked,
     summary="Revoke a key (kept for verifying old evidence)",
 )
 def revoke_asw_key(
@@ -234,6 +247,7 @@ def get_approval_request(
 @router.post(
     "/approval-requests/{request_id}/approve",
     operation_id="approveRequest",
+    responses=problems(409, s403="Not allowed, or the requester approving their own request"),
     response_model=ApprovalResult,
     summary="Approve another admin's request and carry it out; half B of a new token is shown once",
 )
@@ -256,6 +270,7 @@ def _half_view(request: ApprovalRequestView, half: admin.TokenHalf) -> TokenHalf
 @router.post(
     "/approval-requests/{request_id}/collect",
     operation_id="collectTokenHalf",
+    responses=problems(409, s403="Only the requester collects their half"),
     response_model=TokenHalfView,
     summary="The requester collects half A of an approved token, once",
 )
@@ -273,6 +288,7 @@ def collect_token_half(
 @router.post(
     "/approval-requests/{request_id}/reject",
     operation_id="rejectRequest",
+    responses=problems(409),
     response_model=ApprovalRequestView,
     summary="Refuse a pending request (or withdraw one's own)",
 )
@@ -284,7 +300,12 @@ def reject_request(
         return ApprovalRequestView.model_validate(admin.approval_view(row))
 
 
-@router.delete("/tokens/{token_id}", operation_id="revokeToken", summary="Revoke a token")
+@router.delete(
+    "/tokens/{token_id}",
+    operation_id="revokeToken",
+    response_model=TokenRevoked,
+    summary="Revoke a token",
+)
 def revoke_token(token_id: RowId, user: AdminDep, sessions: SessionsDep) -> dict[str, Any]:
     with sessions() as session, session.begin():
         admin.revoke_token(session, token_id=token_id, actor=user.actor)
@@ -294,6 +315,7 @@ def revoke_token(token_id: RowId, user: AdminDep, sessions: SessionsDep) -> dict
 @router.post(
     "/selector-exclusions",
     operation_id="excludeSelector",
+    response_model=SelectorExcluded,
     status_code=201,
     summary="Stop a selector value linking referrals (e.g. an ASW's support number)",
 )

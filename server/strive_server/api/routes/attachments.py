@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect
 from strive_schema._types import LOCAL_ID_PATTERN
 from strive_schema.codes import ProblemCode
 from strive_schema.semantics import Finding
+from strive_server.api.contract import ASW_SIGNATURE, authenticated_by, problems
 from strive_server.api.deps import (
     SessionsDep,
     SettingsDep,
@@ -61,14 +62,17 @@ ATTACHMENT_CSP: Final = "sandbox; default-src 'none'"
     summary="An ASW uploads a file its referral declared (signed request, Content-Digest)",
     status_code=201,
     response_model=AttachmentReceipt,
-    responses={200: {"model": AttachmentReceipt, "description": "Already received"}},
+    responses={
+        200: {"model": AttachmentReceipt, "description": "Already received"},
+    },
     openapi_extra={
+        **authenticated_by(ASW_SIGNATURE),
         "requestBody": {
             "required": True,
             "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
             },
-        }
+        },
     },
 )
 async def upload_attachment(
@@ -167,7 +171,16 @@ def _forget_unreferenced(store: Any, sha256: str, sessions: SessionsDep) -> None
     operation_id="getAttachment",
     summary="An analyst reads a received file, naming a reason (audited)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file"}},
+    responses={
+        200: {
+            "description": "The file, with the media type its referral declared",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **problems(
+            s403="Not allowed, or a quarantined file (`attachment_quarantined`)",
+            s404="No such referral or file, or not received (`attachment_not_received`)",
+        ),
+    },
 )
 def get_attachment(
     referral_id: str,

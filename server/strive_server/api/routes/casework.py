@@ -7,15 +7,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 
+from strive_server.api.contract import problems
 from strive_server.api.deps import SessionsDep, SettingsDep, User, require_roles
 from strive_server.api.schemas import (
     AssignmentCreate,
+    AssignmentView,
+    EvidenceCheck,
     FeedbackCreate,
+    FeedbackCreated,
+    HistoryEntry,
     InformationRequestCreate,
     InformationRequestView,
     InformationRequestWithdrawal,
     OutcomeCreate,
     ReferralView,
+    StateChange,
     TransitionCreate,
 )
 from strive_server.services import casework
@@ -57,6 +63,8 @@ def get_referral(
 @router.get(
     "/v1/referrals/{referral_id}/evidence",
     operation_id="verifyReferralEvidence",
+    response_model=EvidenceCheck,
+    response_model_exclude_unset=True,
     summary="Re-verify the stored signed envelope, also after key revocation (audited)",
 )
 def verify_referral_evidence(
@@ -73,6 +81,7 @@ def verify_referral_evidence(
 @router.get(
     "/v1/referrals/{referral_id}/history",
     operation_id="getReferralHistory",
+    response_model=list[HistoryEntry],
     summary="The referral's lifecycle transitions and outcomes (audited)",
 )
 def get_referral_history(
@@ -87,6 +96,10 @@ def get_referral_history(
 @router.post(
     "/v1/referrals/{referral_id}/transitions",
     operation_id="transitionReferral",
+    responses=problems(
+        409, s409="Not a transition from the current state, or several ASWs used the id"
+    ),
+    response_model=StateChange,
     summary="Move a referral through its lifecycle (closing and reopening: supervisors)",
 )
 def transition_referral(
@@ -105,6 +118,7 @@ def transition_referral(
 @router.post(
     "/v1/referrals/{referral_id}/outcomes",
     operation_id="recordReferralOutcome",
+    response_model=StateChange,
     summary="Record a further outcome (e.g. a charge after an arrest); supervisors",
 )
 def record_referral_outcome(
@@ -123,6 +137,7 @@ def record_referral_outcome(
 @router.post(
     "/v1/referrals/{referral_id}/assignment",
     operation_id="assignReferral",
+    response_model=AssignmentView,
     summary="Assign a referral to an analyst; supervisors",
 )
 def assign_referral(
@@ -138,6 +153,7 @@ def assign_referral(
 @router.post(
     "/v1/referrals/{referral_id}/feedback",
     operation_id="addReferralFeedback",
+    response_model=FeedbackCreated,
     summary="Add feedback; released feedback is shown to the ASW",
     status_code=201,
 )
@@ -179,6 +195,7 @@ def create_information_request(
 @router.post(
     "/v1/referrals/{referral_id}/information-requests/{request_id}/withdrawal",
     operation_id="withdrawInformationRequest",
+    responses=problems(409),
     summary="Withdraw an open request for information; the ASW can no longer answer it",
     response_model=InformationRequestView,
 )

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import Field
 
 from strive_schema.codes import ProblemCode
+from strive_server.api.contract import problems
 from strive_server.api.deps import (
     MAX_ROW_ID,
     RecipientDep,
@@ -21,7 +22,21 @@ from strive_server.api.deps import (
     require_roles,
 )
 from strive_server.api.routes.admin import ApprovalRequestView, requester
-from strive_server.api.schemas import JsonObject, Text, _Body
+from strive_server.api.schemas import (
+    AssessmentView,
+    ClusterResearch,
+    DisseminationView,
+    FindingView,
+    JsonObject,
+    OutcomeHistory,
+    OutcomesRecorded,
+    RecipientRevoked,
+    RecipientSuggestions,
+    RecipientView,
+    ReviewView,
+    Text,
+    _Body,
+)
 from strive_server.db import tables
 from strive_server.problems import Problem
 from strive_server.services import admin, assessment, attachments, dissemination, retention
@@ -133,6 +148,7 @@ def _grading(body: GradingBody) -> Any:
 @router.post(
     "/v1/clusters/{cluster_id}/assessments",
     operation_id="assessCluster",
+    response_model=AssessmentView,
     status_code=201,
     summary="Record a THRIVE risk assessment of a whole cluster",
 )
@@ -152,6 +168,7 @@ def assess_cluster(
 @router.post(
     "/v1/referrals/{referral_id}/assessments",
     operation_id="assessReferral",
+    response_model=AssessmentView,
     status_code=201,
     summary="Record a THRIVE risk assessment of one referral",
 )
@@ -172,6 +189,8 @@ def assess_referral(
 @router.post(
     "/v1/research-findings",
     operation_id="recordResearchFinding",
+    responses=problems(404, 409),
+    response_model=FindingView,
     status_code=201,
     summary="Record a graded research finding on a cluster, referral or selector",
 )
@@ -212,6 +231,7 @@ def record_research_finding(
 @router.get(
     "/v1/clusters/{cluster_id}/research",
     operation_id="getClusterResearch",
+    response_model=ClusterResearch,
     summary="A cluster's assessments and research findings (audited)",
 )
 def get_cluster_research(
@@ -228,6 +248,7 @@ def get_cluster_research(
 @router.post(
     "/v1/admin/recipients",
     operation_id="registerRecipient",
+    responses=problems(409),
     status_code=202,
     response_model=ApprovalRequestView,
     summary="Ask to register a recipient (force, unit, agency) with its keys and regions "
@@ -248,6 +269,7 @@ def register_recipient(
 @router.post(
     "/v1/admin/recipients/{recipient_id}/keys",
     operation_id="addRecipientKeys",
+    responses=problems(409),
     status_code=202,
     response_model=ApprovalRequestView,
     summary="Ask to add keys to a recipient (another admin approves)",
@@ -264,7 +286,12 @@ def add_recipient_keys(
         return ApprovalRequestView.model_validate(admin.approval_view(row))
 
 
-@router.get("/v1/admin/recipients", operation_id="listRecipients", summary="Recipients")
+@router.get(
+    "/v1/admin/recipients",
+    operation_id="listRecipients",
+    response_model=list[RecipientView],
+    summary="Recipients",
+)
 def list_recipients(user: AdminDep, sessions: SessionsDep) -> list[dict[str, Any]]:
     with sessions() as session:
         return dissemination.list_recipients(session)
@@ -273,6 +300,7 @@ def list_recipients(user: AdminDep, sessions: SessionsDep) -> list[dict[str, Any
 @router.delete(
     "/v1/admin/recipients/{recipient_id}",
     operation_id="revokeRecipient",
+    response_model=RecipientRevoked,
     summary="Revoke a recipient and its keys",
 )
 def revoke_recipient(recipient_id: str, user: AdminDep, sessions: SessionsDep) -> dict[str, str]:
@@ -284,6 +312,7 @@ def revoke_recipient(recipient_id: str, user: AdminDep, sessions: SessionsDep) -
 @router.get(
     "/v1/clusters/{cluster_id}/recipient-suggestions",
     operation_id="suggestRecipients",
+    response_model=RecipientSuggestions,
     summary="Recipients covering the cluster's regions",
 )
 def suggest_recipients(
@@ -299,6 +328,17 @@ def suggest_recipients(
     status_code=201,
     response_class=Response,
     summary="Seal the cluster's package to a recipient and record it; supervisors",
+    responses={
+        201: {
+            "description": "The sealed package (spec/dissemination.md), returned once",
+            "headers": {
+                "Strive-Dissemination-Id": {"schema": {"type": "string"}},
+                "Strive-Package-Sha256": {"schema": {"type": "string"}},
+            },
+            "content": {SEALED_MEDIA_TYPE: {"schema": {"type": "object"}}},
+        },
+        **problems(409, s409="The recipient is revoked, a referral is a test, or no assessment"),
+    },
 )
 def disseminate_cluster(
     cluster_id: RowId, body: DisseminationCreate, user: SupervisorDep, sessions: SessionsDep,
@@ -331,6 +371,7 @@ def disseminate_cluster(
 @router.get(
     "/v1/disseminations/{dissemination_id}",
     operation_id="getDissemination",
+    response_model=DisseminationView,
     summary="A dissemination record: digests, grading, recipient, who, when, why",
 )
 def get_dissemination(
@@ -346,6 +387,7 @@ def get_dissemination(
 @router.get(
     "/v1/referrals/{referral_id}/outcomes",
     operation_id="getReferralOutcomes",
+    response_model=OutcomeHistory,
     summary="Every outcome recorded on a referral, with its references (audited)",
 )
 def get_referral_outcomes(
@@ -372,6 +414,10 @@ def _report(raw: bytes) -> OutcomeReport:
 @router.post(
     "/v1/recipient/outcomes",
     operation_id="reportOutcome",
+    responses=problems(
+        403, 404, 409, s403="Not disseminated to this recipient (`outcome_not_disseminated`)"
+    ),
+    response_model=OutcomesRecorded,
     status_code=201,
     summary="A recipient reports an outcome on what was disseminated to it (signed request)",
     openapi_extra={
@@ -397,6 +443,8 @@ def report_outcome(recipient: RecipientDep, sessions: SessionsDep) -> dict[str, 
 @router.post(
     "/v1/disseminations/{dissemination_id}/outcomes",
     operation_id="recordDisseminationOutcome",
+    responses=problems(409),
+    response_model=OutcomesRecorded,
     status_code=201,
     summary="Record an outcome on a dissemination for its recipient; supervisors",
 )
@@ -429,6 +477,7 @@ class ErasureCreate(_Body):
 @router.get(
     "/v1/referrals/{referral_id}/review",
     operation_id="getReferralReview",
+    response_model=ReviewView,
     summary="The referral's review date under the retention rules, and whether it was erased",
 )
 def get_referral_review(
@@ -443,6 +492,8 @@ def get_referral_review(
 @router.post(
     "/v1/referrals/{referral_id}/erasure",
     operation_id="eraseReferral",
+    responses=problems(409),
+    response_model=ReviewView,
     summary="Erase a reviewed referral's content; digests, audit and statistics remain",
 )
 def erase_referral(

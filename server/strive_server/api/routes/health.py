@@ -10,15 +10,19 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from strive_schema.codes import ProblemCode
+from strive_server.api.contract import problems
 from strive_server.api.deps import SessionsDep, SettingsDep, User, optional_roles
-from strive_server.problems import PROBLEM_MEDIA_TYPE, Problem, unavailable_problem
+from strive_server.api.schemas import Health, Readiness
+from strive_server.problems import Problem, unavailable_problem
 from strive_server.services.linkworker import Backlog, backlog
 
 router = APIRouter(tags=["operations"])
 MetricsReader = Annotated[User | None, optional_roles("auditor", "admin")]
 
 
-@router.get("/healthz", operation_id="getHealth", summary="The process is up")
+@router.get(
+    "/healthz", operation_id="getHealth", response_model=Health, summary="The process is up"
+)
 def get_health() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -27,12 +31,8 @@ def get_health() -> dict[str, str]:
     "/readyz",
     operation_id="getReadiness",
     summary="The database answers; the linking backlog",
-    responses={
-        503: {
-            "description": "The database does not answer (service_unavailable, Retry-After)",
-            "content": {PROBLEM_MEDIA_TYPE: {}},
-        }
-    },
+    response_model=Readiness,
+    responses=problems(503, s503="The database does not answer (`service_unavailable`)"),
 )
 def get_readiness(sessions: SessionsDep, settings: SettingsDep) -> Response:
     """Ready when the database answers; ``degraded`` (still 200: the receiver accepts
@@ -75,6 +75,12 @@ def _backlog_metrics(pending: Backlog) -> bytes:
     operation_id="getMetrics",
     summary="Prometheus metrics (auditor or admin token unless STRIVE_METRICS_PUBLIC)",
     response_class=Response,
+    responses={
+        200: {
+            "description": "The Prometheus text exposition format",
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+        }
+    },
 )
 def get_metrics(
     request: Request,

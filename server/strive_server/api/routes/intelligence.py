@@ -7,8 +7,18 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
+from strive_server.api.contract import problems
 from strive_server.api.deps import RowId, SessionsDep, SettingsDep, User, require_roles
-from strive_server.api.schemas import SelectorLinkingAllow, TriagePage
+from strive_server.api.schemas import (
+    ClusterReferralPage,
+    ClusterSelectorPage,
+    ClusterSummary,
+    LinkingAllowed,
+    ReferralLinks,
+    SelectorLinkingAllow,
+    SelectorSearchResult,
+    TriagePage,
+)
 from strive_server.db.engine import write_guard
 from strive_server.services import intelligence, linking, packages
 from strive_server.services.casework import find_referral
@@ -69,6 +79,7 @@ def get_triage_queue(
 @router.get(
     "/v1/referrals/{referral_id}/links",
     operation_id="getReferralLinks",
+    response_model=ReferralLinks,
     summary="Which selectors tie this referral to which others",
 )
 def get_referral_links(
@@ -85,6 +96,7 @@ def get_referral_links(
 @router.get(
     "/v1/clusters/{cluster_id}",
     operation_id="getCluster",
+    response_model=ClusterSummary,
     summary="A cluster: counts, ASWs, regions, score, timeline, merges",
 )
 def get_cluster(
@@ -98,6 +110,7 @@ def get_cluster(
 @router.get(
     "/v1/clusters/{cluster_id}/referrals",
     operation_id="listClusterReferrals",
+    response_model=ClusterReferralPage,
     summary="A cluster's referrals",
 )
 def list_cluster_referrals(
@@ -118,6 +131,7 @@ def list_cluster_referrals(
 @router.get(
     "/v1/clusters/{cluster_id}/selectors",
     operation_id="listClusterSelectors",
+    response_model=ClusterSelectorPage,
     summary="A cluster's distinct selector values",
 )
 def list_cluster_selectors(
@@ -138,6 +152,21 @@ def list_cluster_selectors(
     operation_id="exportCluster",
     summary="An intelligence package: json, csv (i2 entity and link tables, zipped), graphml or md",
     response_class=Response,
+    responses={
+        200: {
+            "description": "The package as a download; its protective marking in "
+            "`Strive-Protective-Marking`",
+            "headers": {"Strive-Protective-Marking": {"schema": {"type": "string"}}},
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "description": "The package as one document"}
+                },
+                "application/zip": {"schema": {"type": "string", "format": "binary"}},
+                "application/graphml+xml": {"schema": {"type": "string"}},
+                "text/markdown": {"schema": {"type": "string"}},
+            },
+        }
+    },
 )
 def export_cluster(
     cluster_id: RowId, user: AnalystDep, sessions: SessionsDep,
@@ -151,7 +180,10 @@ def export_cluster(
 
 
 @router.get(
-    "/v1/selectors", operation_id="searchSelector", summary="Where else does this value appear?"
+    "/v1/selectors",
+    operation_id="searchSelector",
+    response_model=SelectorSearchResult,
+    summary="Where else does this value appear?",
 )
 def search_selector(
     user: AnalystDep, sessions: SessionsDep, settings: SettingsDep,
@@ -169,6 +201,8 @@ def search_selector(
 @router.post(
     "/v1/selectors/linking-allowed",
     operation_id="allowSelectorLinking",
+    responses=problems(404),
+    response_model=LinkingAllowed,
     summary="Let an over-correlating value link referrals again; supervisors",
 )
 def allow_selector_linking(

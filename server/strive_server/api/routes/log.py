@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Final
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request, Response
@@ -22,6 +22,13 @@ from strive_schema.codes import ProblemCode
 from strive_schema.errors import LogCode, LogError
 from strive_schema.keys import PublicKey
 from strive_schema.tlog import parse_tile_path
+from strive_server.api.contract import (
+    LOG_READER,
+    WITNESS_SIGNATURE,
+    authenticated_by,
+    authenticates,
+    problems,
+)
 from strive_server.api.deps import (
     SessionsDep,
     SettingsDep,
@@ -43,6 +50,15 @@ _LEAF_HASH = re.compile(r"[0-9a-f]{64}")
 MAX_COSIGNED_NOTE_BYTES = 16 * 1024
 
 
+_TILE_RESPONSES: Final = {
+    200: {
+        "description": "The tile or entry bundle (c2sp.org/tlog-tiles), immutable when full",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    **problems(404, s404="No such tile or bundle in the log yet"),
+}
+
+
 def _witness_keys(
     settings: Settings,
 ) -> Callable[[Session, str, datetime], tuple[list[PublicKey], list[JudgedKey]]]:
@@ -61,6 +77,7 @@ def _no_quota(_session: Session, _name: str, _now: datetime, _settings: Settings
     """Witnesses are few and configured by the operator: no per-witness quota."""
 
 
+@authenticates(LOG_READER)
 async def log_reader(request: Request, settings: SettingsDep, sessions: SessionsDep) -> str:
     """Who reads the log: a bearer token of any role, a registered ASW's signed request, or a
     configured witness's signed request; anyone else gets 401."""
@@ -103,7 +120,13 @@ def _not_found(what: str) -> Problem:
     operation_id="getLogCheckpoint",
     summary="The newest signed checkpoint with accepted witness cosignatures (signed note)",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}},
+    responses={
+        200: {
+            "description": "The newest checkpoint, a signed note (c2sp.org/tlog-checkpoint)",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **problems(404, s404="The log has no checkpoint yet"),
+    },
 )
 def get_checkpoint(_reader: ReaderDep, sessions: SessionsDep) -> Response:
     with sessions() as session:
@@ -122,7 +145,7 @@ def get_checkpoint(_reader: ReaderDep, sessions: SessionsDep) -> Response:
     operation_id="getLogEntryBundle",
     summary="An entry bundle: entries/<N>[.p/<W>] (c2sp.org/tlog-tiles)",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses=_TILE_RESPONSES,
 )
 def get_entry_bundle(path: str, reader: ReaderDep, sessions: SessionsDep) -> Response:
     if reader.startswith("asw:"):
@@ -147,7 +170,7 @@ def get_entry_bundle(path: str, reader: ReaderDep, sessions: SessionsDep) -> Res
     operation_id="getLogTile",
     summary="A hash tile: <L>/<N>[.p/<W>] (c2sp.org/tlog-tiles)",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses=_TILE_RESPONSES,
 )
 def get_tile(level: str, path: str, _reader: ReaderDep, sessions: SessionsDep) -> Response:
     try:
@@ -207,6 +230,15 @@ _COSIGNATURE_STATUS = {
     operation_id="addLogCosignature",
     summary="A configured witness adds its cosignature to a checkpoint (the cosigned note)",
     response_model=CosignatureAccepted,
+    responses=problems(403, 409, 413, s403="A witness this receiver does not know"),
+    openapi_extra={
+        **authenticated_by(WITNESS_SIGNATURE),
+        "requestBody": {
+            "required": True,
+            "description": "The cosigned checkpoint note (c2sp.org/signed-note).",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+    },
 )
 async def add_cosignature(
     request: Request, settings: SettingsDep, sessions: SessionsDep

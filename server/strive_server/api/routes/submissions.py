@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -13,35 +14,34 @@ from strive_schema._internal import timestamps
 from strive_schema.codes import ProblemCode
 from strive_schema.note import promise_text, sign_note
 from strive_schema.tlog import leaf_hash, receipt_entry
+from strive_server.api.contract import problems
 from strive_server.api.deps import SessionsDep, SettingsDep, read_body
+from strive_server.api.examples import batch_example, submission_examples
 from strive_server.api.schemas import BatchResponse, SubmissionResponse
 from strive_server.core.config import Settings
-from strive_server.problems import PROBLEM_MEDIA_TYPE, Problem
+from strive_server.problems import Problem
 from strive_server.services.ingestion import ingest_batch, ingest_envelope
 
 router = APIRouter(tags=["submissions"])
 
 ENVELOPE_TYPES: Final = frozenset({"application/vnd.dsse.envelope.v1+json", "application/json"})
 BATCH_TYPES: Final = frozenset({"application/x-ndjson", "application/jsonl"})
-_PROBLEM_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
-    status: {"description": description, "content": {PROBLEM_MEDIA_TYPE: {}}}
-    for status, description in {
-        400: "Malformed envelope",
-        401: "Signature, key or freshness check failed",
-        403: "Signed by another ASW than the referral names",
-        409: "Referral id already used with different content",
-        413: "Too large",
-        415: "Wrong content type",
-        422: "Invalid referral (every error with its JSON Pointer)",
-        429: "Rate limit; see Retry-After",
-    }.items()
-}
+_PROBLEM_RESPONSES: Final = problems(
+    400, 401, 403, 409, 413, 415, 422, 429,
+    s400="Malformed envelope or payload (a protocol code)",
+    s401="Signature, key or freshness check failed (a protocol code, `key_revoked`)",
+    s403="Signed by another ASW than the referral names (`asw_mismatch`)",
+    s409="Referral id already used with different content (`referral_conflict`)",
+    s422="Invalid referral (`referral_invalid`, every error with its JSON Pointer)",
+)  # fmt: skip
+_EXAMPLES: Final = submission_examples()
 _ENVELOPE_BODY: Final = {
     "requestBody": {
         "required": True,
         "description": "A DSSE envelope (spec/protocol.md) whose payload is a submission.",
         "content": {
             "application/vnd.dsse.envelope.v1+json": {
+                "example": _EXAMPLES["envelope"],
                 "schema": {
                     "type": "object",
                     "required": ["payloadType", "payload", "signatures"],
@@ -59,7 +59,7 @@ _ENVELOPE_BODY: Final = {
                             },
                         },
                     },
-                }
+                },
             }
         },
     }
@@ -95,6 +95,10 @@ def with_log_promise(body: dict[str, Any], settings: Settings) -> dict[str, Any]
     status_code=201,
     response_model=SubmissionResponse,
     responses={
+        201: {
+            "description": "Stored: the signed receipt",
+            "content": {"application/json": {"example": _EXAMPLES["response"]}},
+        },
         200: {"description": "Already held: the original receipt", "model": SubmissionResponse},
         **_PROBLEM_RESPONSES,
     },
@@ -128,11 +132,23 @@ async def submit_referral(
     operation_id="submitReferralBatch",
     summary="Submit several signed referrals as NDJSON, one envelope per line",
     response_model=BatchResponse,
-    responses=_PROBLEM_RESPONSES,
+    responses={
+        200: {
+            "description": "One result per line, in order",
+            "content": {"application/json": {"example": batch_example()}},
+        },
+        **_PROBLEM_RESPONSES,
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+            "description": "Envelopes as NDJSON, one DSSE envelope per line.",
+            "content": {
+                "application/x-ndjson": {
+                    "schema": {"type": "string"},
+                    "example": json.dumps(_EXAMPLES["envelope"]) + "\n",
+                }
+            },
         }
     },
 )
